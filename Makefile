@@ -1,0 +1,35 @@
+# Two commands on a fresh machine with Python 3.11 and make:
+#   make run   - install, migrate, create the table and demo users, start the stack
+#   make test  - install and run the whole suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench-smoke clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+.env:
+	cp .env.example .env
+
+run: install .env
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Demo logins (local only):"
+	@$(BIN)/python manage.py create_demo_users
+	$(BIN)/python scripts/devstack.py
+
+test: install
+	$(BIN)/python -m pytest
+
+bench-smoke: install
+	$(BIN)/python bench/api_submit.py --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

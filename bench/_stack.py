@@ -1,0 +1,107 @@
+"""Start the real processes a benchmark measures: moto server, daphne."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+@contextmanager
+def process(args: list[str], port: int, env: dict | None = None):
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def moto_server():
+    port = free_port()
+    with process([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port) as proc:
+        yield f"http://127.0.0.1:{port}", proc.pid
+
+
+def django_env(endpoint: str, table: str, db_path: str) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gameapp.settings.base",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-not-secret",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        "DYNAMODB_TABLE": table,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "SCORE_SUBMIT_RATE": "100000000/second",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def manage(env: dict, *args: str) -> str:
+    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def web_server_args(server: str, port: int, workers: int, threads: int) -> list[str]:
+    if server == "gunicorn":
+        return [PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
+                "--threads", str(threads), "gameapp.wsgi:application"]
+    if server == "daphne":
+        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gameapp.asgi:application"]
+    raise ValueError(f"unknown server {server!r}")
+
+
+@dataclass
+class Stack:
+    web_url: str
+    endpoint: str
+    env: dict
+    token: str
+    pids: dict[str, list[int]]
+
+
+@contextmanager
+def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, table: str = "bench"):
+    """moto + a migrated SQLite + a web server, as real processes."""
+    with moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as tmp:
+        env = django_env(endpoint, table, f"{tmp}/bench.sqlite3")
+        manage(env, "migrate", "--noinput")
+        manage(env, "init_dynamodb")
+        token = manage(env, "shell", "-c", (
+            "from django.contrib.auth.models import User; from rest_framework.authtoken.models import Token;"
+            "u = User.objects.create_user('bench', password='x'); print(Token.objects.create(user=u).key)"
+        )).strip().splitlines()[-1]
+        port = free_port()
+        with process(web_server_args(server, port, workers, threads), port, env=env) as web:
+            yield Stack(f"http://127.0.0.1:{port}", endpoint, env, token, {"moto": [moto_pid], "web": [web.pid]})

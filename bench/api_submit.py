@@ -1,0 +1,154 @@
+"""Benchmark: POST /api/scores/ against raw boto3 PutItem, side by side.
+
+Both write the same SCORE item with the same conditional PutItem to the same
+local DynamoDB (a moto server process), at the same client concurrency. The
+ratio API/raw shows what the API layer (daphne, Django, DRF, auth, task
+lookup) costs on top of the one write it must make. Target: >= 0.8.
+
+    python bench/api_submit.py                 # full run
+    python bench/api_submit.py --smoke         # a few requests, for CI
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+import urllib3  # noqa: E402
+
+from bench._stack import web_stack  # noqa: E402
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user+system) so far of each named group of processes and
+    their children (gunicorn's workers); the client is counted alone."""
+    out = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            try:
+                proc = psutil.Process(pid)
+                family = [proc] if name == "client" else [proc, *proc.children(recursive=True)]
+                for p in family:
+                    times = p.cpu_times()
+                    total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        out[name] = total
+    return out
+
+
+def run_load(label: str, call, *, requests: int, concurrency: int, pids: dict | None = None) -> dict:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    remaining = iter(range(requests))
+
+    def worker():
+        local = []
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    break
+            start = time.perf_counter()
+            call()
+            local.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(local)
+
+    cpu_before = cpu_seconds(pids or {})
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    elapsed = time.perf_counter() - start
+    cpu_after = cpu_seconds(pids or {})
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / len(latencies) for name in cpu_after}
+    return {"label": label, "n": len(latencies), "rps": len(latencies) / elapsed,
+            "p50": q[49] * 1000, "p99": q[98] * 1000, "cpu_ms": cpu_ms}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per measured phase")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2, help="raw/API pairs, alternated")
+    parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn",
+                        help="web server in front of the API (default: gunicorn, as deployed)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--smoke", action="store_true", help="tiny run to prove the benchmark works")
+    args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.concurrency, args.rounds = 40, 2, 1
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.base")
+    with web_stack(server=args.server, workers=args.workers, threads=args.threads) as stack:
+        web_url, env, token = stack.web_url, stack.env, stack.token
+        pids = {**stack.pids, "client": [os.getpid()]}
+        os.environ.update({k: env[k] for k in ("DYNAMODB_ENDPOINT_URL", "DYNAMODB_TABLE", "AWS_ACCESS_KEY_ID",
+                                               "AWS_SECRET_ACCESS_KEY", "SECRET_KEY", "DATABASE_URL")})
+        import django
+
+        django.setup()
+        from scoring import store
+        from scoring.domain import Submission, submission_id_new, utcnow
+
+        ddb = store.client()
+        # urllib3 is what botocore uses underneath the raw side, so the two
+        # clients cost about the same; the CPU columns show it.
+        http = urllib3.PoolManager(maxsize=args.concurrency, timeout=30)
+        api_url = f"{web_url}/api/scores/"
+        api_headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        api_body = json.dumps({"task": "warm-up-sums"}).encode()
+
+        def raw_put():
+            submission = Submission(id=submission_id_new(player_id="1", idempotency_key=None), player_id="1",
+                                    player_name="bench", task="warm-up-sums", submitted_at=utcnow())
+            ddb.put_item(TableName=env["DYNAMODB_TABLE"], Item=store.submission_to_item(submission),
+                         ConditionExpression="attribute_not_exists(PK)")
+
+        def api_post():
+            response = http.request("POST", api_url, body=api_body, headers=api_headers)
+            if response.status != 202:
+                raise RuntimeError(f"API answered {response.status}: {response.data[:200]!r}")
+
+        # Warm both paths (connections, imports, Django's first request).
+        run_load("warm-up", raw_put, requests=20, concurrency=args.concurrency)
+        run_load("warm-up", api_post, requests=20, concurrency=args.concurrency)
+        raw, api = [], []
+        for _ in range(args.rounds):
+            raw.append(run_load("raw PutItem", raw_put, requests=args.requests, concurrency=args.concurrency,
+                                pids=pids))
+            api.append(run_load("API POST", api_post, requests=args.requests, concurrency=args.concurrency,
+                                pids=pids))
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"{args.requests} requests x {args.rounds} rounds per side, concurrency {args.concurrency}")
+    print(f"server: {args.server}" + (f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else ""))
+    print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto")
+    for i, (r, a) in enumerate(zip(raw, api), start=1):
+        for row in (r, a):
+            cpu = row["cpu_ms"]
+            print(f"{row['label']:<12} {i:>5} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
+                  f"   {cpu['client']:>18.2f} {cpu['web']:>4.2f} {cpu['moto']:>4.2f}")
+    raw_rps = statistics.median(r["rps"] for r in raw)
+    api_rps = statistics.median(a["rps"] for a in api)
+    print(f"median throughput: raw {raw_rps:.1f} req/s, API {api_rps:.1f} req/s")
+    print(f"ratio API/raw throughput: {api_rps / raw_rps:.2f} (target >= 0.80)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

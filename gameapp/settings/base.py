@@ -1,0 +1,154 @@
+"""Settings shared by every environment. Values come from the environment.
+
+See ``.env.example`` for every variable. ``local``, ``test`` and
+``production`` layer on top of this module.
+"""
+
+from pathlib import Path
+
+from gameapp import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = config.get_str("SECRET_KEY", "django-insecure-local-only-key")
+DEBUG = config.get_bool("DEBUG", False)
+ALLOWED_HOSTS = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "scoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gameapp.urls"
+WSGI_APPLICATION = "gameapp.wsgi.application"
+ASGI_APPLICATION = "gameapp.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": config.get_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Reuse connections across requests: opening one per request was a tenth of
+# the submit path's CPU in bench/api_submit.py.
+DATABASES["default"]["CONN_MAX_AGE"] = config.get_int("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- DynamoDB -------------------------------------------------------------
+DYNAMODB_TABLE = config.get_table_name("DYNAMODB_TABLE", "gamescores")
+# Unset means real AWS; locally it points at the embedded moto server.
+DYNAMODB_ENDPOINT_URL = config.get_url("DYNAMODB_ENDPOINT_URL", None, schemes=("http", "https"))
+AWS_REGION = config.get_region("AWS_REGION", "us-east-1")
+# The API must answer fast even when DynamoDB does not: short timeouts and a
+# bounded number of attempts (botocore "standard" retry mode adds jitter).
+DYNAMODB_MAX_ATTEMPTS = config.get_int("DYNAMODB_MAX_ATTEMPTS", 3, minimum=1)
+DYNAMODB_CONNECT_TIMEOUT = config.get_float("DYNAMODB_CONNECT_TIMEOUT", 1.0, minimum=0.1)
+DYNAMODB_READ_TIMEOUT = config.get_float("DYNAMODB_READ_TIMEOUT", 2.0, minimum=0.1)
+
+# --- Redis / Channels -----------------------------------------------------
+REDIS_URL = config.get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- API ------------------------------------------------------------------
+SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
+# Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.
+SCORE_MAX_BODY_BYTES = config.get_int("SCORE_MAX_BODY_BYTES", 4096, minimum=64)
+
+# How long each process trusts its snapshot of the active task catalog.
+TASK_CACHE_SECONDS = config.get_float("TASK_CACHE_SECONDS", 5.0)
+
+# How long each process trusts a token it has checked; 0 turns the cache off.
+TOKEN_CACHE_SECONDS = config.get_float("TOKEN_CACHE_SECONDS", 10.0)
+
+REST_FRAMEWORK = {
+    # Token first so that an unauthenticated request gets 401 with
+    # `WWW-Authenticate: Token`, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "scoring.authentication.CachedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["scoring.api_errors.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "scoring.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Game scoring API",
+    "DESCRIPTION": "Submit task completions; scores are applied asynchronously by a DynamoDB Streams consumer.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": config.get_str("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

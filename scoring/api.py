@@ -1,0 +1,162 @@
+"""The JSON API. Views are thin: validate, call one service or selector, shape."""
+
+import re
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from scoring import selectors, services
+from scoring.serializers import (
+    LeaderboardEntrySerializer,
+    LeaderboardQuerySerializer,
+    SubmissionCreateSerializer,
+    SubmissionListQuerySerializer,
+    SubmissionPageSerializer,
+    SubmissionSerializer,
+    TaskSerializer,
+)
+
+# Printable ASCII without spaces, as Stripe and the IETF draft use.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+ERROR = OpenApiResponse(description="JSON error: `{\"detail\": ...}` or field errors.")
+
+
+class SubmissionRateThrottle(UserRateThrottle):
+    """Per-player submission rate, read from settings.SCORE_SUBMIT_RATE at
+    request time (DRF's default reads its rates once, at import)."""
+
+    scope = "submissions"
+
+    def get_rate(self):
+        from django.conf import settings
+
+        return settings.SCORE_SUBMIT_RATE
+
+
+def _player(request) -> tuple[str, str]:
+    user = request.user
+    return str(user.pk), user.get_full_name() or user.get_username()
+
+
+class ScoreListCreateView(APIView):
+    def get_throttles(self):
+        return [SubmissionRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        operation_id="scores_create",
+        request=SubmissionCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Retrying with the same key returns the original submission.",
+            )
+        ],
+        responses={202: SubmissionSerializer, 200: SubmissionSerializer, 400: ERROR, 401: ERROR,
+                   413: ERROR, 415: ERROR, 422: ERROR, 429: ERROR, 503: ERROR},
+        description="Submit a task completion. Answers 202 with a pending submission; "
+        "a replay with the same Idempotency-Key answers 200 with the original.",
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise ValidationError({"Idempotency-Key": ["Must be 1-255 printable ASCII characters without spaces."]})
+        serializer = SubmissionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player_id, player_name = _player(request)
+        try:
+            submission, created = services.submission_create(
+                player_id=player_id,
+                player_name=player_name,
+                task_slug=serializer.validated_data["task"],
+                idempotency_key=key,
+            )
+        except services.TaskNotAvailable:
+            raise ValidationError({"task": ["Unknown or inactive task."]}) from None
+        except services.IdempotencyConflict:
+            return Response(
+                {"detail": "This Idempotency-Key was already used for a different request."},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        body = SubmissionSerializer(submission).data
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
+            headers={"Location": reverse("score-detail", args=[submission.id])},
+        )
+
+    @extend_schema(
+        operation_id="scores_list",
+        parameters=[SubmissionListQuerySerializer],
+        responses={200: SubmissionPageSerializer, 400: ERROR, 401: ERROR, 404: ERROR, 503: ERROR},
+        description="The caller's submissions, newest first. Follow `next` for more.",
+    )
+    def get(self, request):
+        query = SubmissionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        player_id, _ = _player(request)
+        try:
+            items, next_cursor = selectors.submission_list(
+                player_id=player_id, limit=query.validated_data["limit"], cursor=query.validated_data.get("cursor")
+            )
+        except selectors.InvalidCursor:
+            raise NotFound("Invalid cursor.") from None
+        next_url = None
+        if next_cursor:
+            params = request.query_params.copy()
+            params["cursor"] = next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        return Response({"next": next_url, "results": SubmissionSerializer(items, many=True).data})
+
+
+class ScoreDetailView(APIView):
+    @extend_schema(
+        operation_id="scores_retrieve",
+        responses={200: SubmissionSerializer, 401: ERROR, 404: ERROR, 503: ERROR},
+        description="One of the caller's submissions. Anyone else's is a 404.",
+    )
+    def get(self, request, submission_id: str):
+        player_id, _ = _player(request)
+        submission = None
+        if _UUID.match(submission_id):
+            submission = selectors.submission_get(player_id=player_id, submission_id=submission_id)
+        if submission is None:
+            raise NotFound("No such submission.")
+        return Response(SubmissionSerializer(submission).data)
+
+
+class TaskListView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="tasks_list", responses={200: TaskSerializer(many=True)})
+    def get(self, request):
+        return Response(TaskSerializer(selectors.task_list_active(), many=True).data)
+
+
+class LeaderboardView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="leaderboard_retrieve",
+        parameters=[LeaderboardQuerySerializer],
+        responses={200: LeaderboardEntrySerializer(many=True), 400: ERROR, 503: ERROR},
+        description="The top players by total, best first. Ties go to whoever got there first.",
+    )
+    def get(self, request):
+        query = LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = selectors.leaderboard_top(limit=query.validated_data["limit"])
+        return Response(LeaderboardEntrySerializer(entries, many=True).data)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField()

@@ -1,0 +1,22 @@
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from scoring import store
+
+
+class Command(BaseCommand):
+    help = "Create the DynamoDB table, its indexes and its stream, if missing. Safe to run repeatedly."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--table", help="Table name (default: settings.DYNAMODB_TABLE).")
+
+    def handle(self, *args, table=None, **options):
+        name = table or settings.DYNAMODB_TABLE
+        where = settings.DYNAMODB_ENDPOINT_URL or f"AWS {settings.AWS_REGION}"
+        try:
+            stream_arn, created = store.table_ensure(name=name)
+        except (BotoCoreError, ClientError) as exc:
+            raise CommandError(f"Could not create table {name!r} at {where}: {exc}") from exc
+        verb = "Created" if created else "Table already exists:"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {name} at {where}; stream {stream_arn}"))

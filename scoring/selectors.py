@@ -1,0 +1,82 @@
+"""Reads. Selectors never write, to DynamoDB or to the relational database."""
+
+import time
+
+from django.conf import settings
+from django.core import signing
+
+from scoring import store
+from scoring.domain import LeaderboardEntry, Page, Submission
+from scoring.models import Task
+
+_CURSOR_SALT = "scoring.submissions.cursor"
+
+
+class InvalidCursor(Exception):
+    pass
+
+
+def task_get_active(*, slug: str) -> Task | None:
+    """The active task with this slug, with its difficulty, or None.
+
+    Served from a per-process snapshot of the active catalog that lives
+    settings.TASK_CACHE_SECONDS: the submit path is the hot path, building the
+    ORM query was a fifth of its CPU, and the catalog changes only when an
+    admin edits it. A task deactivated in admin is refused within that time.
+    """
+    return _active_tasks_by_slug().get(slug)
+
+
+_catalog: tuple[float, dict[str, Task]] = (0.0, {})
+
+
+def _active_tasks_by_slug() -> dict[str, Task]:
+    global _catalog
+    expires, tasks = _catalog
+    now = time.monotonic()
+    if now >= expires:
+        tasks = {task.slug: task for task in Task.objects.active().select_related("difficulty")}
+        _catalog = (now + settings.TASK_CACHE_SECONDS, tasks)
+    return tasks
+
+
+def task_cache_clear() -> None:
+    """Forget the catalog snapshot (after an admin edit in this process)."""
+    global _catalog
+    _catalog = (0.0, {})
+
+
+def task_list_active() -> list[Task]:
+    return list(Task.objects.active().select_related("difficulty"))
+
+
+def submission_get(*, player_id: str, submission_id: str) -> Submission | None:
+    """The submission if it exists and belongs to this player; else None,
+    so that someone else's id is indistinguishable from a missing one."""
+    submission = store.score_get(submission_id=submission_id)
+    if submission is None or submission.player_id != player_id:
+        return None
+    return submission
+
+
+def submission_list(*, player_id: str, limit: int, cursor: str | None = None) -> tuple[list[Submission], str | None]:
+    """A page of the player's submissions, newest first, and the next cursor.
+
+    The cursor is DynamoDB's LastEvaluatedKey, signed so that a client can
+    neither forge one nor use another player's.
+    """
+    start_key = None
+    if cursor:
+        try:
+            start_key = signing.loads(cursor, salt=_CURSOR_SALT)
+        except signing.BadSignature:
+            raise InvalidCursor("Invalid cursor.") from None
+        if not isinstance(start_key, dict) or store.score_start_key_owner(start_key) != player_id:
+            raise InvalidCursor("Invalid cursor.")
+    page: Page = store.score_list_for_player(player_id=player_id, limit=limit, start_key=start_key)
+    next_cursor = signing.dumps(page.next_key, salt=_CURSOR_SALT, compress=True) if page.next_key else None
+    return page.items, next_cursor
+
+
+def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
+    return store.leaderboard_top(limit=limit)

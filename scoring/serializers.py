@@ -1,0 +1,69 @@
+"""Plain serializers: validate input, shape output. Scores live in DynamoDB,
+so only the task catalog uses a ModelSerializer."""
+
+from rest_framework import serializers
+
+from scoring.models import Task
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare, naming them, instead of ignoring them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unexpected field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(serializers.SlugField):
+    """A slug that must arrive as a JSON string; DRF would accept 123 as "123"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SubmissionCreateSerializer(StrictSerializer):
+    task = StrictSlugField(max_length=64, help_text="Slug of an active task.")
+
+
+class SubmissionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "applied", "rejected"])
+    task = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    points = serializers.IntegerField(allow_null=True, required=False, help_text="Set once applied.")
+    error = serializers.CharField(allow_null=True, required=False, help_text="Set once rejected.")
+    processed_at = serializers.DateTimeField(allow_null=True, required=False)
+
+
+class SubmissionPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = SubmissionSerializer(many=True)
+
+
+class SubmissionListQuerySerializer(StrictSerializer):
+    cursor = serializers.CharField(required=False, max_length=2048)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+
+
+class LeaderboardQuerySerializer(StrictSerializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    player = serializers.CharField(source="player_name")
+    total = serializers.IntegerField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    difficulty = serializers.CharField(source="difficulty.name")
+    points = serializers.IntegerField(source="difficulty.points")
+
+    class Meta:
+        model = Task
+        fields = ["slug", "title", "description", "difficulty", "points"]

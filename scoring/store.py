@@ -1,0 +1,364 @@
+"""All DynamoDB access and every key format. Nothing else builds keys.
+
+Single-table design (see docs/data-model.md):
+
+=========  =====================  ==========  ===================================
+item       PK                     SK          indexes
+=========  =====================  ==========  ===================================
+SCORE      SCORE#<submission id>  SCORE       GSI2: PLAYER#<id> / <submitted>#<id>
+TOTAL      PLAYER#<player id>     TOTAL       GSI1: LEADERBOARD / <total>#<first>
+=========  =====================  ==========  ===================================
+
+The stream consumer filters on INSERT of PK prefix ``SCORE#``, so every other
+item type is invisible to it by construction.
+"""
+
+import functools
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+from scoring.domain import LeaderboardEntry, Page, Status, Submission
+
+SCORE_PREFIX = "SCORE#"
+PLAYER_PREFIX = "PLAYER#"
+LEADERBOARD_PK = "LEADERBOARD"
+GSI_LEADERBOARD = "GSI1"
+GSI_PLAYER_SCORES = "GSI2"
+
+# Errors that mean "DynamoDB cannot take this right now"; botocore has already
+# retried them (bounded, with jitter) by the time we see them.
+_UNAVAILABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ResourceNotFoundException",
+}
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB is unreachable, throttling, or the table is missing."""
+
+
+class SubmissionExists(Exception):
+    """A SCORE item with this id is already stored."""
+
+    def __init__(self, existing: Submission):
+        super().__init__(existing.id)
+        self.existing = existing
+
+
+# --- client ---------------------------------------------------------------
+
+
+def client():
+    """The DynamoDB client for the current settings (built lazily, cached)."""
+    return _client(
+        settings.DYNAMODB_ENDPOINT_URL,
+        settings.AWS_REGION,
+        settings.DYNAMODB_MAX_ATTEMPTS,
+        settings.DYNAMODB_CONNECT_TIMEOUT,
+        settings.DYNAMODB_READ_TIMEOUT,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
+    config = Config(
+        region_name=region,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=64,
+    )
+    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+def _table() -> str:
+    return settings.DYNAMODB_TABLE
+
+
+def _call(method: str, **kwargs) -> dict:
+    """Call DynamoDB, turning outages and throttling into StoreUnavailable."""
+    try:
+        return getattr(client(), method)(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"DynamoDB {method} failed: {code}") from exc
+        raise
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"DynamoDB {method} failed: {exc}") from exc
+
+
+# --- keys -----------------------------------------------------------------
+
+
+def score_key(submission_id: str) -> dict:
+    return {"PK": {"S": SCORE_PREFIX + submission_id}, "SK": {"S": "SCORE"}}
+
+
+def total_key(player_id: str) -> dict:
+    return {"PK": {"S": PLAYER_PREFIX + player_id}, "SK": {"S": "TOTAL"}}
+
+
+def _player_scores_pk(player_id: str) -> str:
+    return PLAYER_PREFIX + player_id
+
+
+def _player_scores_sk(submission: Submission) -> str:
+    return f"{_iso(submission.submitted_at)}#{submission.id}"
+
+
+def leaderboard_sort_key(*, total: int, reached_at_ms: int) -> str:
+    """GSI1 sort key: higher total first; on a tie, who got there first.
+
+    Read with ScanIndexForward=False, so the time part is inverted.
+    """
+    return f"{total:015d}#{10**13 - reached_at_ms:013d}"
+
+
+# --- mapping --------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _to_item(attrs: dict[str, Any]) -> dict:
+    return {k: _serializer.serialize(v) for k, v in attrs.items() if v is not None}
+
+
+def _from_item(item: dict) -> dict[str, Any]:
+    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: int(v) if isinstance(v, Decimal) else v for k, v in out.items()}
+
+
+def submission_to_item(submission: Submission) -> dict:
+    return {
+        **score_key(submission.id),
+        **_to_item(
+            {
+                "type": "SCORE",
+                "submission_id": submission.id,
+                "player_id": submission.player_id,
+                "player_name": submission.player_name,
+                "task": submission.task,
+                "submitted_at": _iso(submission.submitted_at),
+                "status": str(submission.status),
+                "points": submission.points,
+                "error": submission.error,
+                "processed_at": _iso(submission.processed_at) if submission.processed_at else None,
+                "idempotency_key": submission.idempotency_key,
+                "GSI2PK": _player_scores_pk(submission.player_id),
+                "GSI2SK": _player_scores_sk(submission),
+            }
+        ),
+    }
+
+
+def submission_from_item(item: dict) -> Submission:
+    attrs = _from_item(item)
+    return Submission(
+        id=attrs["submission_id"],
+        player_id=attrs["player_id"],
+        player_name=attrs["player_name"],
+        task=attrs["task"],
+        submitted_at=_parse_iso(attrs["submitted_at"]),
+        status=Status(attrs["status"]),
+        points=attrs.get("points"),
+        error=attrs.get("error"),
+        processed_at=_parse_iso(attrs["processed_at"]) if attrs.get("processed_at") else None,
+        idempotency_key=attrs.get("idempotency_key"),
+    )
+
+
+# --- SCORE items ----------------------------------------------------------
+
+
+def score_put(*, submission: Submission) -> None:
+    """Store a new SCORE item; the only write the API ever makes.
+
+    Conditional on the id being new. If it is not, raises SubmissionExists
+    carrying the stored item, which DynamoDB returns with the failure, so an
+    idempotent retry costs one call and writes nothing.
+    """
+    try:
+        _call(
+            "put_item",
+            TableName=_table(),
+            Item=submission_to_item(submission),
+            ConditionExpression="attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        item = exc.response.get("Item")
+        existing = submission_from_item(item) if item else score_get(submission_id=submission.id)
+        raise SubmissionExists(existing) from None
+
+
+def score_get(*, submission_id: str) -> Submission | None:
+    """The submission with this id, or None."""
+    response = _call("get_item", TableName=_table(), Key=score_key(submission_id), ConsistentRead=True)
+    item = response.get("Item")
+    return submission_from_item(item) if item else None
+
+
+def score_list_for_player(*, player_id: str, limit: int, start_key: dict | None = None) -> Page:
+    """A player's submissions, newest first, ``limit`` at a time."""
+    kwargs = {
+        "TableName": _table(),
+        "IndexName": GSI_PLAYER_SCORES,
+        "KeyConditionExpression": "GSI2PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": _player_scores_pk(player_id)}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    response = _call("query", **kwargs)
+    items = [submission_from_item(item) for item in response.get("Items", [])]
+    next_key = response.get("LastEvaluatedKey")
+    return Page(items=items, next_key=next_key)
+
+
+def score_start_key_owner(start_key: dict) -> str | None:
+    """The player a GSI2 position belongs to, to refuse a foreign cursor."""
+    pk = start_key.get("GSI2PK", {}).get("S", "")
+    return pk.removeprefix(PLAYER_PREFIX) if pk.startswith(PLAYER_PREFIX) else None
+
+
+# --- leaderboard ----------------------------------------------------------
+
+
+def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
+    """The top ``limit`` TOTAL items, best first."""
+    response = _call(
+        "query",
+        TableName=_table(),
+        IndexName=GSI_LEADERBOARD,
+        KeyConditionExpression="GSI1PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": LEADERBOARD_PK}},
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    entries = []
+    for rank, item in enumerate(response.get("Items", []), start=1):
+        attrs = _from_item(item)
+        entries.append(
+            LeaderboardEntry(
+                rank=rank,
+                player_id=attrs["player_id"],
+                player_name=attrs["player_name"],
+                total=attrs["total"],
+            )
+        )
+    return entries
+
+
+def total_put(*, player_id: str, player_name: str, total: int, reached_at_ms: int) -> None:
+    """Write a TOTAL item outright. For tests and rebuilds only; the consumer
+    issue owns how totals change."""
+    _call(
+        "put_item",
+        TableName=_table(),
+        Item={
+            **total_key(player_id),
+            **_to_item(
+                {
+                    "type": "TOTAL",
+                    "player_id": player_id,
+                    "player_name": player_name,
+                    "total": total,
+                    "GSI1PK": LEADERBOARD_PK,
+                    "GSI1SK": leaderboard_sort_key(total=total, reached_at_ms=reached_at_ms),
+                }
+            ),
+        },
+    )
+
+
+# --- table ----------------------------------------------------------------
+
+
+def table_definition(name: str) -> dict:
+    """CreateTable arguments: keys, both GSIs, on-demand billing, a stream."""
+
+    def gsi(index: str) -> dict:
+        return {
+            "IndexName": index,
+            "KeySchema": [
+                {"AttributeName": f"{index}PK", "KeyType": "HASH"},
+                {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": attr, "AttributeType": "S"}
+            for attr in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+        ],
+        "KeySchema": [
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [gsi(GSI_LEADERBOARD), gsi(GSI_PLAYER_SCORES)],
+        "BillingMode": "PAY_PER_REQUEST",
+        # NEW_AND_OLD_IMAGES lets filters and the Lambda path see whole items.
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
+def table_ensure(*, name: str | None = None) -> tuple[str, bool]:
+    """Create the table with its stream if missing. Returns (stream ARN, created).
+
+    Idempotent: an existing table is left alone, except that a disabled
+    stream is switched on, because the whole product depends on it.
+    """
+    name = name or _table()
+    ddb = client()
+    created = False
+    try:
+        ddb.create_table(**table_definition(name))
+        created = True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    description = ddb.describe_table(TableName=name)["Table"]
+    if not description.get("StreamSpecification", {}).get("StreamEnabled"):
+        ddb.update_table(
+            TableName=name,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        description = ddb.describe_table(TableName=name)["Table"]
+    return description["LatestStreamArn"], created
+
+
+def table_delete(*, name: str) -> None:
+    client().delete_table(TableName=name)
+
+
+def table_item_count(*, name: str | None = None) -> int:
+    """Exact item count by a full scan; DescribeTable's count is approximate."""
+    paginator = client().get_paginator("scan")
+    return sum(page["Count"] for page in paginator.paginate(TableName=name or _table(), Select="COUNT"))

@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from scoring import api, views
+
+api_urlpatterns = [
+    path("token/", obtain_auth_token, name="api-token"),
+    path("scores/", api.ScoreListCreateView.as_view(), name="score-list"),
+    path("scores/<str:submission_id>/", api.ScoreDetailView.as_view(), name="score-detail"),
+    path("tasks/", api.TaskListView.as_view(), name="task-list"),
+    path("leaderboard/", api.LeaderboardView.as_view(), name="leaderboard"),
+]
+
+page_urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.SignupView.as_view(), name="signup"),
+]

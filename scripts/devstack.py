@@ -1,0 +1,114 @@
+"""Run the whole local stack in one terminal: `make run` calls this.
+
+Starts the embedded DynamoDB (a moto server), creates the table, then the web
+server. One Ctrl-C stops everything. Each child runs in its own process
+group, so the terminal's SIGINT reaches only this supervisor, which then
+stops the children in order and waits for them.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def read_dotenv() -> None:
+    import environ
+
+    if (ROOT / ".env").is_file():
+        environ.Env.read_env(str(ROOT / ".env"))
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(host: str, port: int, proc: subprocess.Popen, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(host, port):
+        if proc.poll() is not None:
+            sys.exit(f"{name} exited with code {proc.returncode} before listening on {host}:{port}.")
+        if time.monotonic() > deadline:
+            sys.exit(f"{name} did not listen on {host}:{port} within {timeout}s.")
+        time.sleep(0.1)
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        print(f"[devstack] starting {name}: {' '.join(args)}", flush=True)
+        proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, *_args) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        # Stop in reverse order of start: the web server before its store.
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                print(f"[devstack] stopping {name}", flush=True)
+                os.killpg(proc.pid, signal.SIGTERM)
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def main() -> int:
+    read_dotenv()
+    host, web_port = "127.0.0.1", int(os.environ.get("WEB_PORT", "8000"))
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    stack = Stack()
+    signal.signal(signal.SIGINT, stack.stop)
+    signal.signal(signal.SIGTERM, stack.stop)
+    if port_open(host, web_port):
+        sys.exit(f"Port {web_port} is already in use; stop what runs there or set WEB_PORT.")
+    try:
+        if endpoint:
+            url = urlparse(endpoint)
+            if port_open(url.hostname, url.port):
+                sys.exit(f"Port {url.port} (DYNAMODB_ENDPOINT_URL) is already in use; stop what runs there.")
+            moto = stack.start("dynamodb (moto server)", [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)])
+            wait_for(url.hostname, url.port, moto, "moto server")
+        else:
+            print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)
+        subprocess.run([PYTHON, "manage.py", "init_dynamodb"], cwd=ROOT, check=True)
+        web = stack.start("web (daphne)", [PYTHON, "manage.py", "runserver", f"{host}:{web_port}"])
+        wait_for(host, web_port, web, "web server")
+        print(f"\n[devstack] ready: http://{host}:{web_port}/  (Ctrl-C stops everything)\n", flush=True)
+        while not stack.stopping:
+            for name, proc in stack.procs:
+                if proc.poll() is not None and not stack.stopping:
+                    print(f"[devstack] {name} exited with code {proc.returncode}; stopping the stack.", flush=True)
+                    stack.stop()
+                    return 1
+            time.sleep(0.5)
+    except subprocess.CalledProcessError as exc:
+        print(f"[devstack] {exc}", flush=True)
+        stack.stop()
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

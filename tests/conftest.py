@@ -1,0 +1,110 @@
+"""Shared fixtures: a real moto server process, and a fresh table per test."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+# moto accepts any credentials; boto3 needs some. Never real ones in tests.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.pop("AWS_PROFILE", None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """URL of a moto server process, started once per test session."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def table(moto_server, settings):
+    """Name of a new, empty table on the moto server, used by the code under test."""
+    from scoring import store
+
+    settings.DYNAMODB_ENDPOINT_URL = moto_server
+    settings.DYNAMODB_TABLE = f"test-{uuid.uuid4().hex[:12]}"
+    store.table_ensure(name=settings.DYNAMODB_TABLE)
+    yield settings.DYNAMODB_TABLE
+    store.table_delete(name=settings.DYNAMODB_TABLE)
+
+
+@pytest.fixture
+def item_count(table):
+    """Call it to count every item in the test's table (an exact scan)."""
+    from scoring import store
+
+    return lambda: store.table_item_count(name=table)
+
+
+@pytest.fixture
+def player(django_user_model):
+    return django_user_model.objects.create_user(username="ada", password="pw-ada-123", first_name="Ada")
+
+
+@pytest.fixture
+def other_player(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def player_client(player):
+    """An API client authenticated with the player's token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=player).key}")
+    return client
+
+
+@pytest.fixture
+def db_writes(django_db_setup, db):
+    """Context manager capturing SQL; ``.writes`` lists any non-SELECT query."""
+    from django.db import connection
+
+    class Capture(CaptureQueriesContext):
+        @property
+        def writes(self):
+            return [q["sql"] for q in self.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+
+    return lambda: Capture(connection)

@@ -1,0 +1,179 @@
+"""Every bad input gets a clear JSON error, and nothing is written anywhere."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from rest_framework.test import APIClient
+
+from scoring.models import Task
+
+pytestmark = pytest.mark.django_db
+
+SCORES = "/api/scores/"
+
+
+@pytest.fixture
+def assert_nothing_written(item_count, db_writes):
+    """Run a request and check it wrote to neither DynamoDB nor the database."""
+
+    def check(request):
+        before = item_count()
+        with db_writes() as sql:
+            response = request()
+        assert item_count() == before, "a refused request wrote to DynamoDB"
+        assert sql.writes == [], "a refused request wrote to the database"
+        assert response["Content-Type"].startswith("application/json")
+        return response
+
+    return check
+
+
+def post(client, raw: bytes | str, content_type="application/json", **extra):
+    return lambda: client.post(SCORES, data=raw, content_type=content_type, **extra)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"task": "no-such-task"}, "task", "Unknown or inactive task."),
+        ({}, "task", "This field is required."),
+        ({"task": 123}, "task", "Enter a valid"),
+        ({"task": None}, "task", "This field may not be null."),
+        ({"task": ["warm-up-sums"]}, "task", "Enter a valid"),
+        ({"task": "has spaces!"}, "task", "Enter a valid"),
+        ({"task": "warm-up-sums", "points": 1000}, "points", "Unexpected field."),
+        ([{"task": "warm-up-sums"}], "non_field_errors", "Expected a dictionary"),
+    ],
+)
+def test_invalid_body_is_400_with_field_error(player_client, assert_nothing_written, body, field, message):
+    response = assert_nothing_written(post(player_client, json.dumps(body)))
+    assert response.status_code == 400
+    assert message in response.json()[field][0]
+
+
+def test_inactive_task_is_400(player_client, assert_nothing_written):
+    Task.objects.filter(slug="warm-up-sums").update(active=False)
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}'))
+    assert response.status_code == 400
+    assert response.json() == {"task": ["Unknown or inactive task."]}
+
+
+@pytest.mark.parametrize("raw", ['{"task": ', "not json", " ", '{"task": "warm-up-sums"} trailing'])
+def test_malformed_json_is_400(player_client, assert_nothing_written, raw):
+    response = assert_nothing_written(post(player_client, raw))
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_empty_body_is_400_naming_the_missing_field(player_client, assert_nothing_written):
+    response = assert_nothing_written(post(player_client, ""))
+    assert response.status_code == 400
+    assert response.json() == {"task": ["This field is required."]}
+
+
+def test_oversized_body_is_413(player_client, assert_nothing_written, settings):
+    raw = json.dumps({"task": "warm-up-sums", "pad": "x" * settings.SCORE_MAX_BODY_BYTES})
+    response = assert_nothing_written(post(player_client, raw))
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_wrong_content_type_is_415(player_client, assert_nothing_written, content_type):
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}', content_type))
+    assert response.status_code == 415
+    assert "Unsupported media type" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("auth", [None, "Token not-a-real-token", "Basic YWRhOnB3"])
+def test_unauthenticated_is_401(assert_nothing_written, auth):
+    client = APIClient()
+    if auth:
+        client.credentials(HTTP_AUTHORIZATION=auth)
+    response = assert_nothing_written(post(client, '{"task": "warm-up-sums"}'))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
+def test_bad_idempotency_key_is_400(player_client, assert_nothing_written, key):
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}', HTTP_IDEMPOTENCY_KEY=key))
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+
+
+def test_throttled_player_gets_429_with_retry_after(player_client, assert_nothing_written, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.SCORE_SUBMIT_RATE = "2/minute"
+    assert post(player_client, '{"task": "warm-up-sums"}')().status_code == 202
+    assert post(player_client, '{"task": "warm-up-sums"}')().status_code == 202
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}'))
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "throttled" in response.json()["detail"]
+    cache.clear()
+
+
+def test_dynamodb_unreachable_is_503_json(player_client, settings, db_writes):
+    from tests.conftest import free_port
+
+    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+    with db_writes() as sql:
+        response = post(player_client, '{"task": "warm-up-sums"}')()
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert "unavailable" in response.json()["detail"]
+    assert sql.writes == []
+
+
+class ThrottlingDynamoDB(BaseHTTPRequestHandler):
+    """Answers every call the way DynamoDB does when a table is over capacity."""
+
+    calls = 0
+
+    def do_POST(self):
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "The level of configured provisioned throughput for the table was exceeded.",
+        }).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dynamodb_throttling_is_503_after_bounded_retries(player_client, settings):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ThrottlingDynamoDB)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ThrottlingDynamoDB.calls = 0
+        settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{server.server_port}"
+        response = post(player_client, '{"task": "warm-up-sums"}')()
+    finally:
+        server.shutdown()
+    assert response.status_code == 503
+    assert "unavailable" in response.json()["detail"]
+    assert ThrottlingDynamoDB.calls == settings.DYNAMODB_MAX_ATTEMPTS
+
+
+def test_unexpected_error_is_500_json_without_traceback(player_client, monkeypatch):
+    from scoring import services
+
+    def boom(**kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(services, "submission_create", boom)
+    response = post(player_client, '{"task": "warm-up-sums"}')()
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error."}

@@ -1,0 +1,18 @@
+"""CI runs each benchmark in a tiny configuration so that it keeps working."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_api_submit_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/api_submit.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ratio = re.search(r"ratio API/raw throughput: (\d+\.\d+)", result.stdout)
+    assert ratio and float(ratio.group(1)) > 0, result.stdout
+    assert re.search(r"raw PutItem\s+1\s+\d+\.\d", result.stdout)
+    assert re.search(r"API POST\s+1\s+\d+\.\d", result.stdout)

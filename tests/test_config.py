@@ -1,0 +1,53 @@
+"""Start-up refuses a bad setting with a message that names it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "nosuchdb://x/y"),
+        ("DYNAMODB_ENDPOINT_URL", "localhost:8001"),
+        ("DYNAMODB_TABLE", "a"),
+        ("AWS_REGION", "mars"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("SCORE_SUBMIT_RATE", "lots"),
+        ("DYNAMODB_MAX_ATTEMPTS", "0"),
+    ],
+)
+def test_invalid_setting_fails_startup_naming_it(name, value):
+    result = manage("check", **{name: value})
+    assert result.returncode != 0
+    assert f"Configuration error: Setting {name}=" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_valid_environment_passes_check():
+    result = manage("check", DEBUG="1", AWS_REGION="eu-west-1", DATABASE_URL="sqlite:///:memory:")
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_the_default_secret_key():
+    result = manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.production", SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
