@@ -49,9 +49,12 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.stopping = False
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], quiet: bool = False) -> subprocess.Popen:
+        """Start a child in its own process group; ``quiet`` drops its output
+        (moto logs every request)."""
         print(f"[devstack] starting {name}: {' '.join(args)}", flush=True)
-        proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True)
+        out = subprocess.DEVNULL if quiet else None
+        proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True, stdout=out, stderr=out)
         self.procs.append((name, proc))
         return proc
 
@@ -86,7 +89,7 @@ def main() -> int:
             url = urlparse(endpoint)
             if port_open(url.hostname, url.port):
                 sys.exit(f"Port {url.port} (DYNAMODB_ENDPOINT_URL) is already in use; stop what runs there.")
-            moto = stack.start("dynamodb (moto server)", [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)])
+            moto = stack.start("dynamodb (moto server)", [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)], quiet=True)
             wait_for(url.hostname, url.port, moto, "moto server")
         else:
             print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)
