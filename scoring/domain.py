@@ -65,3 +65,86 @@ def submission_id_new(*, player_id: str, idempotency_key: str | None) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- the stream consumer's rules ------------------------------------------
+
+
+@dataclass(slots=True)
+class PlayerTotal:
+    """A player's TOTAL item.
+
+    ``pending`` maps submission id -> points for submissions already added to
+    ``total`` whose SCORE item may not show the outcome yet. It is what makes
+    applying a record idempotent without a transaction: a replayed record
+    whose id is here is not added again (see docs/consumer.md).
+    """
+
+    player_id: str
+    player_name: str
+    total: int = 0
+    version: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
+    reached_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    submission: Submission
+    status: Status
+    points: int | None = None
+    error: str | None = None
+
+
+def decide(submission: Submission, points: int | None) -> Decision:
+    """Applied with the task's points, or rejected when the task is gone."""
+    if points is None:
+        return Decision(submission, Status.REJECTED, error=f"Task {submission.task!r} no longer exists or is inactive.")
+    return Decision(submission, Status.APPLIED, points=points)
+
+
+@dataclass(frozen=True, slots=True)
+class TotalChange:
+    """What one batch does to one player's total."""
+
+    new_total: PlayerTotal
+    applied: list[Decision]  # decisions whose points are in new_total
+    added: int  # points added by this batch (0 on a pure replay)
+
+
+def fold_player(
+    current: PlayerTotal,
+    *,
+    fresh: list[Decision],
+    settled_ids: set[str],
+) -> TotalChange:
+    """Fold a batch's decisions for one player into one new TOTAL.
+
+    ``fresh`` are decisions for submissions whose SCORE item is still
+    pending. Those already in ``current.pending`` were added by an earlier
+    attempt that crashed before writing outcomes: they keep the points they
+    were added with and are not added again. ``settled_ids`` are submissions
+    whose SCORE item already shows an outcome; they leave ``pending``.
+    """
+    pending = {k: v for k, v in current.pending.items() if k not in settled_ids}
+    applied: list[Decision] = []
+    added = 0
+    reached = current.reached_at_ms
+    for decision in fresh:
+        sub_id = decision.submission.id
+        if sub_id in pending:
+            applied.append(Decision(decision.submission, Status.APPLIED, points=pending[sub_id]))
+        elif decision.status is Status.APPLIED:
+            pending[sub_id] = decision.points
+            added += decision.points
+            applied.append(decision)
+            reached = max(reached, int(decision.submission.submitted_at.timestamp() * 1000))
+    new_total = PlayerTotal(
+        player_id=current.player_id,
+        player_name=fresh[-1].submission.player_name if fresh else current.player_name,
+        total=current.total + added,
+        version=current.version + 1,
+        pending=pending,
+        reached_at_ms=reached if added else current.reached_at_ms,
+    )
+    return TotalChange(new_total=new_total, applied=applied, added=added)

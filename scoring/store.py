@@ -14,6 +14,8 @@ item type is invisible to it by construction.
 """
 
 import functools
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,10 +26,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from scoring.domain import LeaderboardEntry, Page, Status, Submission
+from scoring.domain import LeaderboardEntry, Page, PlayerTotal, Status, Submission
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
+SHARD_PREFIX = "SHARD#"
+WORKER_PREFIX = "WORKER#"
+DLQ_PREFIX = "DLQ#"
 LEADERBOARD_PK = "LEADERBOARD"
 GSI_LEADERBOARD = "GSI1"
 GSI_PLAYER_SCORES = "GSI2"
@@ -113,6 +118,22 @@ def total_key(player_id: str) -> dict:
     return {"PK": {"S": PLAYER_PREFIX + player_id}, "SK": {"S": "TOTAL"}}
 
 
+def shard_checkpoint_key(shard_id: str) -> dict:
+    return {"PK": {"S": SHARD_PREFIX + shard_id}, "SK": {"S": "CHECKPOINT"}}
+
+
+def shard_lease_key(shard_id: str) -> dict:
+    return {"PK": {"S": SHARD_PREFIX + shard_id}, "SK": {"S": "LEASE"}}
+
+
+def worker_key(worker_id: str) -> dict:
+    return {"PK": {"S": WORKER_PREFIX + worker_id}, "SK": {"S": "WORKER"}}
+
+
+def dlq_key(record_id: str) -> dict:
+    return {"PK": {"S": DLQ_PREFIX + record_id}, "SK": {"S": "DLQ"}}
+
+
 def _player_scores_pk(player_id: str) -> str:
     return PLAYER_PREFIX + player_id
 
@@ -164,12 +185,19 @@ def submission_to_item(submission: Submission) -> dict:
                 "points": submission.points,
                 "error": submission.error,
                 "processed_at": _iso(submission.processed_at) if submission.processed_at else None,
+                "latency_ms": _latency_ms(submission),
                 "idempotency_key": submission.idempotency_key,
                 "GSI2PK": _player_scores_pk(submission.player_id),
                 "GSI2SK": _player_scores_sk(submission),
             }
         ),
     }
+
+
+def _latency_ms(submission: Submission) -> int | None:
+    if submission.processed_at is None:
+        return None
+    return int((submission.processed_at - submission.submitted_at).total_seconds() * 1000)
 
 
 def submission_from_item(item: dict) -> Submission:
@@ -293,6 +321,133 @@ def total_put(*, player_id: str, player_name: str, total: int, reached_at_ms: in
             ),
         },
     )
+
+
+# --- the consumer's reads and writes ---------------------------------------
+
+
+def total_from_item(item: dict) -> PlayerTotal:
+    attrs = _from_item(item)
+    return PlayerTotal(
+        player_id=attrs["player_id"],
+        player_name=attrs.get("player_name", ""),
+        total=attrs.get("total", 0),
+        version=attrs.get("version", 0),
+        pending={k: int(v) for k, v in attrs.get("pending", {}).items()},
+        reached_at_ms=attrs.get("reached_at_ms", 0),
+    )
+
+
+def _batch_get(keys: list[dict]) -> list[dict]:
+    """BatchGetItem in pages of 100, consistent, retrying unprocessed keys."""
+    items: list[dict] = []
+    for start in range(0, len(keys), 100):
+        request = {_table(): {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        for attempt in range(10):
+            response = _call("batch_get_item", RequestItems=request)
+            items += response.get("Responses", {}).get(_table(), [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise StoreUnavailable("BatchGetItem left keys unprocessed after 10 attempts")
+    return items
+
+
+def scores_get_many(*, submission_ids: list[str]) -> dict[str, Submission]:
+    """The current SCORE items for these ids (missing ones are left out)."""
+    items = _batch_get([score_key(i) for i in dict.fromkeys(submission_ids)])
+    return {s.id: s for s in map(submission_from_item, items)}
+
+
+def totals_get_many(*, player_ids: list[str]) -> dict[str, PlayerTotal]:
+    """The current TOTAL items for these players (missing ones are left out)."""
+    items = _batch_get([total_key(p) for p in dict.fromkeys(player_ids)])
+    return {t.player_id: t for t in map(total_from_item, items)}
+
+
+def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
+    """Write a TOTAL item if nobody changed it since ``expected_version``.
+
+    Returns False when someone did (another worker, or a replay that got
+    there first); the caller re-reads and folds again.
+    """
+    item = {
+        **total_key(total.player_id),
+        **_to_item(
+            {
+                "type": "TOTAL",
+                "player_id": total.player_id,
+                "player_name": total.player_name,
+                "total": total.total,
+                "version": total.version,
+                "reached_at_ms": total.reached_at_ms,
+                "GSI1PK": LEADERBOARD_PK,
+                "GSI1SK": leaderboard_sort_key(total=total.total, reached_at_ms=total.reached_at_ms),
+            }
+        ),
+        # An empty map must still be written: TypeSerializer turns {} into {"M": {}}.
+        "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
+    }
+    condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
+    kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}
+    try:
+        _call("put_item", TableName=_table(), Item=item, ConditionExpression=condition, **kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _batch_write(items: list[dict]) -> None:
+    """BatchWriteItem puts in pages of 25, retrying unprocessed items."""
+    for start in range(0, len(items), 25):
+        request = {_table(): [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
+        for attempt in range(10):
+            response = _call("batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        else:
+            raise StoreUnavailable("BatchWriteItem left items unprocessed after 10 attempts")
+
+
+def scores_put_outcomes(*, submissions: list[Submission]) -> None:
+    """Write outcomes onto SCORE items, 25 a call.
+
+    Whole-item puts (BatchWriteItem takes no conditions or updates). Safe
+    because the TOTAL item's ``pending`` map, not the SCORE item, is what
+    guards the total; a later put for the same id carries the same outcome.
+    These are MODIFY events on the stream, which the consumer's filter skips.
+    """
+    _batch_write([submission_to_item(s) for s in submissions])
+
+
+def scores_scan() -> Iterator[Submission]:
+    """Every SCORE item, for rebuilding totals. A full scan: an ops tool."""
+    paginator = client().get_paginator("scan")
+    for page in paginator.paginate(
+        TableName=_table(),
+        FilterExpression="begins_with(PK, :p)",
+        ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}},
+    ):
+        for item in page.get("Items", []):
+            yield submission_from_item(item)
+
+
+def totals_scan() -> Iterator[PlayerTotal]:
+    """Every TOTAL item."""
+    paginator = client().get_paginator("scan")
+    for page in paginator.paginate(
+        TableName=_table(),
+        FilterExpression="begins_with(PK, :p) AND SK = :sk",
+        ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}},
+    ):
+        for item in page.get("Items", []):
+            yield total_from_item(item)
 
 
 # --- table ----------------------------------------------------------------

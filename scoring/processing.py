@@ -1,0 +1,183 @@
+"""Processing a batch of stream records: shared by `consume_scores` and Lambda.
+
+The effect on totals is exactly once although delivery is at least once:
+
+1. Read the SCORE items of the batch. One that already shows an outcome was
+   settled by an earlier attempt: skip it.
+2. Decide each pending submission: applied with its task's points, or
+   rejected.
+3. Per player, fold the batch into one new TOTAL item and write it with a
+   version condition. The TOTAL's ``pending`` map records which submissions
+   its total includes, with their points, until their SCORE items show it.
+   This write is the commit point.
+4. Write the outcomes onto the SCORE items (BatchWriteItem).
+
+A crash between 3 and 4 leaves ids in ``pending``; the replay finds them
+there, does not add them again, and writes their outcomes with the points
+already counted. docs/consumer.md has the full argument. No step uses a
+transaction: each costs O(1) in the table's size.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from scoring import store
+from scoring.domain import Decision, PlayerTotal, Status, Submission, decide, fold_player, utcnow
+
+logger = logging.getLogger(__name__)
+
+# How many times a TOTAL write may lose the version race before the batch
+# fails and is retried as a whole.
+MAX_TOTAL_CONFLICTS = 20
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed: not a SCORE insert we understand."""
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """ScoreApplied or ScoreRejected, for EventBridge and browsers."""
+
+    type: str
+    submission_id: str
+    player_id: str
+    player_name: str
+    task: str
+    points: int | None = None
+    total: int | None = None
+    error: str | None = None
+    submitted_at: str | None = None
+    processed_at: str | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    applied: list[Decision] = field(default_factory=list)
+    rejected: list[Decision] = field(default_factory=list)
+    skipped: int = 0
+    totals: dict[str, PlayerTotal] = field(default_factory=dict)
+    events: list[DomainEvent] = field(default_factory=list)
+
+
+def submission_from_record(record: dict) -> Submission:
+    """The submission in a stream record's NewImage, or PoisonRecord."""
+    try:
+        image = record["dynamodb"]["NewImage"]
+        return store.submission_from_item(image)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PoisonRecord(f"record {record.get('dynamodb', {}).get('SequenceNumber')}: {exc!r}") from exc
+
+
+def records_process(
+    records: Iterable[dict],
+    *,
+    points_for: Callable[[str], int | None],
+    publish: Callable[[list[DomainEvent]], None] | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> BatchResult:
+    """Apply a batch of SCORE INSERT records exactly once. Idempotent.
+
+    ``points_for(task_slug)`` gives a task's points now, or None if the task
+    no longer exists. ``publish`` receives the domain events of this batch,
+    after every write has succeeded.
+    """
+    submissions = [submission_from_record(r) for r in records]
+    result = BatchResult()
+    if not submissions:
+        return result
+    stored = store.scores_get_many(submission_ids=[s.id for s in submissions])
+    pending = []
+    for submission in submissions:
+        current = stored.get(submission.id)
+        if current is None or current.status is not Status.PENDING:
+            result.skipped += 1  # settled by an earlier attempt, or deleted
+        else:
+            pending.append(current)
+    by_player: dict[str, list[Decision]] = defaultdict(list)
+    for submission in pending:
+        by_player[submission.player_id].append(decide(submission, points_for(submission.task)))
+
+    processed_at = now()
+    outcomes: list[Submission] = []
+    totals = store.totals_get_many(player_ids=list(by_player))
+    for player_id, decisions in by_player.items():
+        change_applied, total = _apply_to_total(player_id, decisions, totals.get(player_id))
+        applied_ids = {d.submission.id for d in change_applied}
+        result.applied += change_applied
+        result.rejected += [d for d in decisions if d.submission.id not in applied_ids]
+        if total is not None:
+            result.totals[player_id] = total
+    for decision in result.applied + result.rejected:
+        outcomes.append(
+            replace(
+                decision.submission,
+                status=decision.status,
+                points=decision.points,
+                error=decision.error,
+                processed_at=processed_at,
+            )
+        )
+    store.scores_put_outcomes(submissions=outcomes)
+    result.events = _events(outcomes, result.totals)
+    if publish is not None and result.events:
+        publish(result.events)
+    return result
+
+
+def _apply_to_total(
+    player_id: str, decisions: list[Decision], current: PlayerTotal | None
+) -> tuple[list[Decision], PlayerTotal | None]:
+    """Fold one player's decisions into their TOTAL, retrying lost races.
+
+    ``current`` is the TOTAL read for the whole batch; it is read again only
+    after losing a race.
+    """
+    for attempt in range(MAX_TOTAL_CONFLICTS):
+        if attempt:
+            current = store.totals_get_many(player_ids=[player_id]).get(player_id)
+        if current is None:
+            current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name)
+        settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
+        change = fold_player(current, fresh=decisions, settled_ids=settled)
+        if not change.applied and not settled:
+            return [], None  # only rejections: the total is untouched
+        if store.total_put_if_version(total=change.new_total, expected_version=current.version):
+            return change.applied, change.new_total
+        # Someone else wrote this TOTAL since we read it: another worker on
+        # another shard, or a duplicate of this batch. Read again and refold.
+    raise store.StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
+
+
+def _settled_ids(current: PlayerTotal, *, batch_ids: set[str]) -> set[str]:
+    """Ids in ``pending`` from earlier batches whose SCORE item now shows the
+    outcome, so the map can forget them."""
+    earlier = [i for i in current.pending if i not in batch_ids]
+    if not earlier:
+        return set()
+    stored = store.scores_get_many(submission_ids=earlier)
+    return {i for i in earlier if i not in stored or stored[i].status is not Status.PENDING}
+
+
+def _events(outcomes: list[Submission], totals: dict[str, PlayerTotal]) -> list[DomainEvent]:
+    events = []
+    for s in outcomes:
+        total = totals.get(s.player_id)
+        events.append(
+            DomainEvent(
+                type="ScoreApplied" if s.status is Status.APPLIED else "ScoreRejected",
+                submission_id=s.id,
+                player_id=s.player_id,
+                player_name=s.player_name,
+                task=s.task,
+                points=s.points,
+                total=total.total if total and s.status is Status.APPLIED else None,
+                error=s.error,
+                submitted_at=s.submitted_at.isoformat(),
+                processed_at=s.processed_at.isoformat() if s.processed_at else None,
+            )
+        )
+    return events

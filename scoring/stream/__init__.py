@@ -1,0 +1,1 @@
+"""Reading the table's DynamoDB Stream: shards, lineage, checkpoints, leases, filters."""

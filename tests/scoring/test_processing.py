@@ -1,0 +1,113 @@
+"""The processing core against a real moto server: exactly-once totals."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring import processing, store
+from scoring.domain import Status, Submission
+
+pytestmark = pytest.mark.usefixtures("table")
+
+POINTS = {"easy": 10, "hard": 50}
+
+
+def points_for(task):
+    return POINTS.get(task)
+
+
+def put(sub_id, player="p1", task="easy", name=None):
+    submission = Submission(id=sub_id, player_id=player, player_name=name or player.upper(), task=task,
+                            submitted_at=datetime(2026, 11, 26, 12, 0, int(sub_id[-1]) if sub_id[-1].isdigit() else 0,
+                                                  tzinfo=UTC))
+    store.score_put(submission=submission)
+    return submission
+
+
+def record_for(submission, seq="1"):
+    """A stream record shaped as DynamoDB Streams delivers an INSERT."""
+    item = store.submission_to_item(submission)
+    return {"eventName": "INSERT", "eventSource": "aws:dynamodb",
+            "dynamodb": {"Keys": {"PK": item["PK"], "SK": item["SK"]}, "NewImage": item, "SequenceNumber": seq}}
+
+
+def total_of(player):
+    return store.totals_get_many(player_ids=[player]).get(player)
+
+
+def test_batch_applies_points_and_folds_one_total_per_player():
+    records = [record_for(put(f"s{i}", player="p1" if i < 3 else "p2", task="easy" if i % 2 else "hard"), str(i))
+               for i in range(5)]
+    result = processing.records_process(records, points_for=points_for)
+    assert total_of("p1").total == 50 + 10 + 50
+    assert total_of("p2").total == 10 + 50
+    assert len(result.applied) == 5
+    assert store.score_get(submission_id="s0").status is Status.APPLIED
+    assert store.score_get(submission_id="s0").points == 50
+    # Outcomes are written after the total: until the player's next batch,
+    # the TOTAL remembers which submissions it includes.
+    assert total_of("p1").pending == {"s0": 50, "s1": 10, "s2": 50}
+
+
+def test_replayed_batch_does_not_double_count():
+    records = [record_for(put(f"s{i}"), str(i)) for i in range(3)]
+    processing.records_process(records, points_for=points_for)
+    again = processing.records_process(records, points_for=points_for)
+    assert total_of("p1").total == 30
+    assert again.skipped == 3
+
+
+def test_crash_between_total_and_outcomes_is_recovered_without_double_count(monkeypatch):
+    records = [record_for(put(f"s{i}"), str(i)) for i in range(3)]
+
+    def crash(**kwargs):
+        raise RuntimeError("killed before writing outcomes")
+
+    monkeypatch.setattr(store, "scores_put_outcomes", crash)
+    with pytest.raises(RuntimeError):
+        processing.records_process(records, points_for=points_for)
+    assert total_of("p1").total == 30
+    assert store.score_get(submission_id="s0").status is Status.PENDING
+    monkeypatch.undo()
+    # The replay happens after an admin changed the points: the outcome must
+    # still show the points the total was given.
+    result = processing.records_process(records, points_for=lambda task: 999)
+    assert total_of("p1").total == 30
+    assert {d.points for d in result.applied} == {10}
+    assert store.score_get(submission_id="s2").points == 10
+
+
+def test_pending_map_forgets_settled_submissions_on_the_next_batch():
+    processing.records_process([record_for(put("s1"), "1")], points_for=points_for)
+    processing.records_process([record_for(put("s2"), "2")], points_for=points_for)
+    assert set(total_of("p1").pending) == {"s2"}
+    assert total_of("p1").total == 20
+
+
+def test_unknown_task_is_rejected_with_an_error_and_no_points():
+    processing.records_process([record_for(put("s1", task="gone"), "1")], points_for=points_for)
+    stored = store.score_get(submission_id="s1")
+    assert stored.status is Status.REJECTED
+    assert "gone" in stored.error
+    assert total_of("p1") is None
+
+
+def test_malformed_record_is_poison():
+    with pytest.raises(processing.PoisonRecord):
+        processing.records_process([{"eventName": "INSERT", "dynamodb": {"NewImage": {"PK": {"S": "SCORE#x"}}}}],
+                                   points_for=points_for)
+
+
+def test_events_are_published_after_the_writes():
+    seen = []
+    processing.records_process([record_for(put("s1"), "1"), record_for(put("s2", task="gone"), "2")],
+                               points_for=points_for, publish=seen.extend)
+    assert [(e.type, e.submission_id, e.points, e.total) for e in seen] == [
+        ("ScoreApplied", "s1", 10, 10), ("ScoreRejected", "s2", None, None)]
+
+
+def test_leaderboard_reads_totals_written_by_processing():
+    processing.records_process([record_for(put("a1", player="a"), "1"), record_for(put("b1", player="b", task="hard"), "2")],
+                               points_for=points_for)
+    top = store.leaderboard_top(limit=10)
+    assert [(e.player_id, e.total) for e in top] == [("b", 50), ("a", 10)]
