@@ -5,6 +5,7 @@ django-environ reads ``DEBUG=maybe`` as False and an unknown database scheme
 as a KeyError. Every error here names the setting that is wrong.
 """
 
+import json
 import os
 import re
 from urllib.parse import urlparse
@@ -118,4 +119,24 @@ def get_rate(name: str, default: str) -> str:
     value = os.environ.get(name) or default
     if not _RATE.match(value):
         raise _bad(name, value, "a rate such as 30/minute")
+    return value
+
+
+def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise _bad(name, value, "one of " + ", ".join(choices))
+    return value
+
+
+def get_json_list(name: str, default: list) -> list:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise _bad(name, raw, f"a JSON list ({exc})") from None
+    if not isinstance(value, list):
+        raise _bad(name, raw, "a JSON list")
     return value

@@ -16,7 +16,7 @@ item type is invisible to it by construction.
 import functools
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +30,11 @@ from scoring.domain import LeaderboardEntry, Page, PlayerTotal, Status, Submissi
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
-SHARD_PREFIX = "SHARD#"
+CONSUMER_PK = "CONSUMER"
+CHECKPOINT_PREFIX = "CHECKPOINT#"
+LEASE_PREFIX = "LEASE#"
 WORKER_PREFIX = "WORKER#"
-DLQ_PREFIX = "DLQ#"
+DLQ_PK = "DLQ"
 LEADERBOARD_PK = "LEADERBOARD"
 GSI_LEADERBOARD = "GSI1"
 GSI_PLAYER_SCORES = "GSI2"
@@ -90,6 +92,37 @@ def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
     return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
+def streams_client():
+    """The DynamoDB Streams client for the current settings (cached)."""
+    return _streams_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+
+
+@functools.lru_cache(maxsize=16)
+def _streams_client(endpoint_url, region):
+    config = Config(region_name=region, retries={"total_max_attempts": 5, "mode": "standard"},
+                    connect_timeout=2, read_timeout=10)
+    return boto3.session.Session().client("dynamodbstreams", endpoint_url=endpoint_url, config=config)
+
+
+def sqs_client():
+    """SQS, for the consumer's on-failure destination when one is configured."""
+    return _sqs_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+
+
+@functools.lru_cache(maxsize=4)
+def _sqs_client(endpoint_url, region):
+    return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, region_name=region)
+
+
+def stream_arn() -> str:
+    """The table's current stream ARN."""
+    table = _call("describe_table", TableName=_table())["Table"]
+    arn = table.get("LatestStreamArn")
+    if not arn or not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        raise StoreUnavailable(f"Table {_table()} has no enabled stream; run manage.py init_dynamodb")
+    return arn
+
+
 def _table() -> str:
     return settings.DYNAMODB_TABLE
 
@@ -118,20 +151,43 @@ def total_key(player_id: str) -> dict:
     return {"PK": {"S": PLAYER_PREFIX + player_id}, "SK": {"S": "TOTAL"}}
 
 
+# The stream reader's own items share one partition each, so that reading all
+# leases or checkpoints is a Query over a few items, never a table scan.
 def shard_checkpoint_key(shard_id: str) -> dict:
-    return {"PK": {"S": SHARD_PREFIX + shard_id}, "SK": {"S": "CHECKPOINT"}}
+    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": CHECKPOINT_PREFIX + shard_id}}
 
 
 def shard_lease_key(shard_id: str) -> dict:
-    return {"PK": {"S": SHARD_PREFIX + shard_id}, "SK": {"S": "LEASE"}}
+    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": LEASE_PREFIX + shard_id}}
 
 
 def worker_key(worker_id: str) -> dict:
-    return {"PK": {"S": WORKER_PREFIX + worker_id}, "SK": {"S": "WORKER"}}
+    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": WORKER_PREFIX + worker_id}}
 
 
 def dlq_key(record_id: str) -> dict:
-    return {"PK": {"S": DLQ_PREFIX + record_id}, "SK": {"S": "DLQ"}}
+    return {"PK": {"S": DLQ_PK}, "SK": {"S": record_id}}
+
+
+def consumer_items(*, sk_prefix: str) -> Iterator[dict]:
+    """The reader's items of one kind (CHECKPOINT#, LEASE#, WORKER#)."""
+    yield from _query_all(CONSUMER_PK, sk_prefix)
+
+
+def dlq_items() -> Iterator[dict]:
+    yield from _query_all(DLQ_PK, "")
+
+
+def _query_all(pk: str, sk_prefix: str) -> Iterator[dict]:
+    paginator = client().get_paginator("query")
+    values = {":pk": {"S": pk}}
+    condition = "PK = :pk"
+    if sk_prefix:
+        condition += " AND begins_with(SK, :sk)"
+        values[":sk"] = {"S": sk_prefix}
+    for page in paginator.paginate(TableName=_table(), KeyConditionExpression=condition,
+                                   ExpressionAttributeValues=values, ConsistentRead=True):
+        yield from page.get("Items", [])
 
 
 def _player_scores_pk(player_id: str) -> str:
@@ -448,6 +504,42 @@ def totals_scan() -> Iterator[PlayerTotal]:
     ):
         for item in page.get("Items", []):
             yield total_from_item(item)
+
+
+def score_settle_failed(*, record: dict, error: str) -> None:
+    """Give a dead-lettered submission an outcome, whatever its record holds.
+
+    Rejected, unless its player's TOTAL already counts it (a failure after the
+    commit point): then it is applied with the points counted, so that the
+    SCORE item never disagrees with the total. Only a pending item changes.
+    """
+    keys = record.get("dynamodb", {}).get("Keys") or {}
+    pk = keys.get("PK", {}).get("S", "")
+    if not pk.startswith(SCORE_PREFIX):
+        return
+    submission_id = pk.removeprefix(SCORE_PREFIX)
+    current = score_get(submission_id=submission_id)
+    if current is None or current.status is not Status.PENDING:
+        return
+    total = totals_get_many(player_ids=[current.player_id]).get(current.player_id)
+    if total is not None and submission_id in total.pending:
+        values = {":s": {"S": "applied"}, ":p": {"N": str(total.pending[submission_id])}}
+        update = "SET #status = :s, points = :p, processed_at = :t"
+    else:
+        values = {":s": {"S": "rejected"}, ":e": {"S": error}}
+        update = "SET #status = :s, #error = :e, processed_at = :t"
+    values[":t"] = {"S": _iso(datetime.now(UTC))}
+    values[":pending"] = {"S": "pending"}
+    names = {"#status": "status"}
+    if ":e" in values:
+        names["#error"] = "error"
+    try:
+        _call("update_item", TableName=_table(), Key=score_key(submission_id), UpdateExpression=update,
+              ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
+              ExpressionAttributeValues=values)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
 
 
 # --- table ----------------------------------------------------------------

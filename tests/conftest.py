@@ -108,3 +108,62 @@ def db_writes(django_db_setup, db):
             return [q["sql"] for q in self.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
 
     return lambda: Capture(connection)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def catalog_db(tmp_path_factory):
+    """A migrated SQLite file with the seeded catalog, for child processes
+    (they cannot see the test database, which lives in this process)."""
+    path = tmp_path_factory.mktemp("catalog") / "catalog.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def consumer_env(moto_server, table, catalog_db):
+    """Environment for a `manage.py consume_scores` child process on the test's table."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gameapp.settings.base",
+        "DATABASE_URL": catalog_db,
+        "DYNAMODB_ENDPOINT_URL": moto_server,
+        "DYNAMODB_TABLE": table,
+        "STREAM_LEASE_SECONDS": "3",
+        "STREAM_POLL_INTERVAL": "0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def start_consumer(consumer_env, tmp_path):
+    """Start `manage.py consume_scores` processes; all are killed at teardown."""
+    procs = []
+
+    def start(*args, env=None, log_name=None):
+        log = open(tmp_path / (log_name or f"consumer-{len(procs)}.log"), "ab")
+        proc = subprocess.Popen([sys.executable, "manage.py", "consume_scores", "--progress-every", "1", *args],
+                                cwd=ROOT, env={**consumer_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        proc.log_path = log.name
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def run_consumer_once(consumer_env):
+    """Run `consume_scores --once` to completion; returns the CompletedProcess."""
+
+    def run(*args, timeout=120):
+        return subprocess.run([sys.executable, "manage.py", "consume_scores", "--once", *args], cwd=ROOT,
+                              env=consumer_env, capture_output=True, text=True, timeout=timeout)
+
+    return run

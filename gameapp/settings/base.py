@@ -95,6 +95,26 @@ DYNAMODB_MAX_ATTEMPTS = config.get_int("DYNAMODB_MAX_ATTEMPTS", 3, minimum=1)
 DYNAMODB_CONNECT_TIMEOUT = config.get_float("DYNAMODB_CONNECT_TIMEOUT", 1.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT = config.get_float("DYNAMODB_READ_TIMEOUT", 2.0, minimum=0.1)
 
+# --- Stream consumer (manage.py consume_scores) -----------------------------
+# The same knobs as a Lambda event source mapping, with the same meaning.
+STREAM_BATCH_SIZE = config.get_int("STREAM_BATCH_SIZE", 100, minimum=1)
+STREAM_BATCHING_WINDOW = config.get_float("STREAM_BATCHING_WINDOW", 0.0)  # MaximumBatchingWindowInSeconds
+STREAM_MAX_RETRY_ATTEMPTS = config.get_int("STREAM_MAX_RETRY_ATTEMPTS", 3, minimum=-1)  # -1: forever
+STREAM_MAX_RECORD_AGE = config.get_int("STREAM_MAX_RECORD_AGE", -1, minimum=-1)  # seconds; -1: no limit
+STREAM_BISECT_ON_ERROR = config.get_bool("STREAM_BISECT_ON_ERROR", True)
+# On-failure destination: an SQS queue URL, or unset for DLQ items in the table.
+STREAM_ON_FAILURE_SQS_URL = config.get_url("STREAM_ON_FAILURE_SQS_URL", None, schemes=("http", "https"))
+STREAM_STARTING_POSITION = config.get_choice("STREAM_STARTING_POSITION", "TRIM_HORIZON", ("TRIM_HORIZON", "LATEST"))
+# FilterCriteria patterns, as a JSON list; the default is the seed's filter.
+STREAM_FILTERS = config.get_json_list("STREAM_FILTERS", [
+    {"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}},
+])
+# A dead worker's shards are taken over within this many seconds.
+STREAM_LEASE_SECONDS = config.get_float("STREAM_LEASE_SECONDS", 10.0, minimum=1.0)
+STREAM_POLL_INTERVAL = config.get_float("STREAM_POLL_INTERVAL", 0.25)
+# EventBridge bus for ScoreApplied / ScoreRejected; unset: no events.
+EVENT_BUS_NAME = config.get_str("EVENT_BUS_NAME", "") or None
+
 # --- Redis / Channels -----------------------------------------------------
 REDIS_URL = config.get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 if REDIS_URL:

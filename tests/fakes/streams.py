@@ -43,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.utils import parse_timestamp
@@ -55,6 +55,7 @@ GET_RECORDS_MAX_LIMIT = 1000
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+# The errors these three operations can return, plus ValidationException.
 ERROR_CODES = (
     "ExpiredIteratorException",
     "InternalServerError",
@@ -108,9 +109,10 @@ class _Shard:
 class FakeDynamoDBStreams:
     """Drop-in for ``boto3.client("dynamodbstreams")`` over one stream.
 
-    The boto3 methods take keyword arguments only, as boto3's do. Methods
-    without the boto3 casing (``create_shard``, ``put_record``...) are the
-    test-control API and have no AWS equivalent.
+    ``describe_stream``, ``get_shard_iterator`` and ``get_records`` take
+    keyword arguments only, as boto3's do. The other public methods
+    (``create_shard``, ``put_record``, ``close_shard``, ``roll``, ``split``,
+    ``trim``) are the test-control API and have no AWS equivalent.
     """
 
     def __init__(
@@ -414,9 +416,8 @@ class FakeDynamoDBStreams:
             return arn, shard_id, position, float(issued_at)
         except (ValueError, KeyError, TypeError):
             self._raise(op, "ValidationException", "Invalid ShardIterator")
-        raise AssertionError("unreachable")  # _raise always raises
 
-    def _raise(self, op: str, code: str, message: str) -> None:
+    def _raise(self, op: str, code: str, message: str) -> NoReturn:
         error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": _metadata(400)}
         raise getattr(self.exceptions, code)(error, op)
 

@@ -1,0 +1,101 @@
+"""What happens when a batch fails: Lambda's event source mapping knobs.
+
+``BisectBatchOnFunctionError``, ``MaximumRetryAttempts``,
+``MaximumRecordAgeInSeconds`` and ``DestinationConfig.OnFailure``, with the
+same meaning as on Lambda, so the two deployments behave alike. An outage
+(StoreUnavailable) is not a record's fault: it is never counted against the
+record, and the whole batch is retried once DynamoDB is back.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from scoring import store
+from scoring.stream import state
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePolicy:
+    max_retry_attempts: int = 3  # -1: retry forever, as Lambda's default
+    max_record_age: float = -1  # seconds; -1: no limit
+    bisect_on_error: bool = True
+    on_failure_sqs_url: str | None = None  # None: DLQ items in the table
+    retry_base_seconds: float = 0.2
+
+
+class BatchRunner:
+    """Runs ``process(records)`` with retries, bisection and a dead-letter list."""
+
+    def __init__(self, process: Callable[[list[dict]], None], policy: FailurePolicy, *,
+                 sqs_client=None, clock=time.time, sleep=time.sleep):
+        self.process = process
+        self.policy = policy
+        self.sqs_client = sqs_client
+        self.clock = clock
+        self.sleep = sleep
+        self.dead_lettered = 0
+
+    def run(self, records: list[dict]) -> None:
+        fresh = []
+        for record in records:
+            if self._too_old(record):
+                self._dead_letter([record], f"older than MaximumRecordAgeInSeconds={self.policy.max_record_age}", 0)
+            else:
+                fresh.append(record)
+        if fresh:
+            self._run(fresh)
+
+    def _run(self, records: list[dict]) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.process(records)
+                return
+            except store.StoreUnavailable:
+                raise  # an outage: the caller backs off; no record is to blame
+            except Exception as exc:  # noqa: BLE001 - any other error is the batch's
+                if self.policy.bisect_on_error and len(records) > 1:
+                    middle = len(records) // 2
+                    logger.warning("Batch of %d failed (%r); bisecting.", len(records), exc)
+                    self._run(records[:middle])
+                    self._run(records[middle:])
+                    return
+                attempt += 1
+                limit = self.policy.max_retry_attempts
+                if limit >= 0 and attempt > limit:
+                    self._dead_letter(records, repr(exc), attempt)
+                    return
+                delay = min(10.0, self.policy.retry_base_seconds * 2 ** (attempt - 1))
+                logger.warning("Batch of %d failed (%r); retry %d in %.2fs.", len(records), exc, attempt, delay)
+                self.sleep(delay)
+
+    def _too_old(self, record: dict) -> bool:
+        if self.policy.max_record_age < 0:
+            return False
+        created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        if created is None:
+            return False
+        created_s = created.timestamp() if isinstance(created, datetime) else float(created)
+        return self.clock() - created_s > self.policy.max_record_age
+
+    def _dead_letter(self, records: list[dict], error: str, attempts: int) -> None:
+        """Send to the on-failure destination and mark the submission rejected,
+        so the player sees an answer and the shard moves on."""
+        for record in records:
+            seq = record.get("dynamodb", {}).get("SequenceNumber")
+            logger.error("Dead-lettering record %s after %d attempt(s): %s", seq, attempts, error)
+            if self.policy.on_failure_sqs_url:
+                self.sqs_client.send_message(
+                    QueueUrl=self.policy.on_failure_sqs_url,
+                    MessageBody=json.dumps({"error": error, "attempts": attempts, "record": record}, default=str),
+                )
+            else:
+                state.dlq_put(record=record, error=error, attempts=attempts)
+            store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500])
+            self.dead_lettered += 1

@@ -1,0 +1,318 @@
+"""Reads a DynamoDB Stream: shards, lineage, checkpoints, leases.
+
+Modelled on what AWS documents for Streams (and on bloop's reader): shards
+form a tree through ``ParentShardId``; a parent is read to its end before its
+children; a drained closed shard (no ``NextShardIterator``) is retired. Each
+shard's progress is a checkpoint of sequence numbers, never iterators. Leases
+let several ``consume_scores`` processes share one stream's shards.
+
+The loop is split into steps that return "anything to do right away?", so
+tests can drive one step at a time.
+"""
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from scoring import store
+from scoring.stream import state
+from scoring.stream.filters import matches_any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    batch_size: int = 100
+    batching_window: float = 0.0
+    starting_position: str = "TRIM_HORIZON"  # for shards never seen before
+    filters: list = field(default_factory=list)
+    lease_seconds: float = 10.0
+    poll_interval: float = 0.25  # Lambda polls each shard 4 times a second
+    refresh_interval: float = 5.0  # how often to look for new shards
+    checkpoint_interval: float = 60.0  # most seconds between checkpoints over skipped records
+
+
+@dataclass(slots=True)
+class Shard:
+    shard_id: str
+    parent_id: str | None
+    closed: bool
+
+
+@dataclass(slots=True)
+class ShardProgress:
+    iterator: str | None = None
+    last_sequence: str | None = None
+    lag_ms: int | None = None
+    checkpointed_at: float = 0.0
+
+
+@dataclass(slots=True)
+class ReaderStats:
+    records_read: int = 0
+    records_matched: int = 0
+    batches: int = 0
+    trimmed: int = 0
+    expired_iterators: int = 0
+    shards_retired: int = 0
+    errors: int = 0
+
+
+def describe_shards(client, stream_arn: str) -> dict[str, Shard]:
+    """Every shard of the stream. DescribeStream returns at most 100 a page."""
+    shards: dict[str, Shard] = {}
+    start = None
+    while True:
+        kwargs = {"StreamArn": stream_arn, "Limit": 100}
+        if start:
+            kwargs["ExclusiveStartShardId"] = start
+        description = client.describe_stream(**kwargs)["StreamDescription"]
+        for raw in description.get("Shards", []):
+            shards[raw["ShardId"]] = Shard(
+                shard_id=raw["ShardId"],
+                parent_id=raw.get("ParentShardId"),
+                closed="EndingSequenceNumber" in raw.get("SequenceNumberRange", {}),
+            )
+        start = description.get("LastEvaluatedShardId")
+        if not start:
+            return shards
+
+
+class StreamReader:
+    def __init__(
+        self,
+        *,
+        client,
+        stream_arn: str,
+        worker_id: str,
+        handle_batch: Callable[[list[dict], str], None],
+        config: ReaderConfig = ReaderConfig(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.client = client
+        self.stream_arn = stream_arn
+        self.worker_id = worker_id
+        self.handle_batch = handle_batch
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+        self.shards: dict[str, Shard] = {}
+        self.retired: set[str] = set()
+        self.owned: dict[str, ShardProgress] = {}
+        self.stats = ReaderStats()
+        self._first_refresh = True
+        self._next_refresh = 0.0
+
+    # --- step 1: shards and leases ------------------------------------------
+
+    def step_refresh(self, *, force: bool = False) -> bool:
+        """Find shards, heartbeat, renew our leases and take a fair share.
+
+        Returns True if this worker gained a shard.
+        """
+        now = self.clock()
+        if not force and now < self._next_refresh:
+            return False
+        self._next_refresh = now + min(self.config.refresh_interval, self.config.lease_seconds / 3)
+        self.shards = describe_shards(self.client, self.stream_arn)
+        checkpoints = state.checkpoints_all()
+        self.retired = {sid for sid, cp in checkpoints.items() if cp.closed}
+        now_ms = int(now * 1000)
+        state.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
+                               status=self.status(), now_ms=now_ms)
+        for shard_id in list(self.owned):
+            if shard_id in self.retired or not state.lease_acquire(
+                shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds, now_ms=now_ms
+            ):
+                logger.warning("Lost the lease on %s; another worker has it now.", shard_id)
+                self.owned.pop(shard_id)
+        ready = self.ready_shards()
+        workers = max(1, len(state.workers_alive(now_ms=now_ms)))
+        fair_share = math.ceil(len(ready) / workers)
+        # More workers than when we took our shards: hand back the excess, so
+        # the newcomers get a fair share. Safe between batches: every batch
+        # is checkpointed before the next step.
+        for shard_id in list(self.owned)[fair_share:]:
+            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+            self.owned.pop(shard_id)
+            logger.info("Handed %s back to rebalance across %d workers.", shard_id, workers)
+        gained = False
+        leases = state.leases_all()
+        for shard_id in ready:
+            if len(self.owned) >= fair_share:
+                break
+            if shard_id in self.owned:
+                continue
+            lease = leases.get(shard_id)
+            if lease and lease.owner != self.worker_id and lease.expires_at_ms > now_ms:
+                continue  # held by a live worker
+            if state.lease_acquire(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
+                                   now_ms=now_ms):
+                self.owned[shard_id] = ShardProgress()
+                logger.info("Took the lease on %s.", shard_id)
+                gained = True
+        self._first_refresh = False
+        return gained
+
+    def ready_shards(self) -> list[str]:
+        """Shards that may be read now: not retired, and whose parent is
+        retired or gone (trimmed past retention). Parents before children."""
+        ready = []
+        for shard_id, shard in self.shards.items():
+            if shard_id in self.retired:
+                continue
+            parent = shard.parent_id
+            if parent and parent in self.shards and parent not in self.retired:
+                continue
+            ready.append(shard_id)
+        return ready
+
+    # --- step 2: read and process ------------------------------------------
+
+    def step_poll(self) -> bool:
+        """Read one batch from each owned shard. True if any record passed the
+        filter (skipped records alone, such as our own writes, are no work)."""
+        got_any = False
+        for shard_id in list(self.owned):
+            try:
+                got_any |= self._poll_shard(shard_id)
+            except (store.StoreUnavailable, BotoCoreError) as exc:
+                # DynamoDB is unreachable or throttling: keep the checkpoint
+                # where it is and let the caller back off.
+                self.stats.errors += 1
+                raise store.StoreUnavailable(str(exc)) from exc
+        return got_any
+
+    def _poll_shard(self, shard_id: str) -> bool:
+        progress = self.owned[shard_id]
+        if progress.iterator is None:
+            progress.iterator = self._iterator_from_checkpoint(shard_id)
+        records, next_iterator = self._read_batch(shard_id, progress)
+        matching = [r for r in records if matches_any(r, self.config.filters)]
+        if records:
+            self.stats.records_read += len(records)
+            self.stats.records_matched += len(matching)
+            if matching:
+                self.handle_batch(matching, shard_id)
+                self.stats.batches += 1
+            progress.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
+            progress.lag_ms = _lag_ms(records[-1]["dynamodb"].get("ApproximateCreationDateTime"), self.clock())
+            # Our own writes (this checkpoint too) are records on the stream.
+            # Checkpointing after every batch of them would feed itself
+            # forever, so a batch that only skipped records is checkpointed
+            # at most once a checkpoint_interval.
+            if matching or self.clock() - progress.checkpointed_at >= self.config.checkpoint_interval:
+                state.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence)
+                progress.checkpointed_at = self.clock()
+        elif next_iterator is not None:
+            progress.lag_ms = 0  # at the tip of an open shard
+        progress.iterator = next_iterator
+        if next_iterator is None:
+            # Closed and drained: retire it so its children can start.
+            state.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence, closed=True)
+            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+            self.owned.pop(shard_id)
+            self.retired.add(shard_id)
+            self.stats.shards_retired += 1
+            logger.info("Shard %s is closed and drained: retired.", shard_id)
+            self._next_refresh = 0.0  # look for its children now
+        return bool(matching)
+
+    def _read_batch(self, shard_id: str, progress: ShardProgress) -> tuple[list[dict], str | None]:
+        """Up to batch_size records, waiting up to the batching window."""
+        records: list[dict] = []
+        iterator = progress.iterator
+        deadline = self.clock() + self.config.batching_window
+        while True:
+            try:
+                response = self.client.get_records(ShardIterator=iterator,
+                                                   Limit=self.config.batch_size - len(records))
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code == "ExpiredIteratorException":
+                    # Iterators live 15 minutes; the checkpoint does not expire.
+                    self.stats.expired_iterators += 1
+                    logger.info("Iterator for %s expired; resuming from the checkpoint.", shard_id)
+                    iterator = self._iterator_from_checkpoint(shard_id, last=progress.last_sequence)
+                    continue
+                if code == "TrimmedDataAccessException":
+                    iterator = self._after_trim(shard_id)
+                    continue
+                raise
+            records += response.get("Records", [])
+            iterator = response.get("NextShardIterator")
+            if iterator is None or len(records) >= self.config.batch_size or self.clock() >= deadline:
+                return records, iterator
+            if not response.get("Records"):
+                self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
+
+    def _iterator_from_checkpoint(self, shard_id: str, last: str | None = None) -> str:
+        checkpoint = None if last else state.checkpoint_get(shard_id=shard_id)
+        last = last or (checkpoint.sequence_number if checkpoint else None)
+        kwargs = {"StreamArn": self.stream_arn, "ShardId": shard_id}
+        if last:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
+        else:
+            kwargs["ShardIteratorType"] = self._start_type(shard_id)
+        try:
+            return self.client.get_shard_iterator(**kwargs)["ShardIterator"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TrimmedDataAccessException":
+                return self._after_trim(shard_id)
+            raise
+
+    def _start_type(self, shard_id: str) -> str:
+        """LATEST applies only to shards open when we first looked; a child
+        shard found later always starts at its beginning, or records would
+        fall between parent and child."""
+        shard = self.shards.get(shard_id)
+        if self.config.starting_position == "LATEST" and shard and not shard.parent_id and not shard.closed:
+            return "LATEST"
+        return "TRIM_HORIZON"
+
+    def _after_trim(self, shard_id: str) -> str:
+        """Records we had not read are gone (older than 24 h). Say so loudly,
+        count it, and go on from the oldest record still there."""
+        self.stats.trimmed += 1
+        logger.error(
+            "DATA LOSS: records of shard %s were trimmed (past the stream's 24 h retention) before they "
+            "were processed. Continuing from TRIM_HORIZON. Run rebuild_totals, and check the DLQ.", shard_id)
+        return self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    # --- shutdown and status -------------------------------------------------
+
+    def release_all(self) -> None:
+        """Hand our shards back at once, for a clean shutdown."""
+        for shard_id in list(self.owned):
+            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+        self.owned.clear()
+        state.worker_remove(worker_id=self.worker_id)
+
+    def status(self) -> dict:
+        return {
+            "worker_id": self.worker_id,
+            "shards": {sid: {"lag_ms": p.lag_ms, "checkpoint": p.last_sequence} for sid, p in self.owned.items()},
+            "stats": {k: getattr(self.stats, k) for k in ReaderStats.__dataclass_fields__},
+        }
+
+
+def _lag_ms(created, now: float) -> int | None:
+    """Now minus the record's ApproximateCreationDateTime (IteratorAge)."""
+    if created is None:
+        return None
+    created_s = created.timestamp() if isinstance(created, datetime) else float(created)
+    return max(0, int((now - created_s) * 1000))
+
+
+def backoff_seconds(attempt: int, *, base: float = 0.2, cap: float = 20.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2**attempt))

@@ -1,0 +1,112 @@
+"""`manage.py consume_scores` as a real process against a real moto server."""
+
+import signal
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring import store
+from scoring.domain import Status, Submission
+from scoring.stream import state
+
+
+def put(player="p1", task="warm-up-sums"):
+    submission = Submission(id=str(uuid.uuid4()), player_id=player, player_name=player.upper(), task=task,
+                            submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    return submission
+
+
+def stream_records_after(sequence_number: str | None) -> list[dict]:
+    """Every stream record after a sequence number, read straight from moto."""
+    client = store.streams_client()
+    arn = store.stream_arn()
+    shard = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    kwargs = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequence_number} if sequence_number \
+        else {"ShardIteratorType": "TRIM_HORIZON"}
+    iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard, **kwargs)["ShardIterator"]
+    records = []
+    while True:
+        response = client.get_records(ShardIterator=iterator, Limit=1000)
+        records += response["Records"]
+        if not response["Records"]:
+            return records
+        iterator = response["NextShardIterator"]
+
+
+def test_once_drains_applies_and_exits(run_consumer_once):
+    a, b, gone = put("p1"), put("p1", "big-products"), put("p2", "no-such-task")
+    result = run_consumer_once()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert store.score_get(submission_id=a.id).points == 10
+    assert store.score_get(submission_id=b.id).points == 50
+    assert store.score_get(submission_id=gone.id).status is Status.REJECTED
+    assert store.totals_get_many(player_ids=["p1"])["p1"].total == 60
+    assert "records/s=" in result.stderr
+
+
+def test_consumers_own_writes_leave_nothing_to_process(run_consumer_once):
+    """No recursion: the totals, outcomes, checkpoints and leases written by a
+    drain are all in the stream, and none of them passes the filter."""
+    for i in range(5):
+        put(f"p{i % 2}")
+    assert run_consumer_once().returncode == 0
+    checkpoint = next(iter(state.checkpoints_all().values()))
+    own_writes = stream_records_after(checkpoint.sequence_number)
+    assert own_writes, "the drain's own writes should be in the stream after its checkpoint"
+    from scoring.stream.filters import matches_any, parse_patterns
+    from django.conf import settings
+
+    assert not [r for r in own_writes if matches_any(r, parse_patterns(settings.STREAM_FILTERS))]
+    second = run_consumer_once()
+    assert second.returncode == 0
+    assert "applied=0 rejected=0" in second.stderr
+    assert store.totals_get_many(player_ids=["p0"])["p0"].total == 30
+
+
+def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
+    put()
+    consumer = start_consumer()
+    deadline = time.monotonic() + 30
+    while store.totals_get_many(player_ids=["p1"]).get("p1") is None:
+        assert time.monotonic() < deadline, open(consumer.log_path).read()
+        time.sleep(0.2)
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=30) == 0
+    log = open(consumer.log_path).read()
+    assert "stopped cleanly" in log
+    assert not state.leases_all() or all(lease.expires_at_ms == 0 for lease in state.leases_all().values())
+
+
+@pytest.mark.slow
+def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
+    first = start_consumer(log_name="w1.log")
+    deadline = time.monotonic() + 30
+    while not state.leases_all():
+        assert time.monotonic() < deadline, open(first.log_path).read()
+        time.sleep(0.2)
+    second = start_consumer(log_name="w2.log")
+    owner = next(iter(state.leases_all().values())).owner
+    victim, survivor = (first, second) if str(first.pid) in owner else (second, first)
+    early = [put(f"p{i % 3}") for i in range(30)]
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.monotonic()
+    late = [put(f"p{i % 3}") for i in range(30)]
+    deadline = time.monotonic() + 40
+    while True:
+        stored = store.scores_get_many(submission_ids=[s.id for s in early + late])
+        if all(s.status is Status.APPLIED for s in stored.values()):
+            break
+        assert time.monotonic() < deadline, open(survivor.log_path).read()[-3000:]
+        time.sleep(0.3)
+    taken_over_after = time.monotonic() - killed_at
+    lease = next(iter(state.leases_all().values()))
+    assert str(survivor.pid) in lease.owner
+    assert taken_over_after < 3 + 10  # STREAM_LEASE_SECONDS=3 in consumer_env, plus a refresh
+    totals = store.totals_get_many(player_ids=["p0", "p1", "p2"])
+    assert sum(t.total for t in totals.values()) == 60 * 10
+    assert {p: t.total for p, t in totals.items()} == {"p0": 200, "p1": 200, "p2": 200}

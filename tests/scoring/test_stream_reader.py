@@ -1,0 +1,176 @@
+"""The stream reader on the faithful fake: lineage, expiry, trimming, leases.
+
+moto has one shard that never closes and no expiry or trimming, so these
+behaviours are shown on tests/fakes/streams.py; the processing and state
+writes still go to a real moto server.
+"""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring import store
+from scoring.stream import state
+from scoring.stream.reader import ReaderConfig, StreamReader
+from tests.fakes.streams import FakeDynamoDBStreams
+
+pytestmark = pytest.mark.usefixtures("table")
+
+SEED_FILTER = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}}]
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self):
+        return self.now
+
+
+def score_keys(n: int) -> dict:
+    return {"PK": {"S": f"SCORE#{n}"}, "SK": {"S": "SCORE"}}
+
+
+def make_reader(fake, handled, *, worker="w1", clock=None, **config):
+    return StreamReader(
+        client=fake, stream_arn=fake.stream_arn, worker_id=worker,
+        handle_batch=lambda records, shard: handled.extend((shard, r["dynamodb"]["SequenceNumber"]) for r in records),
+        config=ReaderConfig(filters=SEED_FILTER, poll_interval=0, **config),
+        clock=clock or Clock(), sleep=lambda s: None,
+    )
+
+
+def drain(reader, passes=50):
+    for _ in range(passes):
+        reader.step_refresh(force=True)
+        if not reader.step_poll() and set(reader.ready_shards()) <= set(reader.owned):
+            if not reader.step_poll():
+                return
+
+
+def test_three_generations_with_a_split_are_read_once_parents_first():
+    fake = FakeDynamoDBStreams()
+    root = fake.create_shard()
+    seqs = {root: [fake.put_record(root, keys=score_keys(i)) for i in range(5)]}
+    a, b = fake.split(root)
+    seqs[a] = [fake.put_record(a, keys=score_keys(10 + i)) for i in range(4)]
+    seqs[b] = [fake.put_record(b, keys=score_keys(20 + i)) for i in range(3)]
+    a2 = fake.roll(a)
+    seqs[a2] = [fake.put_record(a2, keys=score_keys(30 + i)) for i in range(2)]
+    handled = []
+    reader = make_reader(fake, handled, batch_size=2)
+    drain(reader)
+    read = [seq for _, seq in handled]
+    assert sorted(read) == sorted(s for shard in seqs.values() for s in shard)
+    assert len(read) == len(set(read)), "a record was handled twice"
+    position = {seq: i for i, seq in enumerate(read)}
+    for parent, child in [(root, a), (root, b), (a, a2)]:
+        assert max(position[s] for s in seqs[parent]) < min(position[s] for s in seqs[child])
+    checkpoints = state.checkpoints_all()
+    assert checkpoints[root].closed and checkpoints[a].closed  # drained, retired
+    assert not checkpoints[b].closed and not checkpoints[a2].closed  # still open
+
+
+def test_filter_skips_other_items_but_checkpoint_moves_past_them():
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    fake.put_record(shard, keys={"PK": {"S": "PLAYER#1"}, "SK": {"S": "TOTAL"}})
+    wanted = fake.put_record(shard, keys=score_keys(1))
+    fake.put_record(shard, event_name="MODIFY", keys=score_keys(1))
+    last = fake.put_record(shard, keys={"PK": {"S": "CONSUMER"}, "SK": {"S": "LEASE#x"}})
+    handled = []
+    drain(make_reader(fake, handled))
+    assert [seq for _, seq in handled] == [wanted]
+    assert state.checkpoint_get(shard_id=shard).sequence_number == last
+
+
+def test_restart_resumes_from_the_checkpoint():
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    first = [fake.put_record(shard, keys=score_keys(i)) for i in range(3)]
+    handled = []
+    first_reader = make_reader(fake, handled)
+    drain(first_reader)
+    first_reader.release_all()  # a clean shutdown
+    later = [fake.put_record(shard, keys=score_keys(10 + i)) for i in range(2)]
+    handled_again = []
+    drain(make_reader(fake, handled_again, worker="w2"))
+    assert [s for _, s in handled] == first
+    assert [s for _, s in handled_again] == later
+
+
+def test_expired_iterator_resumes_from_the_checkpoint():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    fake.put_record(shard, keys=score_keys(1))
+    handled = []
+    reader = make_reader(fake, handled, clock=clock)
+    drain(reader)
+    clock.now += 16 * 60  # iterators live 15 minutes
+    later = fake.put_record(shard, keys=score_keys(2))
+    drain(reader)
+    assert [s for _, s in handled][-1] == later
+    assert len(handled) == 2
+    assert reader.stats.expired_iterators == 1
+
+
+def test_trimmed_records_are_counted_and_reported_never_skipped_silently(caplog):
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    handled = []
+    reader = make_reader(fake, handled, clock=clock)
+    drain(reader)
+    fake.put_record(shard, keys=score_keys(1))
+    fake.put_record(shard, keys=score_keys(2))
+    clock.now += 25 * 3600  # the reader was away for longer than the retention
+    kept = fake.put_record(shard, keys=score_keys(3))
+    fake.trim()
+    reader.owned[shard].iterator = None  # as after a restart
+    state.checkpoint_put(shard_id=shard, sequence_number=str(int(kept) - 2).zfill(len(kept)))
+    drain(reader)
+    assert reader.stats.trimmed == 1
+    assert reader.status()["stats"]["trimmed"] == 1
+    assert [s for _, s in handled] == [kept]
+    assert "DATA LOSS" in caplog.text
+
+
+def test_describe_stream_is_paginated_and_every_shard_is_read():
+    fake = FakeDynamoDBStreams()
+    shards = [fake.create_shard() for _ in range(130)]
+    expected = {fake.put_record(s, keys=score_keys(i)) for i, s in enumerate(shards)}
+    handled = []
+    drain(make_reader(fake, handled))
+    assert {s for _, s in handled} == expected
+    assert sum(1 for name, _ in fake.calls if name == "describe_stream") >= 2
+
+
+def test_two_workers_never_hold_the_same_shard():
+    fake = FakeDynamoDBStreams()
+    shards = [fake.create_shard() for _ in range(4)]
+    one, two = [], []
+    r1, r2 = make_reader(fake, one, worker="w1"), make_reader(fake, two, worker="w2")
+    for _ in range(3):
+        r1.step_refresh(force=True)
+        r2.step_refresh(force=True)
+    assert set(r1.owned).isdisjoint(r2.owned)
+    assert set(r1.owned) | set(r2.owned) == set(shards)
+    assert len(r1.owned) == len(r2.owned) == 2
+
+
+def test_a_dead_workers_shards_are_taken_over_after_the_lease_expires():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    fake.put_record(shard, keys=score_keys(1))
+    one, two = [], []
+    r1 = make_reader(fake, one, worker="w1", clock=clock, lease_seconds=10)
+    r1.step_refresh(force=True)
+    assert shard in r1.owned
+    r2 = make_reader(fake, two, worker="w2", clock=clock, lease_seconds=10)
+    r2.step_refresh(force=True)
+    assert shard not in r2.owned
+    clock.now += 11  # w1 died: no more heartbeats
+    r2.step_refresh(force=True)
+    assert shard in r2.owned
