@@ -16,3 +16,13 @@ def test_api_submit_benchmark_smoke():
     assert ratio and float(ratio.group(1)) > 0, result.stdout
     assert re.search(r"raw PutItem\s+1\s+\d+\.\d", result.stdout)
     assert re.search(r"API POST\s+1\s+\d+\.\d", result.stdout)
+
+
+def test_consumer_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/consumer.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(r"^(empty table|[\d,]+ items)\s+\d+\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d)$", result.stdout, re.M)
+    assert len(rows) == 2, result.stdout
+    assert all(float(consumer) > 0 and float(floor) > 0 for _, consumer, floor, _ in rows)
+    assert "per-record cost, full vs empty table" in result.stdout
