@@ -99,7 +99,7 @@ class Decision:
 def decide(submission: Submission, points: int | None) -> Decision:
     """Applied with the task's points, or rejected when the task is gone."""
     if points is None:
-        return Decision(submission, Status.REJECTED, error=f"Task {submission.task!r} no longer exists or is inactive.")
+        return Decision(submission, Status.REJECTED, error=f"Task {submission.task!r} no longer exists.")
     return Decision(submission, Status.APPLIED, points=points)
 
 

@@ -10,7 +10,8 @@ The effect on totals is exactly once although delivery is at least once:
    version condition. The TOTAL's ``pending`` map records which submissions
    its total includes, with their points, until their SCORE items show it.
    This write is the commit point.
-4. Write the outcomes onto the SCORE items (BatchWriteItem).
+4. Publish the batch's domain events, then write the outcomes onto the
+   SCORE items (BatchWriteItem).
 
 A crash between 3 and 4 leaves ids in ``pending``; the replay finds them
 there, does not add them again, and writes their outcomes with the points
@@ -121,10 +122,13 @@ def records_process(
                 processed_at=processed_at,
             )
         )
-    store.scores_put_outcomes(submissions=outcomes)
+    # Publish before writing outcomes: if publishing fails, the SCORE items
+    # stay pending, the batch is replayed, and the events are sent again
+    # (at least once; the totals are safe either way, step 3 committed them).
     result.events = _events(outcomes, result.totals)
     if publish is not None and result.events:
         publish(result.events)
+    store.scores_put_outcomes(submissions=outcomes)
     return result
 
 

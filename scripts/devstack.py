@@ -1,7 +1,7 @@
 """Run the whole local stack in one terminal: `make run` calls this.
 
-Starts the embedded DynamoDB (a moto server), creates the table, then the web
-server. One Ctrl-C stops everything. Each child runs in its own process
+Starts the embedded DynamoDB (a moto server), creates the table, then the
+stream consumer and the web server. One Ctrl-C stops everything. Each child runs in its own process
 group, so the terminal's SIGINT reaches only this supervisor, which then
 stops the children in order and waits for them.
 """
@@ -94,6 +94,8 @@ def main() -> int:
         else:
             print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)
         subprocess.run([PYTHON, "manage.py", "init_dynamodb"], cwd=ROOT, check=True)
+        # The stream consumer runs as its own process, exactly as in production.
+        stack.start("consumer (consume_scores)", [PYTHON, "manage.py", "consume_scores"])
         web = stack.start("web (daphne)", [PYTHON, "manage.py", "runserver", f"{host}:{web_port}"])
         wait_for(host, web_port, web, "web server")
         print(f"\n[devstack] ready: http://{host}:{web_port}/  (Ctrl-C stops everything)\n", flush=True)

@@ -1,0 +1,117 @@
+"""Domain events to EventBridge, published from the stream (never a dual write).
+
+The API writes only the SCORE item; events leave when the stream processor
+has settled it, so an event exists exactly when its outcome was written.
+"""
+
+import dataclasses
+import functools
+import json
+import random
+import time
+from collections.abc import Callable
+
+import boto3
+from botocore.config import Config
+from django.conf import settings
+
+from scoring.processing import DomainEvent
+
+# PutEvents takes at most 10 entries per call (an AWS limit).
+MAX_ENTRIES_PER_CALL = 10
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 2.0
+
+
+class EventPublishError(Exception):
+    """Some events were still refused by EventBridge after every attempt."""
+
+    def __init__(self, *, failed: int, total: int, attempts: int, codes: set[str]):
+        super().__init__(
+            f"{failed} of {total} events failed to publish after {attempts} attempts"
+            f" ({', '.join(sorted(codes)) or 'no error code'})"
+        )
+        self.failed = failed
+        self.total = total
+
+
+def client_from_settings():
+    """The EventBridge client for the current settings (built lazily, cached).
+
+    Locally, moto serves every service on one port, so the DynamoDB endpoint
+    is the EventBridge endpoint too; unset means real AWS.
+    """
+    return _client(getattr(settings, "DYNAMODB_ENDPOINT_URL", None), getattr(settings, "AWS_REGION", "us-east-1"))
+
+
+@functools.lru_cache(maxsize=16)
+def _client(endpoint_url, region):
+    config = Config(region_name=region, retries={"mode": "standard"})
+    return boto3.session.Session().client("events", endpoint_url=endpoint_url, config=config)
+
+
+def eventbridge_publisher(
+    *,
+    bus_name: str,
+    client=None,
+    source: str = "gamescores.scoring",
+    max_attempts: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Callable[[list[DomainEvent]], None]:
+    """A ``publish`` callable for ``records_process`` that sends to ``bus_name``.
+
+    PutEvents gets at most 10 entries a call. Only the entries EventBridge
+    refuses (FailedEntryCount, per-entry ErrorCode) are sent again, with
+    exponential backoff and full jitter, up to ``max_attempts`` calls per
+    chunk; then EventPublishError. Without ``client``, the
+    settings' client is built on first publish, not here.
+    """
+
+    def publish(events: list[DomainEvent]) -> None:
+        events_client = client if client is not None else client_from_settings()
+        entries = [_entry(e, bus_name=bus_name, source=source) for e in events]
+        failed, codes = 0, set()
+        # Every chunk is tried before raising, so one refused chunk does not
+        # keep the others from going out.
+        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
+            left, chunk_codes = _put_with_retries(
+                events_client, entries[start:start + MAX_ENTRIES_PER_CALL], max_attempts=max_attempts, sleep=sleep
+            )
+            failed += left
+            codes |= chunk_codes
+        if failed:
+            raise EventPublishError(failed=failed, total=len(entries), attempts=max_attempts, codes=codes)
+
+    return publish
+
+
+def _entry(event: DomainEvent, *, bus_name: str, source: str) -> dict:
+    return {
+        "EventBusName": bus_name,
+        "Source": source,
+        "DetailType": event.type,
+        "Detail": json.dumps(dataclasses.asdict(event)),
+    }
+
+
+def _put_with_retries(events_client, entries: list[dict], *, max_attempts: int, sleep) -> tuple[int, set[str]]:
+    """Send one chunk; return how many entries were still refused, and why."""
+    codes: set[str] = set()
+    for attempt in range(max_attempts):
+        if attempt:
+            sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+        response = events_client.put_events(Entries=entries)
+        # Results come back in request order, one per entry.
+        refused = [(entry, result) for entry, result in zip(entries, response.get("Entries", []))
+                   if result.get("ErrorCode")]
+        if not response.get("FailedEntryCount") or not refused:
+            return 0, set()
+        entries = [entry for entry, _ in refused]
+        codes = {result["ErrorCode"] for _, result in refused}
+    return len(entries), codes
+
+
+def publisher_from_settings() -> Callable[[list[DomainEvent]], None] | None:
+    """The publisher for settings.EVENT_BUS_NAME, or None when it is unset."""
+    bus_name = getattr(settings, "EVENT_BUS_NAME", None)
+    return eventbridge_publisher(bus_name=bus_name) if bus_name else None

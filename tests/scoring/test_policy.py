@@ -1,0 +1,91 @@
+"""Failing batches: bisect, retry with backoff, dead-letter, and move on."""
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scoring import store
+from scoring.domain import PlayerTotal, Status, Submission
+from scoring.stream import state
+from scoring.stream.policy import BatchRunner, FailurePolicy
+
+pytestmark = pytest.mark.usefixtures("table")
+
+
+def record(seq: str, sub_id: str | None = None, created: datetime | None = None) -> dict:
+    sub_id = sub_id or f"s{seq}"
+    submission = Submission(id=sub_id, player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    return {"eventName": "INSERT", "dynamodb": {
+        "Keys": store.score_key(sub_id), "NewImage": store.submission_to_item(submission), "SequenceNumber": seq,
+        "ApproximateCreationDateTime": created or datetime.now(UTC)}}
+
+
+def runner(process, sleeps, **policy):
+    return BatchRunner(process, FailurePolicy(**policy), sleep=sleeps.append)
+
+
+def test_bisect_isolates_the_poison_record_and_the_rest_are_processed():
+    records = [record(str(i)) for i in range(8)]
+    processed, sleeps = [], []
+
+    def process(batch):
+        if any(r["dynamodb"]["SequenceNumber"] == "5" for r in batch):
+            raise ValueError("poison")
+        processed.extend(r["dynamodb"]["SequenceNumber"] for r in batch)
+
+    run = runner(process, sleeps, max_retry_attempts=2)
+    run.run(records)
+    assert sorted(processed) == ["0", "1", "2", "3", "4", "6", "7"]
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0]  # backoff grows
+    dlq = state.dlq_all()
+    assert [d["sequence_number"] for d in dlq] == ["5"]
+    assert dlq[0]["attempts"] == 3 and "poison" in dlq[0]["error"]
+    settled = store.score_get(submission_id="s5")
+    assert settled.status is Status.REJECTED and "poison" in settled.error
+    assert run.dead_lettered == 1
+
+
+def test_a_dead_letter_already_counted_in_the_total_is_settled_as_applied():
+    rec = record("1", "counted")
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="P1", total=25, version=1,
+                                                 pending={"counted": 25}), expected_version=0)
+    runner(lambda batch: (_ for _ in ()).throw(ValueError("after commit")), [], max_retry_attempts=0).run([rec])
+    settled = store.score_get(submission_id="counted")
+    assert (settled.status, settled.points) == (Status.APPLIED, 25)
+
+
+def test_an_outage_is_not_dead_lettered():
+    def process(batch):
+        raise store.StoreUnavailable("DynamoDB down")
+
+    with pytest.raises(store.StoreUnavailable):
+        runner(process, [], max_retry_attempts=0).run([record("1")])
+    assert state.dlq_all() == []
+    assert store.score_get(submission_id="s1").status is Status.PENDING
+
+
+def test_records_older_than_the_maximum_age_go_to_the_dead_letters():
+    old = record("1", created=datetime.now(UTC) - timedelta(hours=2))
+    fresh = record("2")
+    processed = []
+    runner(lambda batch: processed.extend(batch), [], max_record_age=3600).run([old, fresh])
+    assert [r["dynamodb"]["SequenceNumber"] for r in processed] == ["2"]
+    assert [d["sequence_number"] for d in state.dlq_all()] == ["1"]
+
+
+def test_on_failure_destination_can_be_an_sqs_queue(moto_server):
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=moto_server, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    run = BatchRunner(lambda batch: (_ for _ in ()).throw(ValueError("bad")),
+                      FailurePolicy(max_retry_attempts=0, on_failure_sqs_url=url), sqs_client=sqs, sleep=lambda s: None)
+    run.run([record("9")])
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    body = json.loads(messages[0]["Body"])
+    assert body["record"]["dynamodb"]["SequenceNumber"] == "9"
+    assert "bad" in body["error"]
+    assert state.dlq_all() == []
