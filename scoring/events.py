@@ -1,7 +1,8 @@
 """Domain events to EventBridge, published from the stream (never a dual write).
 
 The API writes only the SCORE item; events leave when the stream processor
-has settled it, so an event exists exactly when its outcome was written.
+has committed the player's total, and a failed publish fails the batch, which
+is replayed: every settled submission's event is sent at least once.
 """
 
 import dataclasses

@@ -16,17 +16,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.production")
 if not apps.ready:
     django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 
 from scoring import catalog, events, processing  # noqa: E402
-from scoring.stream.filters import matches_any  # noqa: E402
+from scoring.stream.filters import matches_any, parse_patterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-# The event source mapping's filter should already drop everything else; the
-# same filter here keeps a mapping deployed without it from feeding MODIFYs
-# (our own outcome writes) back into processing.
-SCORE_INSERTS = ({"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}},)
 
 
 def handler(event: dict, context) -> dict:
@@ -51,7 +48,11 @@ def records_failed(records: list[dict], *, points_for, publish) -> list[dict]:
     Applying is idempotent, so whatever the failed pass already wrote is
     neither lost nor counted twice.
     """
-    wanted = [i for i, r in enumerate(records) if matches_any(r, SCORE_INSERTS)]
+    # The event source mapping's filter should already drop everything else;
+    # filtering again keeps a mapping deployed without it from feeding our
+    # own writes (MODIFYs of SCORE items) back into processing.
+    filters = parse_patterns(settings.STREAM_FILTERS)
+    wanted = [i for i, r in enumerate(records) if matches_any(r, filters)]
     try:
         processing.records_process([records[i] for i in wanted], points_for=points_for, publish=publish)
         return []
