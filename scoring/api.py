@@ -5,7 +5,7 @@ import re
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 from scoring import selectors, services
 from scoring.serializers import (
     LeaderboardEntrySerializer,
+    LeaderboardMeQuerySerializer,
+    LeaderboardMeSerializer,
     LeaderboardQuerySerializer,
     SubmissionCreateSerializer,
     SubmissionListQuerySerializer,
@@ -149,13 +151,45 @@ class LeaderboardView(APIView):
         operation_id="leaderboard_retrieve",
         parameters=[LeaderboardQuerySerializer],
         responses={200: LeaderboardEntrySerializer(many=True), 400: ERROR, 503: ERROR},
-        description="The top players by total, best first. Ties go to whoever got there first.",
+        description="The top players of a window (all time, this ISO week, today; UTC), best first. "
+        "Ties go to whoever got there first.",
     )
     def get(self, request):
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        entries = selectors.leaderboard_top(limit=query.validated_data["limit"])
+        try:
+            entries = selectors.leaderboard_top(window=query.validated_data["window"],
+                                                limit=query.validated_data["limit"])
+        except selectors.LeaderboardUnavailable:
+            raise LeaderboardUnavailableError() from None
         return Response(LeaderboardEntrySerializer(entries, many=True).data)
+
+
+class LeaderboardUnavailableError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The live leaderboard is unavailable (Redis). Try again shortly."
+    default_code = "leaderboard_unavailable"
+
+
+class LeaderboardMeView(APIView):
+    @extend_schema(
+        operation_id="leaderboard_me",
+        parameters=[LeaderboardMeQuerySerializer],
+        responses={200: LeaderboardMeSerializer, 400: ERROR, 401: ERROR, 503: ERROR},
+        description="The caller's rank in a window and the players around them; `me` is null "
+        "until the caller has points in that window.",
+    )
+    def get(self, request):
+        query = LeaderboardMeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data["window"]
+        player_id, _ = _player(request)
+        try:
+            me, near = selectors.leaderboard_around(window=window, player_id=player_id,
+                                                    k=query.validated_data["around"])
+        except selectors.LeaderboardUnavailable:
+            raise LeaderboardUnavailableError() from None
+        return Response({"window": window, "me": me, "around": near})
 
 
 class TokenResponseSerializer(serializers.Serializer):

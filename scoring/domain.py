@@ -86,6 +86,29 @@ class PlayerTotal:
     version: int = 0
     pending: dict[str, int] = field(default_factory=dict)
     reached_at_ms: int = 0
+    # Points per leaderboard window, e.g. {"day:2026-11-26": 30, "week:2026-W48": 80}:
+    # absolute values, so the read model can be set (not incremented) from them.
+    windows: dict[str, int] = field(default_factory=dict)
+
+
+WINDOWS = ("all", "week", "day")
+
+
+def window_keys(moment: datetime) -> dict[str, str]:
+    """The leaderboard periods a moment falls in (UTC): {"week": ..., "day": ...}."""
+    moment = moment.astimezone(UTC)
+    year, week, _ = moment.isocalendar()
+    return {"week": f"week:{year}-W{week:02d}", "day": f"day:{moment.date().isoformat()}"}
+
+
+def _prune_windows(windows: dict[str, int], keep: int = 2) -> dict[str, int]:
+    """Keep each kind's ``keep`` most recent periods; older ones can no longer
+    be shown, and the item must not grow forever."""
+    kept: dict[str, int] = {}
+    for kind in ("week", "day"):
+        keys = sorted((k for k in windows if k.startswith(kind + ":")), reverse=True)[:keep]
+        kept.update({k: windows[k] for k in keys})
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +150,7 @@ def fold_player(
     whose SCORE item already shows an outcome; they leave ``pending``.
     """
     pending = {k: v for k, v in current.pending.items() if k not in settled_ids}
+    windows = dict(current.windows)
     applied: list[Decision] = []
     added = 0
     reached = current.reached_at_ms
@@ -139,6 +163,9 @@ def fold_player(
             added += decision.points
             applied.append(decision)
             reached = max(reached, int(decision.submission.submitted_at.timestamp() * 1000))
+            # Windows count by when the task was played, not when it was scored.
+            for key in window_keys(decision.submission.submitted_at).values():
+                windows[key] = windows.get(key, 0) + decision.points
     new_total = PlayerTotal(
         player_id=current.player_id,
         player_name=fresh[-1].submission.player_name if fresh else current.player_name,
@@ -146,5 +173,6 @@ def fold_player(
         version=current.version + 1,
         pending=pending,
         reached_at_ms=reached if added else current.reached_at_ms,
+        windows=_prune_windows(windows),
     )
     return TotalChange(new_total=new_total, applied=applied, added=added)

@@ -5,8 +5,8 @@ import time
 from django.conf import settings
 from django.core import signing
 
-from scoring import store
-from scoring.domain import LeaderboardEntry, Page, Submission
+from scoring import ranking, store
+from scoring.domain import Page, Submission
 from scoring.models import Task
 
 _CURSOR_SALT = "scoring.submissions.cursor"
@@ -78,5 +78,31 @@ def submission_list(*, player_id: str, limit: int, cursor: str | None = None) ->
     return page.items, next_cursor
 
 
-def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
-    return store.leaderboard_top(limit=limit)
+class LeaderboardUnavailable(Exception):
+    pass
+
+
+def leaderboard_top(*, window: str = "all", limit: int) -> list[dict]:
+    """The top ``limit`` of a window, from the Redis read model.
+
+    Without Redis, the all-time board is read from DynamoDB's leaderboard
+    index instead (the source of truth); week and day boards exist only in
+    the read model.
+    """
+    try:
+        entries, _ = ranking.top(window, limit)
+        return [e.as_dict() for e in entries]
+    except ranking.RankingUnavailable as exc:
+        if window != "all":
+            raise LeaderboardUnavailable(str(exc)) from exc
+    return [{"rank": e.rank, "player_id": e.player_id, "player": e.player_name, "total": e.total}
+            for e in store.leaderboard_top(limit=limit)]
+
+
+def leaderboard_around(*, window: str, player_id: str, k: int) -> tuple[dict | None, list[dict]]:
+    """The player's entry and the ``k`` players either side (Redis only)."""
+    try:
+        me, near = ranking.around(window, player_id, k)
+    except ranking.RankingUnavailable as exc:
+        raise LeaderboardUnavailable(str(exc)) from exc
+    return (me.as_dict() if me else None), [e.as_dict() for e in near]

@@ -50,14 +50,30 @@ class SubmissionListQuerySerializer(StrictSerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
+WINDOW_CHOICES = ["all", "week", "day"]
+
+
 class LeaderboardQuerySerializer(StrictSerializer):
+    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
+
+
+class LeaderboardMeQuerySerializer(StrictSerializer):
+    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
+    around = serializers.IntegerField(required=False, min_value=0, max_value=50, default=2)
 
 
 class LeaderboardEntrySerializer(serializers.Serializer):
     rank = serializers.IntegerField()
-    player = serializers.CharField(source="player_name")
+    player_id = serializers.CharField()
+    player = serializers.CharField()
     total = serializers.IntegerField()
+
+
+class LeaderboardMeSerializer(serializers.Serializer):
+    window = serializers.CharField()
+    me = LeaderboardEntrySerializer(allow_null=True)
+    around = LeaderboardEntrySerializer(many=True)
 
 
 class TaskSerializer(serializers.ModelSerializer):

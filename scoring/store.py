@@ -165,12 +165,20 @@ def worker_key(worker_id: str) -> dict:
     return {"PK": {"S": CONSUMER_PK}, "SK": {"S": WORKER_PREFIX + worker_id}}
 
 
+def worker_registry_key() -> dict:
+    """One item listing live workers, one attribute each: read with GetItem,
+    because a Query costs O(table) on moto (it scans every item)."""
+    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": "WORKERS"}}
+
+
 def dlq_key(record_id: str) -> dict:
     return {"PK": {"S": DLQ_PK}, "SK": {"S": record_id}}
 
 
 def consumer_items(*, sk_prefix: str) -> Iterator[dict]:
-    """The reader's items of one kind (CHECKPOINT#, LEASE#, WORKER#)."""
+    """The reader's items of one kind (CHECKPOINT#, LEASE#, WORKER#), for ops
+    pages and tests. The reader's loop uses BatchGetItem instead: moto answers
+    a Query by scanning the whole table."""
     yield from _query_all(CONSUMER_PK, sk_prefix)
 
 
@@ -391,7 +399,13 @@ def total_from_item(item: dict) -> PlayerTotal:
         version=attrs.get("version", 0),
         pending={k: int(v) for k, v in attrs.get("pending", {}).items()},
         reached_at_ms=attrs.get("reached_at_ms", 0),
+        windows={k: int(v) for k, v in attrs.get("windows", {}).items()},
     )
+
+
+def items_get_many(keys: list[dict]) -> list[dict]:
+    """Raw items for these keys (consistent reads, missing ones left out)."""
+    return _batch_get(keys)
 
 
 def _batch_get(keys: list[dict]) -> list[dict]:
@@ -445,6 +459,7 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
         ),
         # An empty map must still be written: TypeSerializer turns {} into {"M": {}}.
         "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
+        "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
     }
     condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
     kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}

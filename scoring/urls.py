@@ -9,9 +9,12 @@ api_urlpatterns = [
     path("scores/<str:submission_id>/", api.ScoreDetailView.as_view(), name="score-detail"),
     path("tasks/", api.TaskListView.as_view(), name="task-list"),
     path("leaderboard/", api.LeaderboardView.as_view(), name="leaderboard"),
+    path("leaderboard/me/", api.LeaderboardMeView.as_view(), name="leaderboard-me"),
 ]
 
 page_urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", views.SignupView.as_view(), name="signup"),
+    path("play/", views.play, name="play"),
+    path("leaderboard/", views.leaderboard_page, name="leaderboard-page"),
 ]

@@ -1,12 +1,24 @@
-"""Server-rendered pages for players."""
+"""Server-rendered pages for players.
+
+The pages render from the relational catalog only: scores and the live board
+reach the browser through the JSON API and the websocket, so a page never
+waits on DynamoDB or Redis.
+"""
 
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.generic import CreateView
 
 from scoring import selectors
+
+# The websocket route lives in the Channels router, not in Django's urls.
+LEADERBOARD_SOCKET_PATH = "/ws/leaderboard/"
+LEADERBOARD_WINDOWS = [("all", "All time"), ("week", "This week"), ("day", "Today")]
+LEADERBOARD_LIMIT = 10
 
 
 def home(request):
@@ -22,3 +34,44 @@ class SignupView(CreateView):
         response = super().form_valid(form)
         login(self.request, self.object)
         return response
+
+
+def _viewer(user) -> dict | None:
+    """The viewer as the API and the socket name players (see api._player)."""
+    if not user.is_authenticated:
+        return None
+    return {"id": str(user.pk), "name": user.get_full_name() or user.get_username()}
+
+
+@login_required
+def play(request):
+    # The page posts with fetch(), which reads the token from the cookie:
+    # make sure Django sets it even though the page has no form of its own.
+    get_token(request)
+    config = {
+        "scoresUrl": reverse("score-list"),
+        "socketPath": LEADERBOARD_SOCKET_PATH,
+    }
+    return render(request, "scoring/play.html", {
+        "tasks": selectors.task_list_active(),
+        "player": _viewer(request.user),
+        "config": config,
+    })
+
+
+def leaderboard_page(request):
+    window = request.GET.get("window", "all")
+    if window not in dict(LEADERBOARD_WINDOWS):
+        window = "all"
+    config = {
+        "window": window,
+        "limit": LEADERBOARD_LIMIT,
+        "socketPath": LEADERBOARD_SOCKET_PATH,
+        "meUrl": reverse("leaderboard-me"),
+    }
+    return render(request, "scoring/leaderboard.html", {
+        "windows": LEADERBOARD_WINDOWS,
+        "window": window,
+        "viewer": _viewer(request.user),
+        "config": config,
+    })

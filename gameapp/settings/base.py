@@ -127,6 +127,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# How many entries a live board shows and pushes (top N).
+LEADERBOARD_SIZE = config.get_int("LEADERBOARD_SIZE", 10, minimum=1)
+
 # --- API ------------------------------------------------------------------
 SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
 # Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.

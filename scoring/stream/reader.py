@@ -123,8 +123,10 @@ class StreamReader:
             return False
         self._next_refresh = now + min(self.config.refresh_interval, self.config.lease_seconds / 3)
         self.shards = describe_shards(self.client, self.stream_arn)
-        checkpoints = state.checkpoints_all()
-        self.retired = {sid for sid, cp in checkpoints.items() if cp.closed}
+        checkpoints = state.checkpoints_get_many(shard_ids=list(self.shards))
+        # Shards retired by anyone (ours in memory too: a shard trimmed away
+        # from DescribeStream has no checkpoint to read back).
+        self.retired = {sid for sid, cp in checkpoints.items() if cp.closed} | (self.retired - set(self.shards))
         now_ms = int(now * 1000)
         state.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
                                status=self.status(), now_ms=now_ms)
@@ -145,7 +147,7 @@ class StreamReader:
             self.owned.pop(shard_id)
             logger.info("Handed %s back to rebalance across %d workers.", shard_id, workers)
         gained = False
-        leases = state.leases_all()
+        leases = state.leases_get_many(shard_ids=ready)
         for shard_id in ready:
             if len(self.owned) >= fair_share:
                 break

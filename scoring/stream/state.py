@@ -14,6 +14,9 @@ from botocore.exceptions import ClientError
 from scoring import store
 
 
+_REGISTRY_PREFIX = "w:"
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -50,9 +53,20 @@ def checkpoint_put(*, shard_id: str, sequence_number: str | None, closed: bool =
     store._call("put_item", TableName=store._table(), Item=item)
 
 
+def _checkpoint(item: dict) -> Checkpoint:
+    return Checkpoint(item["shard_id"]["S"], item.get("sequence_number", {}).get("S"),
+                      item.get("closed", {}).get("BOOL", False))
+
+
+def checkpoints_get_many(*, shard_ids: list[str]) -> dict[str, Checkpoint]:
+    """Checkpoints of these shards, by key: cost O(shards), whatever the table holds."""
+    items = store.items_get_many([store.shard_checkpoint_key(s) for s in shard_ids])
+    return {c.shard_id: c for c in map(_checkpoint, items)}
+
+
 def checkpoints_all() -> dict[str, Checkpoint]:
-    return {c.shard_id: c for c in _items(store.CHECKPOINT_PREFIX, lambda i: Checkpoint(
-        i["shard_id"]["S"], i.get("sequence_number", {}).get("S"), i.get("closed", {}).get("BOOL", False)))}
+    """Every checkpoint (ops and tests; a Query, see store.consumer_items)."""
+    return {c.shard_id: c for c in _items(store.CHECKPOINT_PREFIX, _checkpoint)}
 
 
 # --- leases ---------------------------------------------------------------
@@ -107,38 +121,73 @@ def lease_release(*, shard_id: str, owner: str) -> None:
             raise
 
 
+def _lease(item: dict) -> Lease:
+    return Lease(item["shard_id"]["S"], item["owner"]["S"], int(item["expires_at_ms"]["N"]))
+
+
+def leases_get_many(*, shard_ids: list[str]) -> dict[str, Lease]:
+    items = store.items_get_many([store.shard_lease_key(s) for s in shard_ids])
+    return {lease.shard_id: lease for lease in map(_lease, items)}
+
+
 def leases_all() -> dict[str, Lease]:
-    return {lease.shard_id: lease for lease in _items(store.LEASE_PREFIX, lambda i: Lease(
-        i["shard_id"]["S"], i["owner"]["S"], int(i["expires_at_ms"]["N"])))}
+    """Every lease (ops and tests; a Query, see store.consumer_items)."""
+    return {lease.shard_id: lease for lease in _items(store.LEASE_PREFIX, _lease)}
 
 
 # --- workers --------------------------------------------------------------
 
 
 def worker_heartbeat(*, worker_id: str, ttl_seconds: float, status: dict, now_ms: int | None = None) -> None:
-    """Announce a live worker and its status, for fair lease shares and the
-    staff pipeline page."""
+    """Announce a live worker: its expiry in the registry item (for fair lease
+    shares) and its status in its own item (for the staff pipeline page)."""
     now = now_ms if now_ms is not None else _now_ms()
+    expires = now + int(ttl_seconds * 1000)
+    store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+                UpdateExpression="SET #w = :exp", ExpressionAttributeNames={"#w": _REGISTRY_PREFIX + worker_id},
+                ExpressionAttributeValues={":exp": {"N": str(expires)}})
     store._call("put_item", TableName=store._table(), Item={
         **store.worker_key(worker_id), "type": {"S": "WORKER"}, "worker_id": {"S": worker_id},
-        "heartbeat_ms": {"N": str(now)}, "expires_at_ms": {"N": str(now + int(ttl_seconds * 1000))},
+        "heartbeat_ms": {"N": str(now)}, "expires_at_ms": {"N": str(expires)},
         "status": {"S": json.dumps(status, default=str)},
     })
 
 
 def worker_remove(*, worker_id: str) -> None:
+    store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+                UpdateExpression="REMOVE #w", ExpressionAttributeNames={"#w": _REGISTRY_PREFIX + worker_id})
     store._call("delete_item", TableName=store._table(), Key=store.worker_key(worker_id))
 
 
-def workers_alive(*, now_ms: int | None = None) -> dict[str, dict]:
-    """Live workers (heartbeat not expired) -> their last status."""
+def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
+    """Live workers (heartbeat not expired) -> when they expire (epoch ms).
+
+    Workers dead for an hour are dropped from the registry here, so a
+    crash-looping deployment cannot grow it without bound.
+    """
     now = now_ms if now_ms is not None else _now_ms()
-    out = {}
-    for worker_id, expires, status in _items(store.WORKER_PREFIX, lambda i: (
-            i["worker_id"]["S"], int(i["expires_at_ms"]["N"]), i.get("status", {}).get("S", "{}"))):
-        if expires > now:
-            out[worker_id] = json.loads(status)
-    return out
+    item = store._call("get_item", TableName=store._table(), Key=store.worker_registry_key(),
+                       ConsistentRead=True).get("Item", {})
+    alive, dead = {}, []
+    for name, value in item.items():
+        if name.startswith(_REGISTRY_PREFIX):
+            expires = int(value["N"])
+            if expires > now:
+                alive[name.removeprefix(_REGISTRY_PREFIX)] = expires
+            elif expires < now - 3_600_000:
+                dead.append(name)
+    if dead:
+        names = {f"#d{i}": name for i, name in enumerate(dead)}
+        store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+                    UpdateExpression="REMOVE " + ", ".join(names), ExpressionAttributeNames=names)
+    return alive
+
+
+def worker_statuses() -> dict[str, dict]:
+    """Each live worker's last reported status (ops pages)."""
+    alive = workers_alive()
+    items = store.items_get_many([store.worker_key(w) for w in alive])
+    return {i["worker_id"]["S"]: json.loads(i.get("status", {}).get("S", "{}")) for i in items}
 
 
 # --- dead letters ---------------------------------------------------------

@@ -156,16 +156,16 @@ def test_leaderboard_is_empty_until_totals_exist(api_client, table):
     assert api_client.get("/api/leaderboard/").json() == []
 
 
-def test_leaderboard_orders_by_total_then_who_got_there_first(api_client, table):
+def test_leaderboard_without_redis_reads_dynamodb_in_order_of_total_then_who_got_there_first(api_client, table):
     store.total_put(player_id="1", player_name="late", total=50, reached_at_ms=2_000)
     store.total_put(player_id="2", player_name="early", total=50, reached_at_ms=1_000)
     store.total_put(player_id="3", player_name="low", total=10, reached_at_ms=500)
     store.total_put(player_id="4", player_name="top", total=900, reached_at_ms=3_000)
     body = api_client.get("/api/leaderboard/?limit=3").json()
     assert body == [
-        {"rank": 1, "player": "top", "total": 900},
-        {"rank": 2, "player": "early", "total": 50},
-        {"rank": 3, "player": "late", "total": 50},
+        {"rank": 1, "player_id": "4", "player": "top", "total": 900},
+        {"rank": 2, "player_id": "2", "player": "early", "total": 50},
+        {"rank": 3, "player_id": "1", "player": "late", "total": 50},
     ]
 
 

@@ -15,7 +15,7 @@ MAX_EXAMPLES = 25
 
 
 @pytest.fixture
-def api_schema(table, db, player, settings):
+def api_schema(table, redis_url, db, player, settings):
     from gameapp.wsgi import application
 
     settings.SCORE_SUBMIT_RATE = "100000/minute"

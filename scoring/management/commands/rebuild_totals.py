@@ -67,7 +67,7 @@ class Command(BaseCommand):
             current = self._totals.get(player_id) or PlayerTotal(player_id=player_id, player_name=player_id)
             new = PlayerTotal(player_id=player_id, player_name=current.player_name, total=should,
                               version=current.version + 1, pending=current.pending,
-                              reached_at_ms=current.reached_at_ms)
+                              reached_at_ms=current.reached_at_ms, windows=current.windows)
             if store.total_put_if_version(total=new, expected_version=current.version):
                 fixed += 1
             else:

@@ -1,0 +1,363 @@
+/* The play page: a short arithmetic challenge per task card, then a
+ * submission whose outcome arrives over the websocket, or by polling when
+ * no message comes within a few seconds. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("play-config").textContent);
+  const player = JSON.parse(document.getElementById("player-data").textContent);
+  const template = document.getElementById("challenge-template");
+  const myScore = document.querySelector('[data-role="my-score"]');
+
+  const SIGNS = { "+": "+", "-": "\u2212", "*": "\u00d7", "/": "\u00f7" };
+  const POLL_AFTER_MS = 3000;
+  const POLL_EVERY_MS = 1000;
+  const POLL_MAX = 120;
+  const FINAL = ["applied", "rejected"];
+
+  // Keyed by difficulty ordering (1 = easiest); 3 stands for 3 and above.
+  const LEVELS = {
+    1: { count: 3, add: [1, 9], factor: [2, 9], factor2: [2, 9], divisor: [2, 9], quotient: [2, 9] },
+    2: { count: 5, add: [10, 99], factor: [2, 12], factor2: [2, 12], divisor: [2, 12], quotient: [2, 12] },
+    3: { count: 8, add: [100, 999], factor: [11, 99], factor2: [3, 19], divisor: [3, 12], quotient: [11, 49] },
+  };
+
+  function levelFor(ordering) {
+    return LEVELS[Math.min(3, Math.max(1, ordering || 1))];
+  }
+
+  function randInt([min, max]) {
+    return min + Math.floor(Math.random() * (max - min + 1));
+  }
+
+  function makeQuestion(level) {
+    const op = "+-*/"[Math.floor(Math.random() * 4)];
+    let a;
+    let b;
+    if (op === "+" || op === "-") {
+      a = randInt(level.add);
+      b = randInt(level.add);
+      if (op === "-" && a < b) [a, b] = [b, a]; // answers are never negative
+    } else if (op === "*") {
+      a = randInt(level.factor);
+      b = randInt(level.factor2);
+    } else {
+      b = randInt(level.divisor);
+      a = b * randInt(level.quotient); // always divides exactly
+    }
+    const answer = { "+": a + b, "-": a - b, "*": a * b, "/": a / b }[op];
+    return { text: `${a} ${SIGNS[op]} ${b}`, expression: `${a}${op}${b}`, answer };
+  }
+
+  // ---- per-card state -------------------------------------------------
+
+  const states = new Map(); // task slug -> state
+  const cardsBySubmission = new Map(); // submission id -> card
+  const early = new Map(); // submission id -> socket message that beat the POST response
+
+  function stateFor(card) {
+    const slug = card.dataset.task;
+    if (!states.has(slug)) {
+      states.set(slug, { key: null, sending: false, shownId: null, watching: false, timer: null, polls: 0 });
+    }
+    return states.get(slug);
+  }
+
+  const part = (card, selector) => card.querySelector(selector);
+
+  function say(element, text, tone) {
+    element.textContent = text;
+    if (tone) element.dataset.tone = tone;
+  }
+
+  // ---- the challenge --------------------------------------------------
+
+  function startChallenge(card) {
+    const level = levelFor(Number(card.dataset.level));
+    const questions = Array.from({ length: level.count }, () => makeQuestion(level));
+    const form = template.content.firstElementChild.cloneNode(true);
+    const input = form.elements.answer;
+    const question = part(form, '[data-role="question"]');
+    const progress = part(form, '[data-role="progress"]');
+    const feedback = part(form, '[data-role="feedback"]');
+    const playButton = part(card, '[data-action="play"]');
+    let index = 0;
+
+    input.id = "answer-" + card.dataset.task;
+    part(form, "label").htmlFor = input.id;
+
+    function show() {
+      question.textContent = questions[index].text;
+      question.dataset.expression = questions[index].expression;
+      progress.textContent = `Question ${index + 1} of ${questions.length}`;
+      input.value = "";
+    }
+
+    function close() {
+      form.remove();
+      playButton.hidden = false;
+    }
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const raw = input.value.trim();
+      if (raw === "") {
+        say(feedback, "Type a number first.", "bad");
+      } else if (Number(raw) !== questions[index].answer) {
+        say(feedback, `${raw} is not right. Try again.`, "bad");
+        input.select();
+      } else if (index + 1 === questions.length) {
+        close();
+        playButton.focus();
+        submit(card);
+        return;
+      } else {
+        index += 1;
+        show();
+        say(feedback, `Correct. Question ${index + 1} of ${questions.length}: what is ${questions[index].text}?`, "ok");
+      }
+      input.focus();
+    });
+    part(form, '[data-action="cancel"]').addEventListener("click", () => {
+      close();
+      playButton.focus();
+    });
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        close();
+        playButton.focus();
+      }
+    });
+
+    showError(card, "");
+    part(card, '[data-action="retry"]').hidden = true;
+    part(card, '[data-role="challenge-area"]').replaceChildren(form);
+    playButton.hidden = true;
+    show();
+    input.focus();
+  }
+
+  // ---- submitting -----------------------------------------------------
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    // With CSRF_COOKIE_HTTPONLY the cookie is hidden; the logout form has the token too.
+    const field = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return field ? field.value : "";
+  }
+
+  function newKey() {
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    // randomUUID exists only in secure contexts (HTTPS, localhost); build a v4 UUID by hand.
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  async function errorMessage(response) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      // Not JSON, e.g. a proxy's error page.
+    }
+    if (body && typeof body.detail === "string") return body.detail;
+    if (body && typeof body === "object") {
+      const messages = Object.values(body).flat().filter((value) => typeof value === "string");
+      if (messages.length) return messages.join(" ");
+    }
+    return `The server answered ${response.status}.`;
+  }
+
+  function showError(card, text) {
+    part(card, '[data-role="submission-error"]').textContent = text;
+  }
+
+  function offerRetry(card, waitSeconds) {
+    const button = part(card, '[data-action="retry"]');
+    button.hidden = false;
+    button.disabled = waitSeconds > 0;
+    if (waitSeconds > 0) setTimeout(() => { button.disabled = false; }, waitSeconds * 1000);
+    else button.focus();
+  }
+
+  async function submit(card) {
+    const state = stateFor(card);
+    if (state.sending) return;
+    // A retry after a network error reuses the key, so the server can
+    // recognise a request it already recorded instead of counting it twice.
+    state.key = state.key || newKey();
+    state.sending = true;
+    showError(card, "");
+    part(card, '[data-action="retry"]').hidden = true;
+    let response;
+    try {
+      response = await fetch(config.scoresUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "X-CSRFToken": csrfToken(),
+          "Idempotency-Key": state.key,
+        },
+        body: JSON.stringify({ task: card.dataset.task }),
+      });
+    } catch (error) {
+      state.sending = false;
+      showError(card, "Could not reach the server. Your result is kept: send it again.");
+      offerRetry(card, 0);
+      return;
+    }
+    state.sending = false;
+    if (response.ok) { // 202 when new, 200 when the key replays an earlier submission
+      state.key = null;
+      track(card, await response.json());
+      return;
+    }
+    showError(card, await errorMessage(response));
+    if (response.status === 429 || response.status >= 500) {
+      const wait = parseInt(response.headers.get("Retry-After"), 10);
+      offerRetry(card, Number.isFinite(wait) ? Math.min(wait, 300) : 0);
+    } else {
+      state.key = null; // the same request would fail the same way
+    }
+  }
+
+  // ---- following a submission -----------------------------------------
+
+  function statusText(submission) {
+    if (submission.status === "applied") {
+      let text = submission.points != null ? `applied: +${submission.points} points` : "applied";
+      if (submission.total != null) text += `, total ${submission.total}`;
+      if (submission.rank != null) text += `, rank #${submission.rank}`;
+      return text;
+    }
+    if (submission.status === "rejected") return `rejected: ${submission.error || "no reason given"}`;
+    return "pending";
+  }
+
+  function showStatus(card, submission) {
+    const element = part(card, '[data-role="submission-status"]');
+    element.dataset.status = submission.status;
+    element.textContent = statusText(submission);
+  }
+
+  function stopWatching(state) {
+    clearTimeout(state.timer);
+    state.watching = false;
+  }
+
+  function track(card, submission) {
+    const state = stateFor(card);
+    stopWatching(state);
+    state.shownId = submission.id;
+    cardsBySubmission.set(submission.id, card);
+    part(card, '[data-role="play-label"]').textContent = "Play again";
+    if (early.has(submission.id)) {
+      submission = early.get(submission.id);
+      early.delete(submission.id);
+    }
+    showStatus(card, submission);
+    if (FINAL.includes(submission.status)) return;
+    state.watching = true;
+    state.polls = 0;
+    state.timer = setTimeout(() => poll(card, submission.id), POLL_AFTER_MS);
+  }
+
+  function settle(card, submission) {
+    const state = stateFor(card);
+    if (state.shownId !== submission.id) return; // the card has moved on to a newer submission
+    stopWatching(state);
+    showStatus(card, submission);
+  }
+
+  async function poll(card, id) {
+    const state = stateFor(card);
+    const current = () => state.watching && state.shownId === id;
+    if (!current()) return;
+    state.polls += 1;
+    try {
+      const response = await fetch(`${config.scoresUrl}${encodeURIComponent(id)}/`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!current()) return; // the socket answered while we waited
+      if (response.ok) {
+        const submission = await response.json();
+        if (FINAL.includes(submission.status)) {
+          settle(card, submission);
+          return;
+        }
+      } else if ([401, 403, 404].includes(response.status)) {
+        stopWatching(state);
+        showError(card, await errorMessage(response));
+        return;
+      }
+    } catch (error) {
+      // Offline for a moment: keep asking.
+    }
+    if (!current()) return;
+    if (state.polls >= POLL_MAX) {
+      stopWatching(state);
+      showError(card, "Still pending. Reload the page later to see the result.");
+      return;
+    }
+    state.timer = setTimeout(() => poll(card, id), POLL_EVERY_MS);
+  }
+
+  // ---- the socket -----------------------------------------------------
+
+  let lastSeq = -1;
+
+  function showMyScore(entry) {
+    if (!myScore) return;
+    if (!entry) {
+      myScore.textContent = "No points yet: play a task to get on the board.";
+    } else {
+      myScore.textContent = `Your total: ${entry.total} points` + (entry.rank != null ? `, rank #${entry.rank}` : "");
+    }
+  }
+
+  function onMessage(message) {
+    if (message.type === "snapshot") {
+      lastSeq = message.seq;
+      showMyScore(message.me);
+    } else if (message.type === "delta") {
+      if (message.seq <= lastSeq) return;
+      lastSeq = message.seq;
+      const mine = (message.changes || []).find((change) => String(change.player_id) === player.id);
+      if (mine) showMyScore(mine);
+    } else if (message.type === "submission" && message.submission) {
+      const submission = message.submission;
+      if (submission.total != null) showMyScore(submission);
+      const card = cardsBySubmission.get(submission.id);
+      if (card) {
+        settle(card, submission);
+      } else {
+        // The result can arrive before the POST's response does.
+        early.set(submission.id, submission);
+        if (early.size > 20) early.delete(early.keys().next().value);
+      }
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    const card = button && button.closest("[data-task]");
+    if (!card) return;
+    if (button.dataset.action === "play") startChallenge(card);
+    else if (button.dataset.action === "retry") submit(card);
+  });
+
+  if (window.WebSocket && window.GameSocket) {
+    window.GameSocket.connect({
+      path: () => config.socketPath + "?window=all",
+      onMessage,
+      onState: () => {},
+    });
+  }
+})();
