@@ -1,4 +1,4 @@
-"""ASGI entry point, served by daphne: HTTP now, websockets in the leaderboard issue."""
+"""ASGI entry point, served by daphne: HTTP and websockets."""
 
 import os
 
@@ -10,6 +10,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.local")
 # (routing, consumers) imports them.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from scoring.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Origin must be one of ALLOWED_HOSTS: a page on another site cannot
+        # open a socket with the player's session cookie.
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -106,3 +106,23 @@ def leaderboard_around(*, window: str, player_id: str, k: int) -> tuple[dict | N
     except ranking.RankingUnavailable as exc:
         raise LeaderboardUnavailable(str(exc)) from exc
     return (me.as_dict() if me else None), [e.as_dict() for e in near]
+
+
+def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
+    """What a socket sends first: the board's seq, its top N, and the viewer.
+
+    Without the read model (Redis down) the all-time board comes from
+    DynamoDB with seq 0, so any later delta replaces it.
+    """
+    limit = settings.LEADERBOARD_SIZE
+    try:
+        entries, seq = ranking.top(window, limit)
+        me = ranking.entry(window, player_id) if player_id else None
+        return {"seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
+                "me": me.as_dict() if me else None}
+    except ranking.RankingUnavailable:
+        try:
+            entries = leaderboard_top(window=window, limit=limit)
+        except (LeaderboardUnavailable, store.StoreUnavailable):
+            entries = []
+        return {"seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True}

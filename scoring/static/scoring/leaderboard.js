@@ -7,6 +7,7 @@
   const viewer = JSON.parse(document.getElementById("viewer-data").textContent); // null when anonymous
   const board = document.querySelector('[data-role="board"]');
   const empty = document.querySelector('[data-role="board-empty"]');
+  const loading = document.querySelector('[data-role="board-loading"]');
   const status = document.querySelector('[data-role="connection-status"]');
   const reconnectButton = document.querySelector('[data-action="reconnect"]');
   const pinned = document.querySelector('[data-role="me"]');
@@ -101,6 +102,7 @@
 
   function applySnapshot(message) {
     lastSeq = message.seq;
+    loading.hidden = true;
     top = message.entries || [];
     me = "me" in message ? message.me : undefined;
     render();
@@ -176,6 +178,7 @@
     me = undefined;
     render();
     empty.hidden = true;
+    loading.hidden = false;
     socket.reconnect();
   }
 

@@ -1,0 +1,111 @@
+"""Websocket tests with Channels' WebsocketCommunicator, through the real
+ASGI application (origin check, session auth, routing), with a real Redis
+for the read model and the in-memory channel layer."""
+
+from datetime import UTC, datetime
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from gameapp.asgi import application
+from scoring import ranking
+from scoring.domain import Decision, PlayerTotal, Status, Submission
+from scoring.live import LiveUpdater
+from scoring.processing import BatchResult
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_url"), pytest.mark.asyncio]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")
+
+
+@pytest.fixture
+def session_cookie(player):
+    client = Client()
+    client.force_login(player)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+async def connect(path="/ws/leaderboard/", headers=(ORIGIN, HOST)):
+    communicator = WebsocketCommunicator(application, path, headers=list(headers))
+    connected, _ = await communicator.connect()
+    return communicator, connected
+
+
+def applied_batch(player_id: str, name: str, total: int, version: int = 1) -> BatchResult:
+    submission = Submission(id=f"s-{player_id}-{version}", player_id=player_id, player_name=name,
+                            task="warm-up-sums", submitted_at=datetime.now(UTC))
+    result = BatchResult()
+    result.applied = [Decision(submission, Status.APPLIED, points=10)]
+    result.totals = {player_id: PlayerTotal(player_id=player_id, player_name=name, total=total, version=version,
+                                            reached_at_ms=version)}
+    return result
+
+
+async def test_snapshot_on_connect_lists_the_top_players():
+    await sync_to_async(ranking.boards_update)([
+        PlayerTotal(player_id="1", player_name="Ada", total=50, version=1),
+        PlayerTotal(player_id="2", player_name="Bob", total=20, version=1)])
+    communicator, connected = await connect()
+    assert connected
+    snapshot = await communicator.receive_json_from()
+    assert snapshot["type"] == "snapshot" and snapshot["window"] == "all"
+    assert [(e["rank"], e["player"], e["total"]) for e in snapshot["entries"]] == [(1, "Ada", 50), (2, "Bob", 20)]
+    assert snapshot["seq"] >= 1 and snapshot["me"] is None
+    await communicator.disconnect()
+
+
+async def test_deltas_follow_the_snapshot_with_a_higher_seq():
+    communicator, _ = await connect("/ws/leaderboard/?window=all")
+    snapshot = await communicator.receive_json_from()
+    await sync_to_async(LiveUpdater().after_batch)(applied_batch("9", "Cy", 40))
+    delta = await communicator.receive_json_from()
+    assert delta["type"] == "delta" and delta["window"] == "all"
+    assert delta["seq"] > snapshot["seq"]
+    assert delta["changes"] == [{"rank": 1, "player_id": "9", "player": "Cy", "total": 40}]
+    assert [e["player_id"] for e in delta["joined"]] == ["9"]
+    assert [e["player_id"] for e in delta["top"]] == ["9"]
+    await communicator.disconnect()
+
+
+async def test_a_players_own_socket_receives_their_submission_outcomes(player, session_cookie):
+    communicator, connected = await connect(headers=(ORIGIN, HOST, session_cookie))
+    assert connected
+    await communicator.receive_json_from()  # snapshot
+    await sync_to_async(LiveUpdater().after_batch)(applied_batch(str(player.pk), "Ada", 10))
+    messages = [await communicator.receive_json_from() for _ in range(2)]
+    submission = next(m for m in messages if m["type"] == "submission")["submission"]
+    assert (submission["status"], submission["points"], submission["total"], submission["rank"]) == (
+        "applied", 10, 10, 1)
+    await communicator.disconnect()
+
+
+async def test_an_anonymous_socket_never_receives_a_players_messages(player):
+    communicator, connected = await connect()
+    assert connected
+    await communicator.receive_json_from()
+    await sync_to_async(LiveUpdater().after_batch)(applied_batch(str(player.pk), "Ada", 10))
+    delta = await communicator.receive_json_from()
+    assert delta["type"] == "delta"
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_a_socket_from_another_origin_is_refused():
+    communicator, connected = await connect(headers=((b"origin", b"http://evil.example"), HOST))
+    assert not connected
+
+
+async def test_an_unknown_window_is_refused():
+    communicator, connected = await connect("/ws/leaderboard/?window=year")
+    assert not connected or (await communicator.receive_output())["type"] == "websocket.close"
+
+
+async def test_a_snapshot_without_redis_falls_back_to_dynamodb(settings, table):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    communicator, connected = await connect()
+    snapshot = await communicator.receive_json_from()
+    assert snapshot["type"] == "snapshot" and snapshot["degraded"] is True and snapshot["seq"] == 0
+    await communicator.disconnect()
