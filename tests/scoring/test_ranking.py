@@ -73,3 +73,29 @@ def test_unreachable_redis_is_ranking_unavailable(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     with pytest.raises(ranking.RankingUnavailable):
         ranking.top("all", 10)
+
+
+@pytest.mark.usefixtures("table")
+def test_rebuild_leaderboard_command_restores_boards_from_dynamodb():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from scoring import store
+
+    store.total_put_if_version(total=total("a", 70), expected_version=0)
+    store.total_put_if_version(total=total("b", 80), expected_version=0)
+    ranking.client().flushdb()
+    out = StringIO()
+    call_command("rebuild_leaderboard", stdout=out)
+    assert "from 2 player total(s)" in out.getvalue()
+    assert [e.player_id for e in ranking.top("all", 10)[0]] == ["b", "a"]
+
+
+def test_rebuild_leaderboard_without_redis_is_a_clear_error(settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.REDIS_URL = None
+    with pytest.raises(CommandError, match="Redis is unavailable"):
+        call_command("rebuild_leaderboard")
