@@ -52,8 +52,14 @@ def play(request):
         "scoresUrl": reverse("score-list"),
         "socketPath": LEADERBOARD_SOCKET_PATH,
     }
+    # Grouped by difficulty in the template, which needs each group contiguous
+    # even when two difficulties share an ordering.
+    tasks = sorted(
+        selectors.task_list_active(),
+        key=lambda task: (task.difficulty.ordering, task.difficulty.points, task.difficulty.pk, task.title),
+    )
     return render(request, "scoring/play.html", {
-        "tasks": selectors.task_list_active(),
+        "tasks": tasks,
         "player": _viewer(request.user),
         "config": config,
     })

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app server itself, under daphne too (no nginx needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -83,6 +85,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# With DEBUG on, serve straight from the apps' static folders (no collectstatic);
+# production serves the collected, compressed, hashed files.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- DynamoDB -------------------------------------------------------------
 DYNAMODB_TABLE = config.get_table_name("DYNAMODB_TABLE", "gamescores")

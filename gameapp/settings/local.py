@@ -15,3 +15,4 @@ if _DOTENV.is_file():
 from .base import *  # noqa: E402, F403
 
 DEBUG = config.get_bool("DEBUG", True)
+WHITENOISE_USE_FINDERS = DEBUG

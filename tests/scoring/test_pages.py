@@ -27,8 +27,8 @@ def no_backends(monkeypatch):
 
 
 @pytest.fixture
-def player_client(client, player):
-    """The browser test client, logged in as the player (shadows the API one)."""
+def browser_client(client, player):
+    """A browser (session) test client, logged in as the player."""
     client.force_login(player)
     return client
 
@@ -46,8 +46,8 @@ def test_play_redirects_anonymous_visitor_to_login(client):
     assert response.url == f"{reverse('login')}?next={reverse('play')}"
 
 
-def test_play_shows_a_card_per_active_task_with_its_points(player_client):
-    response = player_client.get(reverse("play"))
+def test_play_shows_a_card_per_active_task_with_its_points(browser_client):
+    response = browser_client.get(reverse("play"))
 
     assert response.status_code == 200
     tasks = list(Task.objects.active().select_related("difficulty"))
@@ -60,39 +60,39 @@ def test_play_shows_a_card_per_active_task_with_its_points(player_client):
     assert response.text.count('data-role="submission-status"') == len(tasks)
 
 
-def test_play_orders_cards_easiest_first(player_client):
-    html = player_client.get(reverse("play")).text
+def test_play_orders_cards_easiest_first(browser_client):
+    html = browser_client.get(reverse("play")).text
 
     positions = [html.index(f'data-task="{task.slug}"') for task in Task.objects.order_by("difficulty__ordering")]
     levels = [task.difficulty.ordering for task in Task.objects.order_by("difficulty__ordering")]
     assert [level for _, level in sorted(zip(positions, levels))] == sorted(levels)
 
 
-def test_play_leaves_out_inactive_tasks(player_client):
+def test_play_leaves_out_inactive_tasks(browser_client):
     Task.objects.filter(slug="big-products").update(active=False)
 
-    response = player_client.get(reverse("play"))
+    response = browser_client.get(reverse("play"))
 
     assert 'data-task="big-products"' not in response.text
     assert 'data-task="times-tables"' in response.text
 
 
-def test_play_sets_the_csrf_cookie_for_script_posts(player_client):
-    response = player_client.get(reverse("play"))
+def test_play_sets_the_csrf_cookie_for_script_posts(browser_client):
+    response = browser_client.get(reverse("play"))
 
     assert response.cookies["csrftoken"].value
 
 
-def test_play_has_a_labelled_answer_input_and_no_answer_in_the_markup(player_client):
-    html = player_client.get(reverse("play")).text
+def test_play_has_a_labelled_answer_input_and_no_answer_in_the_markup(browser_client):
+    html = browser_client.get(reverse("play")).text
 
     assert '<input name="answer" type="number"' in html
     assert "<label>What is <span data-role=\"question\"></span>?</label>" in html
     assert "data-answer" not in html
 
 
-def test_play_passes_the_player_and_urls_to_its_script(player_client, player):
-    response = player_client.get(reverse("play"))
+def test_play_passes_the_player_and_urls_to_its_script(browser_client, player):
+    response = browser_client.get(reverse("play"))
 
     assert json_script(response, "player-data") == {"id": str(player.pk), "name": "Ada"}
     assert json_script(response, "play-config") == {"scoresUrl": "/api/scores/", "socketPath": "/ws/leaderboard/"}
@@ -111,7 +111,11 @@ def test_leaderboard_renders_for_anonymous_visitor(client):
     assert json_script(response, "viewer-data") is None
 
 
-@pytest.mark.parametrize(("query", "selected"), [("?window=week", "week"), ("?window=day", "day"), ("?window=year", "all")])
+@pytest.mark.parametrize(("query", "selected"), [
+    ("?window=week", "week"),
+    ("?window=day", "day"),
+    ("?window=year", "all"),  # unknown: fall back rather than fail
+])
 def test_leaderboard_starts_on_the_requested_window(client, query, selected):
     response = client.get(reverse("leaderboard-page") + query)
 
@@ -120,24 +124,24 @@ def test_leaderboard_starts_on_the_requested_window(client, query, selected):
     assert json_script(response, "leaderboard-config")["window"] == selected
 
 
-def test_leaderboard_knows_the_logged_in_viewer(player_client, player):
-    response = player_client.get(reverse("leaderboard-page"))
+def test_leaderboard_knows_the_logged_in_viewer(browser_client, player):
+    response = browser_client.get(reverse("leaderboard-page"))
 
     assert json_script(response, "viewer-data") == {"id": str(player.pk), "name": "Ada"}
     assert json_script(response, "leaderboard-config")["meUrl"] == reverse("leaderboard-me")
 
 
-def test_admin_link_appears_only_for_staff(client, player_client, admin_client):
+def test_admin_link_appears_only_for_staff(client, browser_client, admin_client):
     admin_link = f'href="{reverse("admin:index")}"'
 
     assert admin_link in admin_client.get(reverse("leaderboard-page")).text
-    assert admin_link not in player_client.get(reverse("leaderboard-page")).text
+    assert admin_link not in browser_client.get(reverse("leaderboard-page")).text
     client.logout()
     assert admin_link not in client.get(reverse("leaderboard-page")).text
 
 
-def test_header_links_to_every_page_and_marks_the_current_one(player_client):
-    html = player_client.get(reverse("leaderboard-page")).text
+def test_header_links_to_every_page_and_marks_the_current_one(browser_client):
+    html = browser_client.get(reverse("leaderboard-page")).text
 
     for name in ("home", "play", "api-docs", "logout"):
         assert f'"{reverse(name)}"' in html
@@ -148,8 +152,8 @@ def test_header_links_to_every_page_and_marks_the_current_one(player_client):
     ("play", ["scoring/ws.js", "scoring/play.js"]),
     ("leaderboard-page", ["scoring/ws.js", "scoring/leaderboard.js"]),
 ])
-def test_pages_include_their_scripts_from_static(player_client, url_name, scripts):
-    html = player_client.get(reverse(url_name)).text
+def test_pages_include_their_scripts_from_static(browser_client, url_name, scripts):
+    html = browser_client.get(reverse(url_name)).text
 
     for path in [*scripts, "scoring/site.css"]:
         assert f'"{static(path)}"' in html
@@ -157,8 +161,8 @@ def test_pages_include_their_scripts_from_static(player_client, url_name, script
 
 
 @pytest.mark.parametrize("url_name", ["home", "play", "leaderboard-page"])
-def test_pages_are_ready_for_a_content_security_policy(player_client, url_name):
-    html = player_client.get(reverse(url_name)).text
+def test_pages_are_ready_for_a_content_security_policy(browser_client, url_name):
+    html = browser_client.get(reverse(url_name)).text
 
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
     assert "<style" not in html
@@ -167,8 +171,8 @@ def test_pages_are_ready_for_a_content_security_policy(player_client, url_name):
 
 
 @pytest.mark.parametrize("url_name", ["home", "play", "leaderboard-page"])
-def test_pages_have_a_language_and_landmarks(player_client, url_name):
-    html = player_client.get(reverse(url_name)).text
+def test_pages_have_a_language_and_landmarks(browser_client, url_name):
+    html = browser_client.get(reverse(url_name)).text
 
     assert '<html lang="en">' in html
     for landmark in ("<header", "<nav", '<main id="main"'):
