@@ -79,17 +79,17 @@ class Stack:
         if self.stopping:
             return
         self.stopping = True
-        # Stop in reverse order of start: the web server before its store.
+        # Stop in reverse order of start, each before the next: the consumer
+        # releases its leases in DynamoDB, so moto must outlive it.
         for name, proc in reversed(self.procs):
             if proc.poll() is None:
                 print(f"[devstack] stopping {name}", flush=True)
                 os.killpg(proc.pid, signal.SIGTERM)
-        for name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
 
 def main() -> int:

@@ -81,7 +81,11 @@ class Command(BaseCommand):
         self.runner = runner
         logger.info("consume_scores %s reading %s", worker_id, arn)
         self._loop(once=options["once"], progress_every=options["progress_every"])
-        self.reader.release_all()
+        try:
+            self.reader.release_all()
+        except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+            logger.warning("Could not release leases (%s); other workers take them over when they expire "
+                           "in %s s.", exc, settings.STREAM_LEASE_SECONDS)
         self._progress(final=True)
         logger.info("consume_scores %s stopped cleanly.", worker_id)
 
