@@ -170,3 +170,11 @@ def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | Non
         finally:
             consumer.terminate()
             consumer.wait(timeout=15)
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of a list of seconds, in milliseconds."""
+    import statistics
+
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000, "max": max(values) * 1000}

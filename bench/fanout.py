@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import websockets  # noqa: E402
 from channels_redis.core import RedisChannelLayer  # noqa: E402
 
-from bench._stack import live_stack  # noqa: E402
+from bench._stack import live_stack, quantiles  # noqa: E402
 
 
 def raise_fd_limit() -> int:
@@ -79,11 +78,6 @@ async def measure(stack, *, clients: int, updates: int, gap: float) -> tuple[lis
     await asyncio.gather(*tasks, return_exceptions=True)
     await layer.flush()
     return received, missing
-
-
-def quantiles(values):
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000, "max": max(values) * 1000}
 
 
 def main() -> int:

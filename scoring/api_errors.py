@@ -5,7 +5,6 @@ import logging
 from io import BytesIO
 
 from django.conf import settings
-
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser

@@ -137,7 +137,7 @@ def boards_update(totals: list[PlayerTotal], *, now: datetime | None = None) -> 
         results = _call(pipe.execute)
         if not any(results[: len(updated_players)]):
             continue  # every update was older than the board: nothing to say
-        change = BoardChange(window=window, seq=_call(lambda: r.incr(key + ":seq")))
+        change = BoardChange(window=window, seq=_call(functools.partial(r.incr, key + ":seq")))
         change.top = _top(r, key, n)
         after = {e.player_id for e in change.top}
         change.changes = [e for e in (_entry(r, key, p) for p in updated_players) if e is not None]

@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 
 from scoring import store
 
-
 _REGISTRY_PREFIX = "w:"
 
 

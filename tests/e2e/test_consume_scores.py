@@ -56,8 +56,9 @@ def test_consumers_own_writes_leave_nothing_to_process(run_consumer_once):
     checkpoint = next(iter(state.checkpoints_all().values()))
     own_writes = stream_records_after(checkpoint.sequence_number)
     assert own_writes, "the drain's own writes should be in the stream after its checkpoint"
-    from scoring.stream.filters import matches_any, parse_patterns
     from django.conf import settings
+
+    from scoring.stream.filters import matches_any, parse_patterns
 
     assert not [r for r in own_writes if matches_any(r, parse_patterns(settings.STREAM_FILTERS))]
     second = run_consumer_once()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scoring import store
 from scoring.stream import state
 from scoring.stream.reader import ReaderConfig, StreamReader
 from tests.fakes.streams import FakeDynamoDBStreams

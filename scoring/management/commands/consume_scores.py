@@ -12,8 +12,8 @@ from django.db import close_old_connections
 
 from scoring import store
 from scoring.catalog import points_lookup
-from scoring.live import LiveUpdater
 from scoring.events import publisher_from_settings
+from scoring.live import LiveUpdater
 from scoring.processing import records_process
 from scoring.stream.filters import InvalidFilter, parse_patterns
 from scoring.stream.policy import BatchRunner, FailurePolicy
