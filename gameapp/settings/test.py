@@ -11,3 +11,7 @@ DYNAMODB_CONNECT_TIMEOUT = 0.5
 DYNAMODB_READ_TIMEOUT = 2.0
 TASK_CACHE_SECONDS = 0  # every test sees its own catalog edits at once
 TOKEN_CACHE_SECONDS = 0
+# Serve static files from the apps' folders, as in development: the suite
+# never runs collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
