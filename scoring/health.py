@@ -1,0 +1,56 @@
+"""Health endpoints for load balancers and orchestrators.
+
+``/healthz`` is liveness: the process answers. ``/readyz`` is readiness: the
+web process can reach DynamoDB and Redis. Each check is one cheap call by
+key (no DescribeTable, no scan), with the store's short timeouts. The
+stream consumers' heartbeats are reported too, for information: the web can
+serve without them, but scores would stay pending.
+"""
+
+import time
+
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from scoring import ranking, store
+from scoring.stream import state
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    checks = {"dynamodb": _check(_dynamodb), "redis": _check(_redis)}
+    try:
+        consumers = len(state.workers_alive())
+    except (store.StoreUnavailable, Exception):  # noqa: BLE001 - reported, never fatal here
+        consumers = None
+    ready = all(c["ok"] for c in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks, "consumers_alive": consumers}
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def _dynamodb() -> None:
+    store.score_get(submission_id="readiness-probe")
+
+
+def _redis() -> None:
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        ranking.client().ping()
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
