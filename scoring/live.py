@@ -10,6 +10,8 @@ missing from them.
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
+
 from scoring import broadcast, ranking, store
 from scoring.domain import Status
 from scoring.processing import BatchResult
@@ -25,7 +27,10 @@ class LiveUpdater:
 
     def after_batch(self, result: BatchResult) -> None:
         """Update boards and push one message per changed board, plus each
-        player's own submission outcomes."""
+        player's own submission outcomes. Without REDIS_URL there are no
+        boards and no layer another process could hear: nothing to do."""
+        if not settings.REDIS_URL:
+            return
         changes = self._update_boards(result)
         ranks = {e.player_id: e for c in changes if c.window == "all" for e in c.changes}
         messages = [(broadcast.leaderboard_group(c.window), _delta(c)) for c in changes]

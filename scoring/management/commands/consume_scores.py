@@ -4,6 +4,7 @@ import signal
 import socket
 import time
 import uuid
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", help="Name of this worker in leases (default: host-pid-random).")
         parser.add_argument("--batch-size", type=int, help="Records per batch (default: settings.STREAM_BATCH_SIZE).")
         parser.add_argument("--progress-every", type=float, default=10.0, help="Seconds between progress lines.")
+        parser.add_argument("--heartbeat-file", help="Touch this file every loop, for a container healthcheck.")
 
     def handle(self, *args, **options):
         self.shutdown = False
@@ -80,6 +82,7 @@ class Command(BaseCommand):
         )
         self.runner = runner
         logger.info("consume_scores %s reading %s", worker_id, arn)
+        self.heartbeat_file = options["heartbeat_file"]
         self._loop(once=options["once"], progress_every=options["progress_every"])
         try:
             self.reader.release_all()
@@ -106,6 +109,8 @@ class Command(BaseCommand):
         self._last_progress = time.monotonic()
         self._last_count = 0
         while not self.shutdown:
+            if self.heartbeat_file:
+                Path(self.heartbeat_file).touch()
             try:
                 self.reader.step_refresh(force=once and idle_passes > 0)
                 got = self.reader.step_poll()
