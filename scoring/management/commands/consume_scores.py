@@ -10,8 +10,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
+from prometheus_client import start_http_server
 
-from scoring import store
+from scoring import metrics, store
 from scoring.catalog import points_lookup
 from scoring.events import publisher_from_settings
 from scoring.live import LiveUpdater
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", help="Name of this worker in leases (default: host-pid-random).")
         parser.add_argument("--batch-size", type=int, help="Records per batch (default: settings.STREAM_BATCH_SIZE).")
         parser.add_argument("--progress-every", type=float, default=10.0, help="Seconds between progress lines.")
+        parser.add_argument("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
         parser.add_argument("--heartbeat-file", help="Touch this file every loop, for a container healthcheck.")
 
     def handle(self, *args, **options):
@@ -83,6 +85,9 @@ class Command(BaseCommand):
         self.runner = runner
         logger.info("consume_scores %s reading %s", worker_id, arn)
         self.heartbeat_file = options["heartbeat_file"]
+        if options["metrics_port"]:
+            start_http_server(options["metrics_port"], addr="0.0.0.0")
+            logger.info("Prometheus metrics on port %d", options["metrics_port"])
         self._loop(once=options["once"], progress_every=options["progress_every"])
         try:
             self.reader.release_all()
@@ -98,9 +103,13 @@ class Command(BaseCommand):
 
     def _process(self, records: list[dict], publish_events) -> None:
         close_old_connections()  # a long-running process must not hold a dead DB connection
-        result = records_process(records, points_for=points_lookup(), publish=publish_events)
+        with metrics.BATCH_SECONDS.time():
+            result = records_process(records, points_for=points_lookup(), publish=publish_events)
         self.applied += len(result.applied)
         self.rejected += len(result.rejected)
+        metrics.RECORDS.labels("applied").inc(len(result.applied))
+        metrics.RECORDS.labels("rejected").inc(len(result.rejected))
+        metrics.RECORDS.labels("skipped").inc(result.skipped)
         self.live.after_batch(result)
 
     def _loop(self, *, once: bool, progress_every: float) -> None:
@@ -115,6 +124,9 @@ class Command(BaseCommand):
                 self.reader.step_refresh(force=once and idle_passes > 0)
                 got = self.reader.step_poll()
                 outage = 0
+                for shard_id, progress in self.reader.owned.items():
+                    if progress.lag_ms is not None:
+                        metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
             except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
                 outage += 1
                 delay = backoff_seconds(outage)

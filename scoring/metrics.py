@@ -1,0 +1,45 @@
+"""Prometheus metrics for the web and the stream consumer.
+
+Each process keeps its own registry: the web serves it at ``/metrics``; the
+consumer, at ``--metrics-port``. Under gunicorn with several workers, set
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode).
+"""
+
+import time
+
+from django.http import HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+API_LATENCY = Histogram(
+    "gamescores_api_request_seconds", "API request latency.", ["method", "view", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SUBMISSIONS = Counter("gamescores_submissions_total", "Score submissions by outcome at the API.", ["outcome"])
+RECORDS = Counter("gamescores_consumer_records_total", "Stream records the consumer handled.", ["result"])
+SHARD_LAG = Gauge("gamescores_consumer_iterator_age_seconds",
+                  "Now minus the last record's ApproximateCreationDateTime, per shard (IteratorAge).", ["shard"])
+BATCH_SECONDS = Histogram("gamescores_consumer_batch_seconds", "Time to process one batch.",
+                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+class ApiMetricsMiddleware:
+    """Times every /api/ request, labelled by view name (bounded cardinality)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = match.url_name if match and match.url_name else "unmatched"
+        API_LATENCY.labels(request.method, view, str(response.status_code)).observe(time.perf_counter() - started)
+        if view == "score-list" and request.method == "POST":
+            SUBMISSIONS.labels("accepted" if response.status_code in (200, 202) else "refused").inc()
+        return response
+
+
+def metrics_view(request):
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

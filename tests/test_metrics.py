@@ -1,0 +1,64 @@
+"""Prometheus metrics are exposed and scraped, from the web and the consumer."""
+
+import json
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scoring import store
+from scoring.domain import Submission
+from tests.conftest import free_port
+
+
+def samples(text: str) -> dict[tuple, float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("table")
+def test_web_metrics_count_submissions_and_time_api_requests(player_client, client):
+    def accepted():
+        return samples(client.get("/metrics").content.decode()).get(
+            ("gamescores_submissions_total", (("outcome", "accepted"),)), 0)
+
+    before = accepted()
+    response = player_client.post("/api/scores/", data=json.dumps({"task": "warm-up-sums"}),
+                                  content_type="application/json")
+    assert response.status_code == 202
+    player_client.post("/api/scores/", data="{}", content_type="application/json")
+    scraped = client.get("/metrics")
+    assert scraped["Content-Type"].startswith("text/plain")
+    values = samples(scraped.content.decode())
+    assert accepted() == before + 1
+    assert values[("gamescores_submissions_total", (("outcome", "refused"),))] >= 1
+    assert values[("gamescores_api_request_seconds_count",
+                   (("method", "POST"), ("status", "202"), ("view", "score-list")))] >= 1
+
+
+def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
+    submission = Submission(id=str(uuid.uuid4()), player_id="m1", player_name="M", task="warm-up-sums",
+                            submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    port = free_port()
+    consumer = start_consumer("--metrics-port", str(port))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            values = samples(text)
+            if values.get(("gamescores_consumer_records_total", (("result", "applied"),)), 0) >= 1:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, open(consumer.log_path).read()[-2000:]
+        time.sleep(0.3)
+    assert values[("gamescores_consumer_batch_seconds_count", ())] >= 1
+    assert any(name == "gamescores_consumer_iterator_age_seconds" for name, _ in values)
