@@ -1,0 +1,36 @@
+"""The infrastructure as code is linted, and agrees with the settings."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "table.yaml"
+
+
+def test_cloudformation_template_passes_cfn_lint():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lambda_filter_in_the_template_is_the_consumers_default():
+    pattern = re.search(r"- Pattern: '(.+)'", TEMPLATE.read_text()).group(1)
+    assert [json.loads(pattern)] == settings.STREAM_FILTERS
+
+
+def test_table_definition_matches_what_init_dynamodb_creates():
+    from scoring import store
+
+    text = TEMPLATE.read_text()
+    definition = store.table_definition("gamescores")
+    for attribute in definition["AttributeDefinitions"]:
+        assert f"AttributeName: {attribute['AttributeName']}, AttributeType: S" in text
+    for index in definition["GlobalSecondaryIndexes"]:
+        assert f"IndexName: {index['IndexName']}" in text
+    assert f"StreamViewType: {definition['StreamSpecification']['StreamViewType']}" in text
