@@ -41,7 +41,11 @@ def process(args: list[str], port: int, env: dict | None = None):
         yield proc
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # moto can be deep in a long request
+            proc.kill()
+            proc.wait()
 
 
 @contextmanager

@@ -126,3 +126,39 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
         except (LeaderboardUnavailable, store.StoreUnavailable):
             entries = []
         return {"seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True}
+
+
+def pipeline_overview(*, recent: int = 20) -> dict:
+    """Workers with their shards and recent throughput and lag, and the
+    latest rejected and dead-lettered submissions."""
+    from scoring.stream import state
+
+    workers = []
+    for worker_id, status in sorted(state.worker_statuses().items()):
+        history = status.get("history") or []
+        rates = [(b[1] - a[1]) / max(1, b[0] - a[0]) for a, b in zip(history, history[1:], strict=False)]
+        workers.append({
+            "id": worker_id,
+            "shards": status.get("shards", {}),
+            "stats": status.get("stats", {}),
+            "rate": rates[-1] if rates else 0.0,
+            "rate_points": _sparkline(rates),
+            "lag_points": _sparkline([h[2] for h in history]),
+            "lag_ms": history[-1][2] if history else None,
+        })
+    dead = []
+    for letter in state.dlq_all()[-recent:]:
+        keys = letter["record"].get("dynamodb", {}).get("Keys", {})
+        pk = keys.get("PK", {}).get("S", "")
+        dead.append({**letter, "submission_id": pk.removeprefix(store.SCORE_PREFIX) if pk.startswith(
+            store.SCORE_PREFIX) else None})
+    return {"workers": workers, "rejected": store.rejected_recent(limit=recent), "dead_letters": dead}
+
+
+def _sparkline(values: list[float], width: int = 200, height: int = 40) -> str:
+    """SVG polyline points for a small chart of recent values."""
+    if len(values) < 2:
+        return ""
+    top = max(values) or 1
+    step = width / (len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - (v / top) * height:.1f}" for i, v in enumerate(values))

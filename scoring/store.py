@@ -13,6 +13,7 @@ The stream consumer filters on INSERT of PK prefix ``SCORE#``, so every other
 item type is invisible to it by construction.
 """
 
+import dataclasses
 import functools
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ CHECKPOINT_PREFIX = "CHECKPOINT#"
 LEASE_PREFIX = "LEASE#"
 WORKER_PREFIX = "WORKER#"
 DLQ_PK = "DLQ"
+REJECTED_PK = "REJECTED"
 LEADERBOARD_PK = "LEADERBOARD"
 GSI_LEADERBOARD = "GSI1"
 GSI_PLAYER_SCORES = "GSI2"
@@ -486,6 +488,46 @@ def _batch_write(items: list[dict]) -> None:
             raise StoreUnavailable("BatchWriteItem left items unprocessed after 10 attempts")
 
 
+def rejected_key(submission: Submission) -> dict:
+    """A pointer to a rejected submission, newest last, for the staff page."""
+    return {"PK": {"S": REJECTED_PK}, "SK": {"S": f"{_iso(submission.processed_at)}#{submission.id}"}}
+
+
+def rejected_recent(*, limit: int) -> list[Submission]:
+    """The most recently rejected submissions (one partition, newest first)."""
+    response = _call("query", TableName=_table(), KeyConditionExpression="PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": REJECTED_PK}}, ScanIndexForward=False, Limit=limit)
+    ids = [item["submission_id"]["S"] for item in response.get("Items", [])]
+    found = scores_get_many(submission_ids=ids)
+    return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
+
+
+def score_requeue(*, submission_id: str) -> Submission | None:
+    """Put a rejected submission through the pipeline again, exactly once.
+
+    Deleting the item and inserting it again as pending makes a new INSERT
+    on the stream, which the consumer processes like any submission. The
+    delete is conditional on the item still being rejected: of two staff
+    clicking retry at once, one wins; an applied item is never requeued.
+    Returns the requeued submission, or None if it was not rejected.
+    """
+    try:
+        response = _call("delete_item", TableName=_table(), Key=score_key(submission_id),
+                         ConditionExpression="#s = :rejected", ExpressionAttributeNames={"#s": "status"},
+                         ExpressionAttributeValues={":rejected": {"S": "rejected"}}, ReturnValues="ALL_OLD")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return None
+        raise
+    old = submission_from_item(response["Attributes"])
+    fresh = Submission(id=old.id, player_id=old.player_id, player_name=old.player_name, task=old.task,
+                       submitted_at=old.submitted_at, idempotency_key=old.idempotency_key)
+    score_put(submission=fresh)
+    if old.processed_at:
+        _call("delete_item", TableName=_table(), Key=rejected_key(old))
+    return fresh
+
+
 def scores_put_outcomes(*, submissions: list[Submission]) -> None:
     """Write outcomes onto SCORE items, 25 a call.
 
@@ -494,7 +536,10 @@ def scores_put_outcomes(*, submissions: list[Submission]) -> None:
     guards the total; a later put for the same id carries the same outcome.
     These are MODIFY events on the stream, which the consumer's filter skips.
     """
-    _batch_write([submission_to_item(s) for s in submissions])
+    items = [submission_to_item(s) for s in submissions]
+    items += [{**rejected_key(s), "type": {"S": "REJECTED"}, "submission_id": {"S": s.id}}
+              for s in submissions if s.status is Status.REJECTED]
+    _batch_write(items)
 
 
 def scores_scan() -> Iterator[Submission]:
@@ -555,6 +600,11 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
+        return
+    if ":e" in values:  # rejected: list it for the staff pipeline page
+        pointer = rejected_key(dataclasses.replace(current, processed_at=_parse_iso(values[":t"]["S"])))
+        _call("put_item", TableName=_table(),
+              Item={**pointer, "type": {"S": "REJECTED"}, "submission_id": {"S": submission_id}})
 
 
 # --- table ----------------------------------------------------------------

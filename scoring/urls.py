@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from scoring import api, views
+from scoring import api, ops, views
 
 api_urlpatterns = [
     path("token/", obtain_auth_token, name="api-token"),
@@ -17,4 +17,6 @@ page_urlpatterns = [
     path("signup/", views.SignupView.as_view(), name="signup"),
     path("play/", views.play, name="play"),
     path("leaderboard/", views.leaderboard_page, name="leaderboard-page"),
+    path("ops/pipeline/", ops.pipeline, name="pipeline"),
+    path("ops/pipeline/retry/<str:submission_id>/", ops.pipeline_retry, name="pipeline-retry"),
 ]

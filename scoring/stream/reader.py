@@ -26,6 +26,10 @@ from scoring.stream.filters import matches_any
 
 logger = logging.getLogger(__name__)
 
+# Heartbeat samples kept for the pipeline page: at one per refresh (<= 5 s),
+# about the last ten minutes.
+HISTORY_SAMPLES = 120
+
 
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
@@ -108,6 +112,7 @@ class StreamReader:
         self.retired: set[str] = set()
         self.owned: dict[str, ShardProgress] = {}
         self.stats = ReaderStats()
+        self.history: list[tuple[int, int, int]] = []
         self._first_refresh = True
         self._next_refresh = 0.0
 
@@ -300,10 +305,16 @@ class StreamReader:
         state.worker_remove(worker_id=self.worker_id)
 
     def status(self) -> dict:
+        """What the heartbeat publishes: shards, counters, and recent samples
+        of (time, records read, worst lag) for the staff pipeline page."""
+        lags = [p.lag_ms for p in self.owned.values() if p.lag_ms is not None]
+        self.history.append((round(self.clock()), self.stats.records_read, max(lags, default=0)))
+        del self.history[:-HISTORY_SAMPLES]
         return {
             "worker_id": self.worker_id,
             "shards": {sid: {"lag_ms": p.lag_ms, "checkpoint": p.last_sequence} for sid, p in self.owned.items()},
             "stats": {k: getattr(self.stats, k) for k in ReaderStats.__dataclass_fields__},
+            "history": list(self.history),
         }
 
 

