@@ -110,9 +110,20 @@ def size() -> int:
 
 
 def boards_update(totals: list[PlayerTotal], *, now: datetime | None = None) -> list[BoardChange]:
-    """Put these totals on the current boards; return what changed, per board."""
+    """Put these totals on the current boards; return what changed, per board.
+
+    Raises RankingUnavailable, never a raw Redis error: callers decide what
+    an unavailable read model means for them.
+    """
     if not totals:
         return []
+    try:
+        return _boards_update(totals, now=now)
+    except redis.RedisError as exc:
+        raise RankingUnavailable(str(exc)) from exc
+
+
+def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[BoardChange]:
     now = now or utcnow()
     r = client()
     n = size()

@@ -24,6 +24,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.mode = "pass"
         self.counts = {"pass": 0, "down": 0, "throttle": 0}
+        self.calls: list[tuple[str, str, bytes]] = []  # (mode, X-Amz-Target, body)
         self._http = urllib3.PoolManager(maxsize=32)
         proxy = self
 
@@ -34,6 +35,7 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 mode = proxy.mode
                 proxy.counts[mode] += 1
+                proxy.calls.append((mode, self.headers.get("X-Amz-Target", ""), body))
                 if mode == "down":
                     self.close_connection = True
                     self.connection.close()  # no answer at all

@@ -99,3 +99,9 @@ def test_rebuild_leaderboard_without_redis_is_a_clear_error(settings):
     settings.REDIS_URL = None
     with pytest.raises(CommandError, match="Redis is unavailable"):
         call_command("rebuild_leaderboard")
+
+
+def test_boards_update_with_redis_gone_is_ranking_unavailable_not_a_redis_error(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with pytest.raises(ranking.RankingUnavailable):
+        ranking.boards_update([total("a", 10)], now=NOW)

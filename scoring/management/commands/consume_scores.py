@@ -110,7 +110,10 @@ class Command(BaseCommand):
         metrics.RECORDS.labels("applied").inc(len(result.applied))
         metrics.RECORDS.labels("rejected").inc(len(result.rejected))
         metrics.RECORDS.labels("skipped").inc(result.skipped)
-        self.live.after_batch(result)
+        try:
+            self.live.after_batch(result)
+        except Exception:  # noqa: BLE001 - the batch is already applied; a push must never undo that
+            logger.exception("Live update after a batch failed; totals are applied, browsers resync later.")
 
     def _loop(self, *, once: bool, progress_every: float) -> None:
         outage = 0
