@@ -35,7 +35,12 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 
 @contextmanager
 def process(args: list[str], port: int, env: dict | None = None):
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Run a server until the block ends. Its output goes to BENCH_LOG_DIR
+    when that is set (to see why a server failed), else nowhere."""
+    log_dir = os.environ.get("BENCH_LOG_DIR")
+    out = open(Path(log_dir) / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{port}.log", "wb") \
+        if log_dir else subprocess.DEVNULL
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if log_dir else out)
     try:
         wait_for_port(port, proc)
         yield proc

@@ -34,6 +34,7 @@ class Submission:
     error: str | None = None
     processed_at: datetime | None = None
     idempotency_key: str | None = None
+    retry_of: str | None = None  # the rejected submission this one retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,12 @@ def submission_id_new(*, player_id: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{player_id}\n{idempotency_key}"))
+
+
+def retry_id(submission_id: str) -> str:
+    """The one id a retry of this submission can have: a second retry is the
+    same item, which the conditional put refuses."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"retry\n{submission_id}"))
 
 
 def utcnow() -> datetime:

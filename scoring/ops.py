@@ -24,9 +24,8 @@ def pipeline(request):
 @staff_member_required
 @require_POST
 def pipeline_retry(request, submission_id: str):
-    dlq = request.POST.get("dlq") or None
     try:
-        requeued = services.submission_retry(submission_id=submission_id, dlq_sequence=dlq)
+        requeued = services.submission_retry(submission_id=submission_id)
     except store.StoreUnavailable:
         messages.error(request, "DynamoDB is unavailable; nothing was retried.")
         return redirect("pipeline")
@@ -34,5 +33,6 @@ def pipeline_retry(request, submission_id: str):
         logger.info("Staff %s requeued submission %s", request.user, submission_id)
         messages.success(request, f"Submission {submission_id} is back in the pipeline.")
     else:
-        messages.warning(request, f"Submission {submission_id} is not rejected (any more); nothing to retry.")
+        messages.warning(request, f"Submission {submission_id} is not rejected or was already retried; "
+                                  "nothing to retry.")
     return redirect("pipeline")

@@ -78,6 +78,7 @@ def records_process(
     *,
     points_for: Callable[[str], int | None],
     publish: Callable[[list[DomainEvent]], None] | None = None,
+    on_commit: Callable[["BatchResult"], None] | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> BatchResult:
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
@@ -122,6 +123,8 @@ def records_process(
                 processed_at=processed_at,
             )
         )
+    if on_commit is not None and (result.applied or result.rejected):
+        on_commit(result)
     # Publish before writing outcomes: if publishing fails, the SCORE items
     # stay pending, the batch is replayed, and the events are sent again
     # (at least once; the totals are safe either way, step 3 committed them).

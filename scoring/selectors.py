@@ -152,7 +152,10 @@ def pipeline_overview(*, recent: int = 20) -> dict:
         pk = keys.get("PK", {}).get("S", "")
         dead.append({**letter, "submission_id": pk.removeprefix(store.SCORE_PREFIX) if pk.startswith(
             store.SCORE_PREFIX) else None})
-    return {"workers": workers, "rejected": store.rejected_recent(limit=recent), "dead_letters": dead}
+    rejected = store.rejected_recent(limit=recent)
+    retried = store.retried_ids(submission_ids=[s.id for s in rejected] + [d["submission_id"] for d in dead
+                                                                          if d["submission_id"]])
+    return {"workers": workers, "rejected": rejected, "dead_letters": dead, "retried": retried}
 
 
 def _sparkline(values: list[float], width: int = 200, height: int = 40) -> str:

@@ -1,7 +1,6 @@
 """Writes. The score API has exactly one: a SCORE item in DynamoDB."""
 
 from scoring import store
-from scoring.stream import state
 from scoring.domain import Submission, submission_id_new, utcnow
 from scoring.selectors import task_get_active
 
@@ -43,13 +42,9 @@ def submission_create(
     return submission, True
 
 
-def submission_retry(*, submission_id: str, dlq_sequence: str | None = None) -> bool:
+def submission_retry(*, submission_id: str) -> bool:
     """Send a rejected submission through the pipeline again, exactly once.
 
-    Returns False if it was not rejected (already retried, or applied). A
-    dead letter it came from is removed once the submission is requeued.
+    Returns False if it was not rejected, or was already retried.
     """
-    requeued = store.score_requeue(submission_id=submission_id) is not None
-    if requeued and dlq_sequence:
-        state.dlq_delete(sequence_number=dlq_sequence)
-    return requeued
+    return store.score_retry(submission_id=submission_id, now=utcnow()) is not None

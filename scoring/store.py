@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from scoring.domain import LeaderboardEntry, Page, PlayerTotal, Status, Submission
+from scoring.domain import LeaderboardEntry, Page, PlayerTotal, Status, Submission, retry_id
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
@@ -253,6 +253,7 @@ def submission_to_item(submission: Submission) -> dict:
                 "processed_at": _iso(submission.processed_at) if submission.processed_at else None,
                 "latency_ms": _latency_ms(submission),
                 "idempotency_key": submission.idempotency_key,
+                "retry_of": submission.retry_of,
                 "GSI2PK": _player_scores_pk(submission.player_id),
                 "GSI2SK": _player_scores_sk(submission),
             }
@@ -279,6 +280,7 @@ def submission_from_item(item: dict) -> Submission:
         error=attrs.get("error"),
         processed_at=_parse_iso(attrs["processed_at"]) if attrs.get("processed_at") else None,
         idempotency_key=attrs.get("idempotency_key"),
+        retry_of=attrs.get("retry_of"),
     )
 
 
@@ -502,30 +504,32 @@ def rejected_recent(*, limit: int) -> list[Submission]:
     return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
 
 
-def score_requeue(*, submission_id: str) -> Submission | None:
+def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
     """Put a rejected submission through the pipeline again, exactly once.
 
-    Deleting the item and inserting it again as pending makes a new INSERT
-    on the stream, which the consumer processes like any submission. The
-    delete is conditional on the item still being rejected: of two staff
-    clicking retry at once, one wins; an applied item is never requeued.
-    Returns the requeued submission, or None if it was not rejected.
+    The retry is a new SCORE item (an INSERT on the stream, processed like
+    any submission) whose id is derived from the original's, so a second
+    retry of the same submission is refused by the conditional put: of two
+    staff clicking at once, one wins. The original stays as it was, for the
+    record. Only a rejected submission can be retried. The web role needs no
+    write but its PutItem on SCORE items for this.
     """
+    original = score_get(submission_id=submission_id)
+    if original is None or original.status is not Status.REJECTED:
+        return None
+    retry = Submission(id=retry_id(original.id), player_id=original.player_id, player_name=original.player_name,
+                       task=original.task, submitted_at=now, retry_of=original.id)
     try:
-        response = _call("delete_item", TableName=_table(), Key=score_key(submission_id),
-                         ConditionExpression="#s = :rejected", ExpressionAttributeNames={"#s": "status"},
-                         ExpressionAttributeValues={":rejected": {"S": "rejected"}}, ReturnValues="ALL_OLD")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return None
-        raise
-    old = submission_from_item(response["Attributes"])
-    fresh = Submission(id=old.id, player_id=old.player_id, player_name=old.player_name, task=old.task,
-                       submitted_at=old.submitted_at, idempotency_key=old.idempotency_key)
-    score_put(submission=fresh)
-    if old.processed_at:
-        _call("delete_item", TableName=_table(), Key=rejected_key(old))
-    return fresh
+        score_put(submission=retry)
+    except SubmissionExists:
+        return None
+    return retry
+
+
+def retried_ids(*, submission_ids: list[str]) -> set[str]:
+    """Which of these submissions already have a retry."""
+    retries = scores_get_many(submission_ids=[retry_id(i) for i in submission_ids])
+    return {s.retry_of for s in retries.values() if s.retry_of}
 
 
 def scores_put_outcomes(*, submissions: list[Submission]) -> None:

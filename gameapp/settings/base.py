@@ -123,11 +123,14 @@ EVENT_BUS_NAME = config.get_str("EVENT_BUS_NAME", "") or None
 
 # --- Redis / Channels -----------------------------------------------------
 REDIS_URL = config.get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+# redis-py 8 caps a connection pool at 100 and fails (does not wait) past it;
+# a thousand sockets connecting at once each hold one briefly for group_add.
+REDIS_MAX_CONNECTIONS = config.get_int("REDIS_MAX_CONNECTIONS", 2000, minimum=10)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
         }
     }
 else:

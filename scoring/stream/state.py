@@ -203,10 +203,6 @@ def dlq_put(*, record: dict, error: str, attempts: int) -> str:
     return seq
 
 
-def dlq_delete(*, sequence_number: str) -> None:
-    store._call("delete_item", TableName=store._table(), Key=store.dlq_key(sequence_number))
-
-
 def dlq_all() -> list[dict]:
     return [{"sequence_number": i["sequence_number"]["S"], "error": i["error"]["S"],
              "attempts": int(i["attempts"]["N"]), "record": json.loads(i["record"]["S"])}

@@ -62,7 +62,7 @@ def test_staff_retries_a_rejected_submission_from_the_pipeline_page(live_stack, 
     from datetime import UTC, datetime
 
     from scoring import store
-    from scoring.domain import Status, Submission
+    from scoring.domain import Status, Submission, retry_id
 
     live_stack.manage("shell", "-c", "from django.contrib.auth.models import User; "
                       "User.objects.create_superuser('boss', password='a-long-pass-phrase-2')")
@@ -89,10 +89,11 @@ def test_staff_retries_a_rejected_submission_from_the_pipeline_page(live_stack, 
     row.locator("[data-action=retry]").click()
     expect(page.locator("[data-role=message]")).to_contain_text("back in the pipeline")
     deadline = time.monotonic() + 20
-    while store.score_get(submission_id=submission.id).status is not Status.APPLIED:
+    while (store.score_get(submission_id=retry_id(submission.id)) or submission).status is not Status.APPLIED:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert store.totals_get_many(player_ids=["x1"])["x1"].total == 50
     page.reload()
     expect(page.locator("[data-role=worker]")).to_have_count(1)
+    expect(row.locator("[data-role=retried]")).to_be_visible()
     screenshot(page, "06-pipeline-after-retry")

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import processing, store
-from scoring.domain import Status, Submission
+from scoring.domain import Status, Submission, retry_id
 from scoring.stream import state
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
@@ -46,21 +46,23 @@ def test_admin_index_links_to_the_pipeline(admin_client):
     assert "/ops/pipeline/" in admin_client.get("/admin/").content.decode()
 
 
-def test_retry_requeues_a_rejected_submission_exactly_once(admin_client):
-    submission = rejected_submission()
+def test_retry_resubmits_a_rejected_submission_exactly_once(admin_client):
+    rejected_submission()
     response = admin_client.post("/ops/pipeline/retry/r1/", follow=True)
     assert "back in the pipeline" in response.content.decode()
-    assert store.score_get(submission_id="r1").status is Status.PENDING
+    retry = store.score_get(submission_id=retry_id("r1"))
+    assert (retry.status, retry.retry_of, retry.task) == (Status.PENDING, "r1", "gone")
+    assert store.score_get(submission_id="r1").status is Status.REJECTED  # kept for the record
     again = admin_client.post("/ops/pipeline/retry/r1/", follow=True)
-    assert "nothing to retry" in again.content.decode()
-    # The requeued item is a new INSERT; processing it now that the task exists applies it once.
-    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
+    assert "already retried" in again.content.decode()
+    assert 'data-role="retried"' in again.content.decode()
+    # The retry is a new INSERT; processing it (twice: a replay) applies it once.
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(retry),
                                                   "SequenceNumber": "2"}}
     processing.records_process([record], points_for=lambda task: 25)
     processing.records_process([record], points_for=lambda task: 25)
-    assert store.score_get(submission_id="r1").points == 25
+    assert store.score_get(submission_id=retry.id).points == 25
     assert store.totals_get_many(player_ids=["p1"])["p1"].total == 25
-    assert store.rejected_recent(limit=10) == []
 
 
 def test_retry_of_an_applied_submission_changes_nothing(admin_client):

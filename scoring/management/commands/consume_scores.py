@@ -104,15 +104,18 @@ class Command(BaseCommand):
     def _process(self, records: list[dict], publish_events) -> None:
         close_old_connections()  # a long-running process must not hold a dead DB connection
         with metrics.BATCH_SECONDS.time():
-            result = records_process(records, points_for=points_lookup(), publish=publish_events)
+            result = records_process(records, points_for=points_lookup(), publish=publish_events,
+                                     on_commit=self._live_update)
         self.applied += len(result.applied)
         self.rejected += len(result.rejected)
         metrics.RECORDS.labels("applied").inc(len(result.applied))
         metrics.RECORDS.labels("rejected").inc(len(result.rejected))
         metrics.RECORDS.labels("skipped").inc(result.skipped)
+
+    def _live_update(self, result) -> None:
         try:
             self.live.after_batch(result)
-        except Exception:  # noqa: BLE001 - the batch is already applied; a push must never undo that
+        except Exception:  # noqa: BLE001 - the totals are committed; a push must never undo that
             logger.exception("Live update after a batch failed; totals are applied, browsers resync later.")
 
     def _loop(self, *, once: bool, progress_every: float) -> None:
