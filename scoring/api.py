@@ -8,7 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from scoring import selectors, services
@@ -194,3 +195,25 @@ class LeaderboardMeView(APIView):
 
 class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+class LoginRateThrottle(SimpleRateThrottle):
+    """Password guesses per client address and username, for /api/token/."""
+
+    scope = "login"
+
+    def get_rate(self):
+        from django.conf import settings
+
+        return settings.LOGIN_RATE
+
+    def get_cache_key(self, request, view):
+        data = request.data if isinstance(request.data, dict) else {}  # a JSON list is a 400 later, not a 500
+        username = str(data.get("username", "")).lower()[:150]
+        return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """DRF's token endpoint, rate limited like the login form."""
+
+    throttle_classes = [LoginRateThrottle]

@@ -32,3 +32,4 @@ class CachedTokenAuthentication(TokenAuthentication):
 
 def token_cache_clear(**kwargs) -> None:
     _cache.clear()
+

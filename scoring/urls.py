@@ -1,10 +1,8 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
-
 from scoring import api, ops, views
 
 api_urlpatterns = [
-    path("token/", obtain_auth_token, name="api-token"),
+    path("token/", api.ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("scores/", api.ScoreListCreateView.as_view(), name="score-list"),
     path("scores/<str:submission_id>/", api.ScoreDetailView.as_view(), name="score-detail"),
     path("tasks/", api.TaskListView.as_view(), name="task-list"),

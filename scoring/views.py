@@ -5,7 +5,11 @@ reach the browser through the JSON API and the websocket, so a page never
 waits on DynamoDB or Redis.
 """
 
+from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth.views import LoginView
+from django.utils.decorators import method_decorator
+from django_ratelimit.decorators import ratelimit
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.middleware.csrf import get_token
@@ -81,3 +85,16 @@ def leaderboard_page(request):
         "viewer": _viewer(request.user),
         "config": config,
     })
+
+
+@method_decorator(ratelimit(key="ip", rate=lambda group, request: settings.LOGIN_RATE, method="POST",
+                            block=False), name="post")
+class RateLimitedLoginView(LoginView):
+    """Django's login, refusing a flood of password guesses from one address."""
+
+    def post(self, request, *args, **kwargs):
+        if getattr(request, "limited", False):
+            form = self.get_form()
+            form.add_error(None, "Too many login attempts. Wait a minute and try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)

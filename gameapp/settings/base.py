@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_ratelimit",
     "scoring",
 ]
 
@@ -136,11 +137,24 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds rate-limit counters (submissions, logins): with Redis they
+# are shared by every web process; without it, each process counts alone.
+# django-ratelimit names only django-redis and memcached as supported; Django's
+# own RedisCache increments atomically too (W001 silenced).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")  # one process: its own counters are the truth
+
 # How many entries a live board shows and pushes (top N).
 LEADERBOARD_SIZE = config.get_int("LEADERBOARD_SIZE", 10, minimum=1)
 
 # --- API ------------------------------------------------------------------
 SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
+# Login attempts (form and /api/token/) per client address, and per username for the API.
+LOGIN_RATE = config.get_rate("LOGIN_RATE", "10/minute")
 # Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.
 SCORE_MAX_BODY_BYTES = config.get_int("SCORE_MAX_BODY_BYTES", 4096, minimum=64)
 
