@@ -59,3 +59,14 @@ def test_production_settings_pass_check_deploy():
                     SECRET_KEY="a-real-secret-for-the-deploy-check-0123456789-abcdefghijklmnop", ALLOWED_HOSTS="scores.example.com")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_json_log_format_writes_one_json_object_a_line():
+    import json
+
+    result = manage("shell", "-c", "import logging; logging.getLogger('scoring.demo').warning('hello %s', 'there')",
+                    LOG_FORMAT="json")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "scoring.demo" in line)
+    record = json.loads(line)
+    assert (record["level"], record["logger"], record["message"]) == ("WARNING", "scoring.demo", "hello there")

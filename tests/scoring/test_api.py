@@ -210,3 +210,14 @@ def test_schema_and_docs_are_served(api_client):
     assert schema.status_code == 200
     assert "/api/scores/" in schema.json()["paths"]
     assert api_client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("field", ["player_id", "player", "user"])
+def test_a_player_can_only_submit_as_themselves(player, player_client, other_player, item_count, table, field):
+    response = submit(player_client, {"task": "warm-up-sums", field: str(other_player.pk)})
+    assert response.status_code == 400
+    assert response.json() == {field: ["Unexpected field."]}
+    assert item_count() == 0
+    created = submit(player_client).json()
+    item = store.client().get_item(TableName=table, Key=store.score_key(created["id"]))["Item"]
+    assert item["player_id"]["S"] == str(player.pk)
