@@ -1,5 +1,6 @@
 """The JSON API. Views are thin: validate, call one service or selector, shape."""
 
+import hashlib
 import re
 
 from django.urls import reverse
@@ -209,7 +210,8 @@ class LoginRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         data = request.data if isinstance(request.data, dict) else {}  # a JSON list is a 400 later, not a 500
-        username = str(data.get("username", "")).lower()[:150]
+        # Hashed: a username may hold any character, a cache key may not.
+        username = hashlib.sha256(str(data.get("username", "")).lower().encode()).hexdigest()[:16]
         return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
 
 

@@ -4,6 +4,7 @@ resumes by itself."""
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
 from datetime import UTC, datetime
@@ -91,13 +92,19 @@ def test_redis_down_totals_still_apply_and_sockets_resync_when_it_returns(
     consumer = start_consumer(env=env)
     ws_url = web.replace("http://", "ws://") + "/ws/leaderboard/?window=all"
 
-    async def snapshot():
+    async def first_message():
         async with websockets.connect(ws_url, additional_headers={"Origin": web}) as ws:
             return json.loads(await ws.recv())
 
+    def snapshot():
+        # In its own thread: Playwright's sync API (session fixture) may hold
+        # this thread's event loop.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, first_message()).result(timeout=30)
+
     first = [put_direct("r1")]
     wait_applied(first, consumer)
-    board = asyncio.run(snapshot())
+    board = snapshot()
     assert [(e["player_id"], e["total"]) for e in board["entries"]] == [("r1", 10)]
 
     own_redis.stop()
@@ -112,7 +119,7 @@ def test_redis_down_totals_still_apply_and_sockets_resync_when_it_returns(
     deadline = time.monotonic() + 20
     while True:
         try:
-            board = asyncio.run(snapshot())  # a browser reconnecting
+            board = snapshot()  # a browser reconnecting
             entries = {(e["player_id"], e["total"]) for e in board["entries"]}
             if entries == {("r1", 20), ("r2", 20), ("r3", 10)}:
                 break
