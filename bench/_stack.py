@@ -1,5 +1,6 @@
 """Start the real processes a benchmark measures: moto server, daphne."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -151,8 +152,8 @@ print(json.dumps(out))
 
 @dataclass
 class LiveStack:
-    web_url: str
-    ws_url: str
+    web_url: str  # HTTP: the API
+    ws_url: str  # websockets (daphne)
     endpoint: str
     redis_url: str
     env: dict
@@ -161,8 +162,10 @@ class LiveStack:
 
 
 @contextmanager
-def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | None = None):
-    """moto + Redis + daphne (HTTP and websockets) + consume_scores, as in production."""
+def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | None = None,
+               http_server: str = "daphne"):
+    """moto + Redis + daphne (websockets, and HTTP unless ``http_server`` is
+    "gunicorn", as docs/deploy.md suggests for throughput) + consume_scores."""
     import json
 
     with moto_server() as (endpoint, moto_pid), redis_server() as redis_url, \
@@ -176,8 +179,14 @@ def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | Non
         consumer = subprocess.Popen([PYTHON, "manage.py", "consume_scores"], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            with process(web_server_args("daphne", port, 1, 1), port, env=env) as web:
-                yield LiveStack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", endpoint, redis_url, env,
+            with process(web_server_args("daphne", port, 1, 1), port, env=env) as web, \
+                    contextlib.ExitStack() as extra:
+                http_url = f"http://127.0.0.1:{port}"
+                if http_server == "gunicorn":
+                    http_port = free_port()
+                    extra.enter_context(process(web_server_args("gunicorn", http_port, 2, 4), http_port, env=env))
+                    http_url = f"http://127.0.0.1:{http_port}"
+                yield LiveStack(http_url, f"ws://127.0.0.1:{port}", endpoint, redis_url, env,
                                 people, {"moto": [moto_pid], "web": [web.pid], "consumer": [consumer.pid]})
         finally:
             consumer.terminate()

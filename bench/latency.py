@@ -35,11 +35,12 @@ from bench._stack import live_stack, quantiles  # noqa: E402
 async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[float], int]:
     sent: dict[str, float] = {}
     latencies: list[float] = []
+    post_seconds: list[float] = []
     lost = 0
     http = urllib3.PoolManager(maxsize=8)
 
     async def listen(player):
-        headers = {"Cookie": f"sessionid={player['session']}", "Origin": stack.web_url}
+        headers = {"Cookie": f"sessionid={player['session']}", "Origin": stack.ws_url.replace("ws://", "http://")}
         async with websockets.connect(f"{stack.ws_url}/ws/leaderboard/?window=all", additional_headers=headers) as ws:
             player["ready"].set()
             async for raw in ws:
@@ -63,6 +64,7 @@ async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[flo
                                          "Idempotency-Key": str(uuid.uuid4())})
         if response.status != 202:
             raise RuntimeError(f"API answered {response.status}: {response.data[:200]!r}")
+        post_seconds.append(time.perf_counter() - started)
         sent[json.loads(response.data)["id"]] = started
 
     interval = 1 / rate
@@ -80,7 +82,7 @@ async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[flo
     lost = len(sent)
     for task in listeners:
         task.cancel()
-    return latencies, lost
+    return latencies, lost, post_seconds
 
 
 def run_floor(stack, *, rate: float, duration: float, poll_interval: float) -> list[float]:
@@ -135,21 +137,24 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
     parser.add_argument("--players", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=0.1, help="consumer's STREAM_POLL_INTERVAL")
+    parser.add_argument("--http-server", choices=["gunicorn", "daphne"], default="gunicorn",
+                        help="what serves the API (websockets are always daphne), as in docs/deploy.md")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.duration, args.players = 5.0, 3.0, 3
     env = {"STREAM_POLL_INTERVAL": str(args.poll_interval), "SCORE_SUBMIT_RATE": "100000/minute"}
-    with live_stack(players=args.players, extra_env=env) as stack:
+    with live_stack(players=args.players, extra_env=env, http_server=args.http_server) as stack:
         time.sleep(2)  # let the consumer take its lease
-        latencies, lost = asyncio.run(run_pipeline(stack, rate=args.rate, duration=args.duration))
+        latencies, lost, posts = asyncio.run(run_pipeline(stack, rate=args.rate, duration=args.duration))
         floor = run_floor(stack, rate=args.rate, duration=args.duration, poll_interval=args.poll_interval)
     pipe, base = quantiles(latencies), quantiles(floor)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"{args.rate:g} submissions/s for {args.duration:g} s from {args.players} players; "
-          f"consumer poll interval {args.poll_interval:g} s")
+          f"consumer poll interval {args.poll_interval:g} s; API on {args.http_server}, websockets on daphne")
     print(f"{'path':<34} {'n':>5} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     for label, values, q in (("POST -> websocket message", latencies, pipe),
+                             ("  of which the POST itself", posts, quantiles(posts)),
                              ("floor: PutItem -> GetRecords", floor, base)):
         print(f"{label:<34} {len(values):>5} {q['p50']:>7.1f} {q['p95']:>7.1f} {q['p99']:>7.1f} {q['max']:>7.1f}")
     print(f"lost (no message within 10 s): {lost}")
