@@ -3,6 +3,7 @@
 import hashlib
 import re
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -40,8 +41,6 @@ class SubmissionRateThrottle(UserRateThrottle):
     scope = "submissions"
 
     def get_rate(self):
-        from django.conf import settings
-
         return settings.SCORE_SUBMIT_RATE
 
 
@@ -204,8 +203,6 @@ class LoginRateThrottle(SimpleRateThrottle):
     scope = "login"
 
     def get_rate(self):
-        from django.conf import settings
-
         return settings.LOGIN_RATE
 
     def get_cache_key(self, request, view):

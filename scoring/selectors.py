@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core import signing
 
 from scoring import ranking, store
+from scoring.stream import state
 from scoring.domain import Page, Submission
 from scoring.models import Task
 
@@ -131,8 +132,6 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
 def pipeline_overview(*, recent: int = 20) -> dict:
     """Workers with their shards and recent throughput and lag, and the
     latest rejected and dead-lettered submissions."""
-    from scoring.stream import state
-
     workers = []
     for worker_id, status in sorted(state.worker_statuses().items()):
         history = status.get("history") or []
