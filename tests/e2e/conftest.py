@@ -3,18 +3,10 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(ROOT) / "test-artifacts"
-# Without the background-networking flags Chromium keeps dialling Google on a
-# machine with no internet (NOTES.md).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+from tests.conftest import ARTIFACTS, ROOT, free_port, wait_for_port
 
 
 class Live:
@@ -58,29 +50,3 @@ def live_stack(moto_server, redis_server, table, tmp_path):
             log.close()
             (ARTIFACTS / f"{name}.log").parent.mkdir(exist_ok=True)
             (ARTIFACTS / f"{name}.log").write_bytes((tmp_path / f"{name}.log").read_bytes())
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, driven by Playwright. Missing Chromium fails the
-    run: CI installs it (.ci/run), and a skipped browser test proves nothing."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def screenshot():
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def take(page, name: str) -> Path:
-        path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-    return take

@@ -128,3 +128,32 @@ def test_redis_down_totals_still_apply_and_sockets_resync_when_it_returns(
         assert time.monotonic() < deadline, (board, open(consumer.log_path).read()[-2000:])
         time.sleep(0.5)
     assert "rebuilt the leaderboards" in open(consumer.log_path).read()
+
+
+def test_redis_down_and_back_a_real_browser_reconnects_to_the_correct_board(
+        own_redis, web_server, start_consumer, browser, screenshot):
+    from playwright.sync_api import expect
+
+    env = {"REDIS_URL": own_redis.url}
+    web = web_server(DEBUG="1", **env)  # DEBUG: static files straight from the app (no collectstatic)
+    consumer = start_consumer(env=env)
+    wait_applied([put_direct("b1")], consumer)
+    page = browser.new_context().new_page()
+    page.goto(f"{web}/leaderboard/")
+    status = page.locator("[data-role=connection-status]")
+    expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+    expect(page.locator("[data-role=board] [data-player-id=b1] [data-role=total]")).to_contain_text("10")
+
+    own_redis.stop()
+    expect(status).to_have_attribute("data-state", "reconnecting", timeout=20_000)
+    wait_applied([put_direct("b1"), put_direct("b2")], consumer)  # scoring goes on
+    screenshot(page, "07-redis-down-reconnecting")
+
+    own_redis.start()
+    wait_applied([put_direct("b3")], consumer)  # the boards are rebuilt from DynamoDB
+    expect(status).to_have_attribute("data-state", "live", timeout=40_000)
+    board = page.locator("[data-role=board]")
+    expect(board.locator("[data-player-id=b1] [data-role=total]")).to_contain_text("20", timeout=15_000)
+    expect(board.locator("[data-player-id=b2] [data-role=total]")).to_contain_text("10")
+    expect(board.locator("[data-player-id=b3] [data-role=total]")).to_contain_text("10")
+    screenshot(page, "08-redis-back-resynced")
