@@ -10,10 +10,10 @@ The effect on totals is exactly once although delivery is at least once:
    version condition. The TOTAL's ``pending`` map records which submissions
    its total includes, with their points, until their SCORE items show it.
    This write is the commit point.
-4. Publish the batch's domain events, then write the outcomes onto the
-   SCORE items (BatchWriteItem).
+4. Tell ``on_commit`` (live leaderboards), publish the batch's domain
+   events, then write the outcomes onto the SCORE items (BatchWriteItem).
 
-A crash between 3 and 4 leaves ids in ``pending``; the replay finds them
+A crash after 3 and before the outcomes are written leaves ids in ``pending``; the replay finds them
 there, does not add them again, and writes their outcomes with the points
 already counted. docs/consumer.md has the full argument. No step uses a
 transaction: each costs O(1) in the table's size.
