@@ -127,11 +127,11 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
     now = now or utcnow()
     r = client()
     n = size()
+    script = r.register_script(_UPDATE)
     changes = []
     for window in WINDOWS:
         key = board_key(window, now)
         before = {e.player_id for e in _top(r, key, n)}
-        script = r.register_script(_UPDATE)
         pipe = r.pipeline(transaction=False)
         updated_players = []
         for total in totals:

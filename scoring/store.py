@@ -373,28 +373,6 @@ def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
     return entries
 
 
-def total_put(*, player_id: str, player_name: str, total: int, reached_at_ms: int) -> None:
-    """Write a TOTAL item outright. For tests and rebuilds only; the consumer
-    issue owns how totals change."""
-    _call(
-        "put_item",
-        TableName=_table(),
-        Item={
-            **total_key(player_id),
-            **_to_item(
-                {
-                    "type": "TOTAL",
-                    "player_id": player_id,
-                    "player_name": player_name,
-                    "total": total,
-                    "GSI1PK": LEADERBOARD_PK,
-                    "GSI1SK": leaderboard_sort_key(total=total, reached_at_ms=reached_at_ms),
-                }
-            ),
-        },
-    )
-
-
 # --- the consumer's reads and writes ---------------------------------------
 
 
@@ -421,16 +399,22 @@ def _batch_get(keys: list[dict]) -> list[dict]:
     items: list[dict] = []
     for start in range(0, len(keys), 100):
         request = {_table(): {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-        for attempt in range(10):
-            response = _call("batch_get_item", RequestItems=request)
+        for response in _batch_until_done("batch_get_item", request, unprocessed="UnprocessedKeys"):
             items += response.get("Responses", {}).get(_table(), [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise StoreUnavailable("BatchGetItem left keys unprocessed after 10 attempts")
     return items
+
+
+def _batch_until_done(method: str, request: dict, *, unprocessed: str) -> Iterator[dict]:
+    """Call a batch operation, resending what DynamoDB left unprocessed
+    (with backoff), up to 10 times; yields each response."""
+    for attempt in range(10):
+        response = _call(method, RequestItems=request)
+        yield response
+        request = response.get(unprocessed) or {}
+        if not request:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise StoreUnavailable(f"{method} left requests unprocessed after 10 attempts")
 
 
 def scores_get_many(*, submission_ids: list[str]) -> dict[str, Submission]:
@@ -484,14 +468,8 @@ def _batch_write(items: list[dict]) -> None:
     """BatchWriteItem puts in pages of 25, retrying unprocessed items."""
     for start in range(0, len(items), 25):
         request = {_table(): [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
-        for attempt in range(10):
-            response = _call("batch_write_item", RequestItems=request)
-            request = response.get("UnprocessedItems") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise StoreUnavailable("BatchWriteItem left items unprocessed after 10 attempts")
+        for _ in _batch_until_done("batch_write_item", request, unprocessed="UnprocessedItems"):
+            pass
 
 
 def rejected_key(submission: Submission) -> dict:

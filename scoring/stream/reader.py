@@ -113,7 +113,6 @@ class StreamReader:
         self.owned: dict[str, ShardProgress] = {}
         self.stats = ReaderStats()
         self.history: list[tuple[int, int, int]] = []
-        self._first_refresh = True
         self._next_refresh = 0.0
 
     # --- step 1: shards and leases ------------------------------------------
@@ -166,7 +165,6 @@ class StreamReader:
                 self.owned[shard_id] = ShardProgress()
                 logger.info("Took the lease on %s.", shard_id)
                 gained = True
-        self._first_refresh = False
         return gained
 
     def ready_shards(self) -> list[str]:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from scoring import store
+from scoring.domain import PlayerTotal
 from scoring.models import Task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
@@ -157,10 +158,10 @@ def test_leaderboard_is_empty_until_totals_exist(api_client, table):
 
 
 def test_leaderboard_without_redis_reads_dynamodb_in_order_of_total_then_who_got_there_first(api_client, table):
-    store.total_put(player_id="1", player_name="late", total=50, reached_at_ms=2_000)
-    store.total_put(player_id="2", player_name="early", total=50, reached_at_ms=1_000)
-    store.total_put(player_id="3", player_name="low", total=10, reached_at_ms=500)
-    store.total_put(player_id="4", player_name="top", total=900, reached_at_ms=3_000)
+    for player_id, name, total, reached in [("1", "late", 50, 2_000), ("2", "early", 50, 1_000),
+                                            ("3", "low", 10, 500), ("4", "top", 900, 3_000)]:
+        store.total_put_if_version(total=PlayerTotal(player_id=player_id, player_name=name, total=total, version=1,
+                                                     reached_at_ms=reached), expected_version=0)
     body = api_client.get("/api/leaderboard/?limit=3").json()
     assert body == [
         {"rank": 1, "player_id": "4", "player": "top", "total": 900},
