@@ -88,8 +88,10 @@ def manage(env: dict, *args: str) -> str:
 
 def web_server_args(server: str, port: int, workers: int, threads: int) -> list[str]:
     if server == "gunicorn":
-        return [PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
-                "--threads", str(threads), "gameapp.wsgi:application"]
+        # One thread means gunicorn's sync worker: a request at a time per process.
+        kind = ["-k", "sync"] if threads == 1 else ["-k", "gthread", "--threads", str(threads)]
+        return [PYTHON, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers), *kind,
+                "gameapp.wsgi:application"]
     if server == "daphne":
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gameapp.asgi:application"]
     raise ValueError(f"unknown server {server!r}")

@@ -14,7 +14,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from scoring import store  # noqa: E402
 from scoring.routing import websocket_urlpatterns  # noqa: E402
+
+# The DynamoDB client is built at start-up, not in the first requests (see wsgi.py).
+store.client()
 
 application = ProtocolTypeRouter(
     {

@@ -12,10 +12,11 @@ def test_api_submit_benchmark_smoke():
     result = subprocess.run([sys.executable, "bench/api_submit.py", "--smoke"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    ratio = re.search(r"ratio API/raw throughput: (\d+\.\d+)", result.stdout)
+    ratio = re.search(r"ratio API/raw throughput \(median of rounds\): (\d+\.\d+)", result.stdout)
     assert ratio and float(ratio.group(1)) > 0, result.stdout
     assert re.search(r"raw PutItem\s+1\s+\d+\.\d", result.stdout)
     assert re.search(r"API POST\s+1\s+\d+\.\d", result.stdout)
+    assert re.search(r"ratio per round: \d+\.\d\d \d+\.\d\d$", result.stdout, re.M), result.stdout
 
 
 def test_consumer_benchmark_smoke():
