@@ -107,10 +107,16 @@ class Stack:
 
 
 @contextmanager
-def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, table: str = "bench"):
-    """moto + a migrated SQLite + a web server, as real processes."""
-    with moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as tmp:
+def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, table: str = "bench",
+              redis: bool = False):
+    """moto + a migrated SQLite + a web server, as real processes; with
+    ``redis``, also a Redis that the web uses as its cache (rate limits), as
+    deployed."""
+    with moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as tmp, \
+            (redis_server() if redis else contextlib.nullcontext()) as redis_url:
         env = django_env(endpoint, table, f"{tmp}/bench.sqlite3")
+        if redis_url:
+            env["REDIS_URL"] = redis_url
         manage(env, "migrate", "--noinput")
         manage(env, "init_dynamodb")
         token = manage(env, "shell", "-c", (

@@ -89,13 +89,15 @@ def main() -> int:
                         help="web server in front of the API (default: gunicorn, as deployed)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: the sync worker)")
+    parser.add_argument("--no-redis", dest="redis", action="store_false",
+                        help="keep the rate-limit counters in each process's memory instead of in Redis")
     parser.add_argument("--smoke", action="store_true", help="tiny run to prove the benchmark works")
     args = parser.parse_args()
     if args.smoke:
         args.requests, args.concurrency, args.rounds, args.warmup = 40, 2, 2, 20
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.base")
-    with web_stack(server=args.server, workers=args.workers, threads=args.threads) as stack:
+    with web_stack(server=args.server, workers=args.workers, threads=args.threads, redis=args.redis) as stack:
         web_url, env, token = stack.web_url, stack.env, stack.token
         pids = {**stack.pids, "client": [os.getpid()]}
         os.environ.update({k: env[k] for k in ("DYNAMODB_ENDPOINT_URL", "DYNAMODB_TABLE", "AWS_ACCESS_KEY_ID",
@@ -141,7 +143,8 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"{args.requests} requests x {args.rounds} rounds per side, concurrency {args.concurrency}")
-    print(f"server: {args.server}" + (f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else ""))
+    print(f"server: {args.server}" + (f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else "")
+          + f"; rate-limit counters in {'Redis' if args.redis else 'process memory'}")
     print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto")
     for i, pair in enumerate(pairs, start=1):
         for row in pair:

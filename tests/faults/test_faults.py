@@ -4,6 +4,7 @@ resumes by itself."""
 
 import asyncio
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
@@ -157,3 +158,38 @@ def test_redis_down_and_back_a_real_browser_reconnects_to_the_correct_board(
     expect(board.locator("[data-player-id=b2] [data-role=total]")).to_contain_text("10")
     expect(board.locator("[data-player-id=b3] [data-role=total]")).to_contain_text("10")
     screenshot(page, "08-redis-back-resynced")
+
+
+def test_redis_down_submissions_are_still_accepted_and_the_limits_return_with_it(
+        own_redis, web_server, api_token, tmp_path):
+    # Redis holds only rate-limit counters on these paths: a submission's
+    # safety depends on DynamoDB alone, so the limits fail open, and say so.
+    web = web_server(REDIS_URL=own_redis.url, SCORE_SUBMIT_RATE="3/minute")
+    assert [submit_api(web, api_token)[0].status for _ in range(4)] == [202, 202, 202, 429]
+
+    own_redis.stop()
+    response, seconds = submit_api(web, api_token)
+    assert response.status == 202, response.data
+    assert seconds < 5
+    assert json.loads(response.data)["status"] == "pending"
+    # Logins are still checked (a wrong password is refused as such), not limited.
+    token = http.request("POST", f"{web}/api/token/", body=b'{"username": "nobody", "password": "wrong"}',
+                         headers={"Content-Type": "application/json"}, retries=False)
+    assert token.status == 400, token.data
+    assert "Unable to log in" in token.data.decode()
+    assert login_form_post(web, "nobody", "wrong") == 200
+    log = "".join(path.read_text() for path in tmp_path.glob("web-*.log"))
+    assert "Exception ignored" in log and "ConnectionError" in log
+
+    own_redis.start()  # back, and empty: the count starts again
+    assert [submit_api(web, api_token)[0].status for _ in range(4)] == [202, 202, 202, 429]
+
+
+def login_form_post(web, username, password) -> int:
+    page = http.request("GET", f"{web}/accounts/login/")
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.data.decode()).group(1)
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    response = http.request("POST", f"{web}/accounts/login/", retries=False,
+                            fields={"csrfmiddlewaretoken": csrf, "username": username, "password": password},
+                            encode_multipart=False, headers={"Cookie": cookie})
+    return response.status
