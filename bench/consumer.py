@@ -44,7 +44,7 @@ def write_backlog(store, Submission, *, count: int, players: int, status="pendin
             submission = replace(submission, status=Status.APPLIED, points=TASKS[task],
                                  processed_at=datetime.now(UTC))
         items.append(store.submission_to_item(submission))
-    store._batch_write(items)
+    store.items_put_many(items)
     return [item["submission_id"]["S"] for item in items]
 
 
@@ -55,7 +55,7 @@ def stream_shard(store):
     return client, arn, shard
 
 
-def skip_prefill(store, state, *, prefill: int) -> None:
+def skip_prefill(store, *, prefill: int) -> None:
     """Checkpoint past the prefill, as a consumer that kept up would have.
 
     moto's sequence numbers are consecutive integers (NOTES.md), so the last
@@ -68,7 +68,7 @@ def skip_prefill(store, state, *, prefill: int) -> None:
     it = client.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER",
                                    SequenceNumber=last)["ShardIterator"]
     assert client.get_records(ShardIterator=it, Limit=1)["Records"] == [], "prefill was not the whole stream"
-    state.checkpoint_put(shard_id=shard, sequence_number=last)
+    store.checkpoint_put(shard_id=shard, sequence_number=last)
 
 
 def run_consumer(call_command, *, batch_size: int) -> float:
@@ -77,10 +77,10 @@ def run_consumer(call_command, *, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def run_floor(store, state, *, count: int, batch_size: int) -> float:
+def run_floor(store, *, count: int, batch_size: int) -> float:
     """GetRecords from the consumer's starting point, one UpdateItem a record."""
     client, arn, shard = stream_shard(store)
-    checkpoint = state.checkpoint_get(shard_id=shard + "#floor")
+    checkpoint = store.checkpoint_get(shard_id=shard + "#floor")
     kwargs = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint.sequence_number}
               if checkpoint else {"ShardIteratorType": "TRIM_HORIZON"})
     iterator = client.get_shard_iterator(StreamArn=arn, ShardId=shard, **kwargs)["ShardIterator"]
@@ -94,7 +94,7 @@ def run_floor(store, state, *, count: int, batch_size: int) -> float:
             image = record["dynamodb"].get("NewImage", {})
             if record["eventName"] != "INSERT" or not image.get("PK", {}).get("S", "").startswith("SCORE#"):
                 continue  # bookkeeping written between prefill and backlog
-            ddb.update_item(TableName=store._table(), Key={"PK": {"S": "FLOOR#" + image["player_id"]["S"]},
+            ddb.update_item(TableName=store.table_name(), Key={"PK": {"S": "FLOOR#" + image["player_id"]["S"]},
                                                            "SK": {"S": "TOTAL"}},
                             UpdateExpression="ADD #t :p", ExpressionAttributeNames={"#t": "total"},
                             ExpressionAttributeValues={":p": {"N": "10"}})
@@ -102,7 +102,7 @@ def run_floor(store, state, *, count: int, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(label, *, count, players, prefill, batch_size, store, state, Submission, call_command, table):
+def measure(label, *, count, players, prefill, batch_size, store, Submission, call_command, table):
     from django.conf import settings
 
     settings.DYNAMODB_TABLE = table
@@ -111,9 +111,9 @@ def measure(label, *, count, players, prefill, batch_size, store, state, Submiss
         t = time.perf_counter()
         write_backlog(store, Submission, count=prefill, players=players, status="applied")
         print(f"  [{label}] prefilled {prefill} applied SCORE items in {time.perf_counter() - t:.1f}s", flush=True)
-        skip_prefill(store, state, prefill=prefill)
+        skip_prefill(store, prefill=prefill)
         client, arn, shard = stream_shard(store)
-        state.checkpoint_put(shard_id=shard + "#floor", sequence_number=state.checkpoint_get(
+        store.checkpoint_put(shard_id=shard + "#floor", sequence_number=store.checkpoint_get(
             shard_id=shard).sequence_number)
     backlog = write_backlog(store, Submission, count=count, players=players)
     consumer_s = run_consumer(call_command, batch_size=batch_size)
@@ -122,7 +122,7 @@ def measure(label, *, count, players, prefill, batch_size, store, state, Submiss
     settled = store.scores_get_many(submission_ids=backlog)
     pending = sum(1 for s in settled.values() if s.status is Status.PENDING)
     assert len(settled) == count and pending == 0, f"{pending} of {count} submissions left pending"
-    floor_s = run_floor(store, state, count=count, batch_size=batch_size)
+    floor_s = run_floor(store, count=count, batch_size=batch_size)
     # Not DescribeTable's ItemCount: moto computes it by walking every item.
     items = prefill + count + players
     return {"label": label, "consumer_rps": count / consumer_s, "floor_rps": count / floor_s, "items": items}
@@ -150,10 +150,9 @@ def main() -> int:
 
         from scoring import store
         from scoring.domain import Submission
-        from scoring.stream import state
 
         kwargs = dict(count=args.count, players=args.players, batch_size=args.batch_size, store=store,
-                      state=state, Submission=Submission, call_command=call_command)
+                      Submission=Submission, call_command=call_command)
         empty = measure("empty table", prefill=0, table="bench-empty", **kwargs)
         full = measure(f"{args.prefill:,} items", prefill=args.prefill, table="bench-full", **kwargs)
         report(args, empty, full)  # before stopping moto, which may take a while

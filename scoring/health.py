@@ -15,7 +15,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from scoring import ranking, store
-from scoring.stream import state
 
 
 @never_cache
@@ -29,7 +28,7 @@ def healthz(request):
 def readyz(request):
     checks = {"dynamodb": _check(_dynamodb), "redis": _check(_redis)}
     try:
-        consumers = len(state.workers_alive())
+        consumers = len(store.workers_alive())
     except Exception:  # noqa: BLE001 - reported, never fatal here
         consumers = None
     ready = all(c["ok"] for c in checks.values())

@@ -1,6 +1,6 @@
 """The task catalog: relational, edited by admins in Django admin.
 
-Scores never live here; they live in DynamoDB (see scoring/store.py).
+Scores never live here; they live in DynamoDB (see scoring/store/).
 """
 
 from django.db import models

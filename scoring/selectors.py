@@ -6,7 +6,6 @@ from django.conf import settings
 from django.core import signing
 
 from scoring import ranking, store
-from scoring.stream import state
 from scoring.domain import Page, Submission
 from scoring.models import Task
 
@@ -133,7 +132,7 @@ def pipeline_overview(*, recent: int = 20) -> dict:
     """Workers with their shards and recent throughput and lag, and the
     latest rejected and dead-lettered submissions."""
     workers = []
-    for worker_id, status in sorted(state.worker_statuses().items()):
+    for worker_id, status in sorted(store.worker_statuses().items()):
         history = status.get("history") or []
         rates = [(b[1] - a[1]) / max(1, b[0] - a[0]) for a, b in zip(history, history[1:], strict=False)]
         workers.append({
@@ -146,7 +145,7 @@ def pipeline_overview(*, recent: int = 20) -> dict:
             "lag_ms": history[-1][2] if history else None,
         })
     dead = []
-    for letter in state.dlq_all()[-recent:]:
+    for letter in store.dlq_all()[-recent:]:
         keys = letter["record"].get("dynamodb", {}).get("Keys", {})
         pk = keys.get("PK", {}).get("S", "")
         dead.append({**letter, "submission_id": pk.removeprefix(store.SCORE_PREFIX) if pk.startswith(

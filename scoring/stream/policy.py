@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scoring import store
-from scoring.stream import state
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +95,6 @@ class BatchRunner:
                     MessageBody=json.dumps({"error": error, "attempts": attempts, "record": record}, default=str),
                 )
             else:
-                state.dlq_put(record=record, error=error, attempts=attempts)
+                store.dlq_put(record=record, error=error, attempts=attempts)
             store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500])
             self.dead_lettered += 1

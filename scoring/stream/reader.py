@@ -21,7 +21,6 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from scoring import store
-from scoring.stream import state
 from scoring.stream.filters import matches_any
 
 logger = logging.getLogger(__name__)
@@ -127,31 +126,31 @@ class StreamReader:
             return False
         self._next_refresh = now + min(self.config.refresh_interval, self.config.lease_seconds / 3)
         self.shards = describe_shards(self.client, self.stream_arn)
-        checkpoints = state.checkpoints_get_many(shard_ids=list(self.shards))
+        checkpoints = store.checkpoints_get_many(shard_ids=list(self.shards))
         # Shards retired by anyone (ours in memory too: a shard trimmed away
         # from DescribeStream has no checkpoint to read back).
         self.retired = {sid for sid, cp in checkpoints.items() if cp.closed} | (self.retired - set(self.shards))
         now_ms = int(now * 1000)
-        state.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
+        store.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
                                status=self.status(), now_ms=now_ms)
         for shard_id in list(self.owned):
-            if shard_id in self.retired or not state.lease_acquire(
+            if shard_id in self.retired or not store.lease_acquire(
                 shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds, now_ms=now_ms
             ):
                 logger.warning("Lost the lease on %s; another worker has it now.", shard_id)
                 self.owned.pop(shard_id)
         ready = self.ready_shards()
-        workers = max(1, len(state.workers_alive(now_ms=now_ms)))
+        workers = max(1, len(store.workers_alive(now_ms=now_ms)))
         fair_share = math.ceil(len(ready) / workers)
         # More workers than when we took our shards: hand back the excess, so
         # the newcomers get a fair share. Safe between batches: every batch
         # is checkpointed before the next step.
         for shard_id in list(self.owned)[fair_share:]:
-            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+            store.lease_release(shard_id=shard_id, owner=self.worker_id)
             self.owned.pop(shard_id)
             logger.info("Handed %s back to rebalance across %d workers.", shard_id, workers)
         gained = False
-        leases = state.leases_get_many(shard_ids=ready)
+        leases = store.leases_get_many(shard_ids=ready)
         for shard_id in ready:
             if len(self.owned) >= fair_share:
                 break
@@ -160,7 +159,7 @@ class StreamReader:
             lease = leases.get(shard_id)
             if lease and lease.owner != self.worker_id and lease.expires_at_ms > now_ms:
                 continue  # held by a live worker
-            if state.lease_acquire(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
+            if store.lease_acquire(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
                                    now_ms=now_ms):
                 self.owned[shard_id] = ShardProgress()
                 logger.info("Took the lease on %s.", shard_id)
@@ -215,15 +214,15 @@ class StreamReader:
             # forever, so a batch that only skipped records is checkpointed
             # at most once a checkpoint_interval.
             if matching or self.clock() - progress.checkpointed_at >= self.config.checkpoint_interval:
-                state.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence)
+                store.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence)
                 progress.checkpointed_at = self.clock()
         elif next_iterator is not None:
             progress.lag_ms = 0  # at the tip of an open shard
         progress.iterator = next_iterator
         if next_iterator is None:
             # Closed and drained: retire it so its children can start.
-            state.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence, closed=True)
-            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+            store.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence, closed=True)
+            store.lease_release(shard_id=shard_id, owner=self.worker_id)
             self.owned.pop(shard_id)
             self.retired.add(shard_id)
             self.stats.shards_retired += 1
@@ -260,7 +259,7 @@ class StreamReader:
                 self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
 
     def _iterator_from_checkpoint(self, shard_id: str, last: str | None = None) -> str:
-        checkpoint = None if last else state.checkpoint_get(shard_id=shard_id)
+        checkpoint = None if last else store.checkpoint_get(shard_id=shard_id)
         last = last or (checkpoint.sequence_number if checkpoint else None)
         kwargs = {"StreamArn": self.stream_arn, "ShardId": shard_id}
         if last:
@@ -298,9 +297,9 @@ class StreamReader:
     def release_all(self) -> None:
         """Hand our shards back at once, for a clean shutdown."""
         for shard_id in list(self.owned):
-            state.lease_release(shard_id=shard_id, owner=self.worker_id)
+            store.lease_release(shard_id=shard_id, owner=self.worker_id)
         self.owned.clear()
-        state.worker_remove(worker_id=self.worker_id)
+        store.worker_remove(worker_id=self.worker_id)
 
     def status(self) -> dict:
         """What the heartbeat publishes: shards, counters, and recent samples

@@ -9,7 +9,6 @@ import pytest
 
 from scoring import store
 from scoring.domain import Status, Submission
-from scoring.stream import state
 
 
 def put(player="p1", task="warm-up-sums"):
@@ -53,7 +52,7 @@ def test_consumers_own_writes_leave_nothing_to_process(run_consumer_once):
     for i in range(5):
         put(f"p{i % 2}")
     assert run_consumer_once().returncode == 0
-    checkpoint = next(iter(state.checkpoints_all().values()))
+    checkpoint = next(iter(store.checkpoints_all().values()))
     own_writes = stream_records_after(checkpoint.sequence_number)
     assert own_writes, "the drain's own writes should be in the stream after its checkpoint"
     from django.conf import settings
@@ -78,18 +77,18 @@ def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
     assert consumer.wait(timeout=30) == 0
     log = open(consumer.log_path).read()
     assert "stopped cleanly" in log
-    assert not state.leases_all() or all(lease.expires_at_ms == 0 for lease in state.leases_all().values())
+    assert not store.leases_all() or all(lease.expires_at_ms == 0 for lease in store.leases_all().values())
 
 
 @pytest.mark.slow
 def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
     first = start_consumer(log_name="w1.log")
     deadline = time.monotonic() + 30
-    while not state.leases_all():
+    while not store.leases_all():
         assert time.monotonic() < deadline, open(first.log_path).read()
         time.sleep(0.2)
     second = start_consumer(log_name="w2.log")
-    owner = next(iter(state.leases_all().values())).owner
+    owner = next(iter(store.leases_all().values())).owner
     victim, survivor = (first, second) if str(first.pid) in owner else (second, first)
     early = [put(f"p{i % 3}") for i in range(30)]
     time.sleep(1.0)
@@ -105,7 +104,7 @@ def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start
         assert time.monotonic() < deadline, open(survivor.log_path).read()[-3000:]
         time.sleep(0.3)
     taken_over_after = time.monotonic() - killed_at
-    lease = next(iter(state.leases_all().values()))
+    lease = next(iter(store.leases_all().values()))
     assert str(survivor.pid) in lease.owner
     assert taken_over_after < 3 + 10  # STREAM_LEASE_SECONDS=3 in consumer_env, plus a refresh
     totals = store.totals_get_many(player_ids=["p0", "p1", "p2"])

@@ -6,7 +6,6 @@ import pytest
 
 from scoring import processing, store
 from scoring.domain import Status, Submission, retry_id
-from scoring.stream import state
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
 
@@ -31,10 +30,10 @@ def test_pipeline_page_is_for_staff_only(client, player):
 
 def test_pipeline_page_lists_workers_rejected_and_dead_letters(admin_client):
     rejected_submission()
-    state.worker_heartbeat(worker_id="w-1", ttl_seconds=30, status={
+    store.worker_heartbeat(worker_id="w-1", ttl_seconds=30, status={
         "shards": {"shardId-1": {"lag_ms": 120, "checkpoint": "42"}}, "stats": {"records_read": 7},
         "history": [[1, 0, 100], [6, 5, 120], [11, 7, 90]]})
-    state.dlq_put(record={"dynamodb": {"SequenceNumber": "99", "Keys": store.score_key("r1")}}, error="boom",
+    store.dlq_put(record={"dynamodb": {"SequenceNumber": "99", "Keys": store.score_key("r1")}}, error="boom",
                   attempts=4)
     page = admin_client.get("/ops/pipeline/").content.decode()
     assert 'data-worker-id="w-1"' in page and "shardId-1" in page and "<polyline" in page

@@ -8,7 +8,6 @@ import pytest
 
 from scoring import store
 from scoring.domain import PlayerTotal, Status, Submission
-from scoring.stream import state
 from scoring.stream.policy import BatchRunner, FailurePolicy
 
 pytestmark = pytest.mark.usefixtures("table")
@@ -40,7 +39,7 @@ def test_bisect_isolates_the_poison_record_and_the_rest_are_processed():
     run.run(records)
     assert sorted(processed) == ["0", "1", "2", "3", "4", "6", "7"]
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0]  # backoff grows
-    dlq = state.dlq_all()
+    dlq = store.dlq_all()
     assert [d["sequence_number"] for d in dlq] == ["5"]
     assert dlq[0]["attempts"] == 3 and "poison" in dlq[0]["error"]
     settled = store.score_get(submission_id="s5")
@@ -63,7 +62,7 @@ def test_an_outage_is_not_dead_lettered():
 
     with pytest.raises(store.StoreUnavailable):
         runner(process, [], max_retry_attempts=0).run([record("1")])
-    assert state.dlq_all() == []
+    assert store.dlq_all() == []
     assert store.score_get(submission_id="s1").status is Status.PENDING
 
 
@@ -73,7 +72,7 @@ def test_records_older_than_the_maximum_age_go_to_the_dead_letters():
     processed = []
     runner(lambda batch: processed.extend(batch), [], max_record_age=3600).run([old, fresh])
     assert [r["dynamodb"]["SequenceNumber"] for r in processed] == ["2"]
-    assert [d["sequence_number"] for d in state.dlq_all()] == ["1"]
+    assert [d["sequence_number"] for d in store.dlq_all()] == ["1"]
 
 
 def test_on_failure_destination_can_be_an_sqs_queue(moto_server):
@@ -88,4 +87,4 @@ def test_on_failure_destination_can_be_an_sqs_queue(moto_server):
     body = json.loads(messages[0]["Body"])
     assert body["record"]["dynamodb"]["SequenceNumber"] == "9"
     assert "bad" in body["error"]
-    assert state.dlq_all() == []
+    assert store.dlq_all() == []

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scoring.stream import state
+from scoring import store
 from scoring.stream.reader import ReaderConfig, StreamReader
 from tests.fakes.streams import FakeDynamoDBStreams
 
@@ -65,7 +65,7 @@ def test_three_generations_with_a_split_are_read_once_parents_first():
     position = {seq: i for i, seq in enumerate(read)}
     for parent, child in [(root, a), (root, b), (a, a2)]:
         assert max(position[s] for s in seqs[parent]) < min(position[s] for s in seqs[child])
-    checkpoints = state.checkpoints_all()
+    checkpoints = store.checkpoints_all()
     assert checkpoints[root].closed and checkpoints[a].closed  # drained, retired
     assert not checkpoints[b].closed and not checkpoints[a2].closed  # still open
 
@@ -80,7 +80,7 @@ def test_filter_skips_other_items_but_checkpoint_moves_past_them():
     handled = []
     drain(make_reader(fake, handled))
     assert [seq for _, seq in handled] == [wanted]
-    assert state.checkpoint_get(shard_id=shard).sequence_number == last
+    assert store.checkpoint_get(shard_id=shard).sequence_number == last
 
 
 def test_restart_resumes_from_the_checkpoint():
@@ -127,7 +127,7 @@ def test_trimmed_records_are_counted_and_reported_never_skipped_silently(caplog)
     kept = fake.put_record(shard, keys=score_keys(3))
     fake.trim()
     reader.owned[shard].iterator = None  # as after a restart
-    state.checkpoint_put(shard_id=shard, sequence_number=str(int(kept) - 2).zfill(len(kept)))
+    store.checkpoint_put(shard_id=shard, sequence_number=str(int(kept) - 2).zfill(len(kept)))
     drain(reader)
     assert reader.stats.trimmed == 1
     assert reader.status()["stats"]["trimmed"] == 1

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         """
         expected: Counter = Counter()
         pending_scores: set[str] = set()
-        approx = store.client().describe_table(TableName=store._table())["Table"].get("ItemCount", 0)
+        approx = store.table_item_count_approx()
         for submission in tqdm(store.scores_scan(), total=approx or None, unit="score",
                                desc="scanning scores", disable=not progress):
             if submission.status is Status.APPLIED:

@@ -1,17 +1,30 @@
 """The stream reader's own items: checkpoints, leases, worker heartbeats, DLQ.
 
 All live in the scores table under keys that never begin with ``SCORE#``, so
-writing them never feeds the consumer's own filter. Key formats come from
-scoring/store.py.
+writing them never feeds the consumer's own filter. The reader's loop reads
+them by key (GetItem, BatchGetItem); moto answers a Query by scanning the
+whole table.
 """
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from scoring import store
+from scoring.store.base import StoreUnavailable, call, items_get_many, query_all, table_name
+from scoring.store.keys import (
+    CHECKPOINT_PREFIX,
+    CONSUMER_PK,
+    DLQ_PK,
+    LEASE_PREFIX,
+    dlq_key,
+    shard_checkpoint_key,
+    shard_lease_key,
+    worker_key,
+    worker_registry_key,
+)
 
 _REGISTRY_PREFIX = "w:"
 
@@ -35,7 +48,7 @@ class Checkpoint:
 
 
 def checkpoint_get(*, shard_id: str) -> Checkpoint | None:
-    item = store._call("get_item", TableName=store._table(), Key=store.shard_checkpoint_key(shard_id),
+    item = call("get_item", TableName=table_name(), Key=shard_checkpoint_key(shard_id),
                        ConsistentRead=True).get("Item")
     if not item:
         return None
@@ -45,11 +58,11 @@ def checkpoint_get(*, shard_id: str) -> Checkpoint | None:
 def checkpoint_put(*, shard_id: str, sequence_number: str | None, closed: bool = False) -> None:
     """Record progress on a shard. Sequence numbers, never iterators: an
     iterator expires after 15 minutes, a sequence number does not."""
-    item = {**store.shard_checkpoint_key(shard_id), "type": {"S": "CHECKPOINT"}, "shard_id": {"S": shard_id},
+    item = {**shard_checkpoint_key(shard_id), "type": {"S": "CHECKPOINT"}, "shard_id": {"S": shard_id},
             "closed": {"BOOL": closed}, "updated_at_ms": {"N": str(_now_ms())}}
     if sequence_number:
         item["sequence_number"] = {"S": sequence_number}
-    store._call("put_item", TableName=store._table(), Item=item)
+    call("put_item", TableName=table_name(), Item=item)
 
 
 def _checkpoint(item: dict) -> Checkpoint:
@@ -59,13 +72,13 @@ def _checkpoint(item: dict) -> Checkpoint:
 
 def checkpoints_get_many(*, shard_ids: list[str]) -> dict[str, Checkpoint]:
     """Checkpoints of these shards, by key: cost O(shards), whatever the table holds."""
-    items = store.items_get_many([store.shard_checkpoint_key(s) for s in shard_ids])
+    items = items_get_many([shard_checkpoint_key(s) for s in shard_ids])
     return {c.shard_id: c for c in map(_checkpoint, items)}
 
 
 def checkpoints_all() -> dict[str, Checkpoint]:
-    """Every checkpoint (ops and tests; a Query, see store.consumer_items)."""
-    return {c.shard_id: c for c in _items(store.CHECKPOINT_PREFIX, _checkpoint)}
+    """Every checkpoint (ops and tests; a Query, see consumer_items)."""
+    return {c.shard_id: c for c in _items(CHECKPOINT_PREFIX, _checkpoint)}
 
 
 # --- leases ---------------------------------------------------------------
@@ -86,10 +99,10 @@ def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int 
     """
     now = now_ms if now_ms is not None else _now_ms()
     try:
-        store._call(
+        call(
             "update_item",
-            TableName=store._table(),
-            Key=store.shard_lease_key(shard_id),
+            TableName=table_name(),
+            Key=shard_lease_key(shard_id),
             UpdateExpression="SET #type = :type, shard_id = :shard, #owner = :me, expires_at_ms = :exp",
             ConditionExpression="attribute_not_exists(PK) OR #owner = :me OR expires_at_ms < :now",
             ExpressionAttributeNames={"#owner": "owner", "#type": "type"},
@@ -106,10 +119,10 @@ def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int 
 def lease_release(*, shard_id: str, owner: str) -> None:
     """Give the shard up at once (clean shutdown), if it is still ours."""
     try:
-        store._call(
+        call(
             "update_item",
-            TableName=store._table(),
-            Key=store.shard_lease_key(shard_id),
+            TableName=table_name(),
+            Key=shard_lease_key(shard_id),
             UpdateExpression="SET expires_at_ms = :zero",
             ConditionExpression="#owner = :me",
             ExpressionAttributeNames={"#owner": "owner"},
@@ -125,13 +138,13 @@ def _lease(item: dict) -> Lease:
 
 
 def leases_get_many(*, shard_ids: list[str]) -> dict[str, Lease]:
-    items = store.items_get_many([store.shard_lease_key(s) for s in shard_ids])
+    items = items_get_many([shard_lease_key(s) for s in shard_ids])
     return {lease.shard_id: lease for lease in map(_lease, items)}
 
 
 def leases_all() -> dict[str, Lease]:
-    """Every lease (ops and tests; a Query, see store.consumer_items)."""
-    return {lease.shard_id: lease for lease in _items(store.LEASE_PREFIX, _lease)}
+    """Every lease (ops and tests; a Query, see consumer_items)."""
+    return {lease.shard_id: lease for lease in _items(LEASE_PREFIX, _lease)}
 
 
 # --- workers --------------------------------------------------------------
@@ -142,20 +155,20 @@ def worker_heartbeat(*, worker_id: str, ttl_seconds: float, status: dict, now_ms
     shares) and its status in its own item (for the staff pipeline page)."""
     now = now_ms if now_ms is not None else _now_ms()
     expires = now + int(ttl_seconds * 1000)
-    store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+    call("update_item", TableName=table_name(), Key=worker_registry_key(),
                 UpdateExpression="SET #w = :exp", ExpressionAttributeNames={"#w": _REGISTRY_PREFIX + worker_id},
                 ExpressionAttributeValues={":exp": {"N": str(expires)}})
-    store._call("put_item", TableName=store._table(), Item={
-        **store.worker_key(worker_id), "type": {"S": "WORKER"}, "worker_id": {"S": worker_id},
+    call("put_item", TableName=table_name(), Item={
+        **worker_key(worker_id), "type": {"S": "WORKER"}, "worker_id": {"S": worker_id},
         "heartbeat_ms": {"N": str(now)}, "expires_at_ms": {"N": str(expires)},
         "status": {"S": json.dumps(status, default=str)},
     })
 
 
 def worker_remove(*, worker_id: str) -> None:
-    store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+    call("update_item", TableName=table_name(), Key=worker_registry_key(),
                 UpdateExpression="REMOVE #w", ExpressionAttributeNames={"#w": _REGISTRY_PREFIX + worker_id})
-    store._call("delete_item", TableName=store._table(), Key=store.worker_key(worker_id))
+    call("delete_item", TableName=table_name(), Key=worker_key(worker_id))
 
 
 def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
@@ -165,7 +178,7 @@ def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
     crash-looping deployment cannot grow it without bound.
     """
     now = now_ms if now_ms is not None else _now_ms()
-    item = store._call("get_item", TableName=store._table(), Key=store.worker_registry_key(),
+    item = call("get_item", TableName=table_name(), Key=worker_registry_key(),
                        ConsistentRead=True).get("Item", {})
     alive, dead = {}, []
     for name, value in item.items():
@@ -177,7 +190,7 @@ def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
                 dead.append(name)
     if dead:
         names = {f"#d{i}": name for i, name in enumerate(dead)}
-        store._call("update_item", TableName=store._table(), Key=store.worker_registry_key(),
+        call("update_item", TableName=table_name(), Key=worker_registry_key(),
                     UpdateExpression="REMOVE " + ", ".join(names), ExpressionAttributeNames=names)
     return alive
 
@@ -185,7 +198,7 @@ def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
 def worker_statuses() -> dict[str, dict]:
     """Each live worker's last reported status (ops pages)."""
     alive = workers_alive()
-    items = store.items_get_many([store.worker_key(w) for w in alive])
+    items = items_get_many([worker_key(w) for w in alive])
     return {i["worker_id"]["S"]: json.loads(i.get("status", {}).get("S", "{}")) for i in items}
 
 
@@ -195,8 +208,8 @@ def worker_statuses() -> dict[str, dict]:
 def dlq_put(*, record: dict, error: str, attempts: int) -> str:
     """Keep a record that could not be processed, with why. Returns its id."""
     seq = record.get("dynamodb", {}).get("SequenceNumber", "unknown")
-    store._call("put_item", TableName=store._table(), Item={
-        **store.dlq_key(seq), "type": {"S": "DLQ"}, "sequence_number": {"S": seq},
+    call("put_item", TableName=table_name(), Item={
+        **dlq_key(seq), "type": {"S": "DLQ"}, "sequence_number": {"S": seq},
         "record": {"S": json.dumps(record, default=str)}, "error": {"S": error[:2000]},
         "attempts": {"N": str(attempts)}, "created_at_ms": {"N": str(_now_ms())},
     })
@@ -206,12 +219,24 @@ def dlq_put(*, record: dict, error: str, attempts: int) -> str:
 def dlq_all() -> list[dict]:
     return [{"sequence_number": i["sequence_number"]["S"], "error": i["error"]["S"],
              "attempts": int(i["attempts"]["N"]), "record": json.loads(i["record"]["S"])}
-            for i in store.dlq_items()]
+            for i in dlq_items()]
+
+
+def consumer_items(*, sk_prefix: str) -> Iterator[dict]:
+    """The reader's items of one kind (CHECKPOINT#, LEASE#, WORKER#), for ops
+    pages and tests. The reader's loop uses BatchGetItem instead: moto answers
+    a Query by scanning the whole table."""
+    yield from query_all(CONSUMER_PK, sk_prefix)
+
+
+def dlq_items() -> Iterator[dict]:
+    yield from query_all(DLQ_PK, "")
 
 
 def _items(sk_prefix: str, convert):
     try:
-        for item in store.consumer_items(sk_prefix=sk_prefix):
+        for item in consumer_items(sk_prefix=sk_prefix):
             yield convert(item)
     except (KeyError, ValueError) as exc:
-        raise store.StoreUnavailable(f"malformed {sk_prefix} item: {exc!r}") from exc
+        raise StoreUnavailable(f"malformed {sk_prefix} item: {exc!r}") from exc
+

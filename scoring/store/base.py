@@ -1,0 +1,149 @@
+"""The DynamoDB clients, and the one door every call goes through."""
+
+import functools
+import time
+from collections.abc import Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+from scoring.domain import Submission
+
+# Errors that mean "DynamoDB cannot take this right now"; botocore has already
+# retried them (bounded, with jitter) by the time we see them.
+_UNAVAILABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ResourceNotFoundException",
+}
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB is unreachable, throttling, or the table is missing."""
+
+
+class SubmissionExists(Exception):
+    """A SCORE item with this id is already stored."""
+
+    def __init__(self, existing: Submission):
+        super().__init__(existing.id)
+        self.existing = existing
+
+
+def client():
+    """The DynamoDB client for the current settings (built lazily, cached)."""
+    return _client(
+        settings.DYNAMODB_ENDPOINT_URL,
+        settings.AWS_REGION,
+        settings.DYNAMODB_MAX_ATTEMPTS,
+        settings.DYNAMODB_CONNECT_TIMEOUT,
+        settings.DYNAMODB_READ_TIMEOUT,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
+    config = Config(
+        region_name=region,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=64,
+        # Requests are built here, not from user input, and DynamoDB validates
+        # them anyway; skipping botocore's client-side check is ~0.2 ms a call
+        # on the submit path (bench/api_submit.py).
+        parameter_validation=False,
+    )
+    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+def streams_client():
+    """The DynamoDB Streams client for the current settings (cached)."""
+    return _streams_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+
+
+@functools.lru_cache(maxsize=16)
+def _streams_client(endpoint_url, region):
+    config = Config(region_name=region, retries={"total_max_attempts": 5, "mode": "standard"},
+                    connect_timeout=2, read_timeout=10)
+    return boto3.session.Session().client("dynamodbstreams", endpoint_url=endpoint_url, config=config)
+
+
+def sqs_client():
+    """SQS, for the consumer's on-failure destination when one is configured."""
+    return _sqs_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+
+
+@functools.lru_cache(maxsize=4)
+def _sqs_client(endpoint_url, region):
+    return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, region_name=region)
+
+
+def table_name() -> str:
+    return settings.DYNAMODB_TABLE
+
+
+def call(method: str, **kwargs) -> dict:
+    """Call DynamoDB, turning outages and throttling into StoreUnavailable."""
+    try:
+        return getattr(client(), method)(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"DynamoDB {method} failed: {code}") from exc
+        raise
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"DynamoDB {method} failed: {exc}") from exc
+
+
+def query_all(pk: str, sk_prefix: str) -> Iterator[dict]:
+    """Every item of one partition (with an SK prefix, if given), consistent.
+    A Query: moto answers it by walking the whole table, so ops pages and
+    tests only, never a hot path."""
+    paginator = client().get_paginator("query")
+    values = {":pk": {"S": pk}}
+    condition = "PK = :pk"
+    if sk_prefix:
+        condition += " AND begins_with(SK, :sk)"
+        values[":sk"] = {"S": sk_prefix}
+    for page in paginator.paginate(TableName=table_name(), KeyConditionExpression=condition,
+                                   ExpressionAttributeValues=values, ConsistentRead=True):
+        yield from page.get("Items", [])
+
+
+def items_get_many(keys: list[dict]) -> list[dict]:
+    """Raw items for these keys, missing ones left out: BatchGetItem in pages
+    of 100, consistent reads, retrying unprocessed keys."""
+    items: list[dict] = []
+    for start in range(0, len(keys), 100):
+        request = {table_name(): {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        for response in batch_until_done("batch_get_item", request, unprocessed="UnprocessedKeys"):
+            items += response.get("Responses", {}).get(table_name(), [])
+    return items
+
+
+def batch_until_done(method: str, request: dict, *, unprocessed: str) -> Iterator[dict]:
+    """Call a batch operation, resending what DynamoDB left unprocessed
+    (with backoff), up to 10 times; yields each response."""
+    for attempt in range(10):
+        response = call(method, RequestItems=request)
+        yield response
+        request = response.get(unprocessed) or {}
+        if not request:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise StoreUnavailable(f"{method} left requests unprocessed after 10 attempts")
+
+
+def items_put_many(items: list[dict]) -> None:
+    """BatchWriteItem puts in pages of 25, retrying unprocessed items."""
+    for start in range(0, len(items), 25):
+        request = {table_name(): [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
+        for _ in batch_until_done("batch_write_item", request, unprocessed="UnprocessedItems"):
+            pass
+

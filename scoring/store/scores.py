@@ -1,0 +1,189 @@
+"""SCORE items: the API's one write, their outcomes, and their retries."""
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+
+from scoring.domain import Page, Status, Submission, retry_id
+from scoring.store.base import SubmissionExists, call, client, items_get_many, items_put_many, table_name
+from scoring.store.keys import (
+    GSI_PLAYER_SCORES,
+    PLAYER_PREFIX,
+    REJECTED_PK,
+    SCORE_PREFIX,
+    iso,
+    parse_iso,
+    player_scores_pk,
+    rejected_key,
+    score_key,
+    submission_from_item,
+    submission_to_item,
+)
+from scoring.store.totals import totals_get_many
+
+
+def score_put(*, submission: Submission) -> None:
+    """Store a new SCORE item; the only write the API ever makes.
+
+    Conditional on the id being new. If it is not, raises SubmissionExists
+    carrying the stored item, which DynamoDB returns with the failure, so an
+    idempotent retry costs one call and writes nothing.
+    """
+    try:
+        call(
+            "put_item",
+            TableName=table_name(),
+            Item=submission_to_item(submission),
+            ConditionExpression="attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        item = exc.response.get("Item")
+        existing = submission_from_item(item) if item else score_get(submission_id=submission.id)
+        raise SubmissionExists(existing) from None
+
+
+def score_get(*, submission_id: str) -> Submission | None:
+    """The submission with this id, or None."""
+    response = call("get_item", TableName=table_name(), Key=score_key(submission_id), ConsistentRead=True)
+    item = response.get("Item")
+    return submission_from_item(item) if item else None
+
+
+def score_list_for_player(*, player_id: str, limit: int, start_key: dict | None = None) -> Page:
+    """A player's submissions, newest first, ``limit`` at a time."""
+    kwargs = {
+        "TableName": table_name(),
+        "IndexName": GSI_PLAYER_SCORES,
+        "KeyConditionExpression": "GSI2PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": player_scores_pk(player_id)}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    response = call("query", **kwargs)
+    items = [submission_from_item(item) for item in response.get("Items", [])]
+    next_key = response.get("LastEvaluatedKey")
+    return Page(items=items, next_key=next_key)
+
+
+def score_start_key_owner(start_key: dict) -> str | None:
+    """The player a GSI2 position belongs to, to refuse a foreign cursor."""
+    pk = start_key.get("GSI2PK", {}).get("S", "")
+    return pk.removeprefix(PLAYER_PREFIX) if pk.startswith(PLAYER_PREFIX) else None
+
+
+def scores_get_many(*, submission_ids: list[str]) -> dict[str, Submission]:
+    """The current SCORE items for these ids (missing ones are left out)."""
+    items = items_get_many([score_key(i) for i in dict.fromkeys(submission_ids)])
+    return {s.id: s for s in map(submission_from_item, items)}
+
+
+def scores_put_outcomes(*, submissions: list[Submission]) -> None:
+    """Write outcomes onto SCORE items, 25 a call.
+
+    Whole-item puts (BatchWriteItem takes no conditions or updates). Safe
+    because the TOTAL item's ``pending`` map, not the SCORE item, is what
+    guards the total; a later put for the same id carries the same outcome.
+    These are MODIFY events on the stream, which the consumer's filter skips.
+    """
+    items = [submission_to_item(s) for s in submissions]
+    items += [{**rejected_key(s), "type": {"S": "REJECTED"}, "submission_id": {"S": s.id}}
+              for s in submissions if s.status is Status.REJECTED]
+    items_put_many(items)
+
+
+def scores_scan() -> Iterator[Submission]:
+    """Every SCORE item, for rebuilding totals. A full scan: an ops tool."""
+    paginator = client().get_paginator("scan")
+    for page in paginator.paginate(
+        TableName=table_name(),
+        FilterExpression="begins_with(PK, :p)",
+        ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}},
+    ):
+        for item in page.get("Items", []):
+            yield submission_from_item(item)
+
+
+def rejected_recent(*, limit: int) -> list[Submission]:
+    """The most recently rejected submissions (one partition, newest first)."""
+    response = call("query", TableName=table_name(), KeyConditionExpression="PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": REJECTED_PK}}, ScanIndexForward=False, Limit=limit)
+    ids = [item["submission_id"]["S"] for item in response.get("Items", [])]
+    found = scores_get_many(submission_ids=ids)
+    return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
+
+
+def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
+    """Put a rejected submission through the pipeline again, exactly once.
+
+    The retry is a new SCORE item (an INSERT on the stream, processed like
+    any submission) whose id is derived from the original's, so a second
+    retry of the same submission is refused by the conditional put: of two
+    staff clicking at once, one wins. The original stays as it was, for the
+    record. Only a rejected submission can be retried. The web role needs no
+    write but its PutItem on SCORE items for this.
+    """
+    original = score_get(submission_id=submission_id)
+    if original is None or original.status is not Status.REJECTED:
+        return None
+    retry = Submission(id=retry_id(original.id), player_id=original.player_id, player_name=original.player_name,
+                       task=original.task, submitted_at=now, retry_of=original.id)
+    try:
+        score_put(submission=retry)
+    except SubmissionExists:
+        return None
+    return retry
+
+
+def retried_ids(*, submission_ids: list[str]) -> set[str]:
+    """Which of these submissions already have a retry."""
+    retries = scores_get_many(submission_ids=[retry_id(i) for i in submission_ids])
+    return {s.retry_of for s in retries.values() if s.retry_of}
+
+
+def score_settle_failed(*, record: dict, error: str) -> None:
+    """Give a dead-lettered submission an outcome, whatever its record holds.
+
+    Rejected, unless its player's TOTAL already counts it (a failure after the
+    commit point): then it is applied with the points counted, so that the
+    SCORE item never disagrees with the total. Only a pending item changes.
+    """
+    keys = record.get("dynamodb", {}).get("Keys") or {}
+    pk = keys.get("PK", {}).get("S", "")
+    if not pk.startswith(SCORE_PREFIX):
+        return
+    submission_id = pk.removeprefix(SCORE_PREFIX)
+    current = score_get(submission_id=submission_id)
+    if current is None or current.status is not Status.PENDING:
+        return
+    total = totals_get_many(player_ids=[current.player_id]).get(current.player_id)
+    if total is not None and submission_id in total.pending:
+        values = {":s": {"S": "applied"}, ":p": {"N": str(total.pending[submission_id])}}
+        update = "SET #status = :s, points = :p, processed_at = :t"
+    else:
+        values = {":s": {"S": "rejected"}, ":e": {"S": error}}
+        update = "SET #status = :s, #error = :e, processed_at = :t"
+    values[":t"] = {"S": iso(datetime.now(UTC))}
+    values[":pending"] = {"S": "pending"}
+    names = {"#status": "status"}
+    if ":e" in values:
+        names["#error"] = "error"
+    try:
+        call("update_item", TableName=table_name(), Key=score_key(submission_id), UpdateExpression=update,
+              ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
+              ExpressionAttributeValues=values)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return
+    if ":e" in values:  # rejected: list it for the staff pipeline page
+        pointer = rejected_key(dataclasses.replace(current, processed_at=parse_iso(values[":t"]["S"])))
+        call("put_item", TableName=table_name(),
+              Item={**pointer, "type": {"S": "REJECTED"}, "submission_id": {"S": submission_id}})
+
