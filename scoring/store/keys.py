@@ -9,30 +9,18 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from scoring.domain import PlayerTotal, Status, Submission
 
 SCORE_PREFIX = "SCORE#"
-
 PLAYER_PREFIX = "PLAYER#"
-
 CONSUMER_PK = "CONSUMER"
-
 CHECKPOINT_PREFIX = "CHECKPOINT#"
-
 LEASE_PREFIX = "LEASE#"
-
 WORKER_PREFIX = "WORKER#"
-
 DLQ_PK = "DLQ"
-
 REJECTED_PK = "REJECTED"
-
 LEADERBOARD_PK = "LEADERBOARD"
-
 GSI_LEADERBOARD = "GSI1"
-
 GSI_PLAYER_SCORES = "GSI2"
 
-
 _serializer = TypeSerializer()
-
 _deserializer = TypeDeserializer()
 
 
