@@ -101,6 +101,11 @@ def call(method: str, **kwargs) -> dict:
         raise StoreUnavailable(f"DynamoDB {method} failed: {exc}") from exc
 
 
+def conditional_failed(exc: ClientError) -> bool:
+    """Whether a write was refused by its ConditionExpression."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 def query_all(pk: str, sk_prefix: str) -> Iterator[dict]:
     """Every item of one partition (with an SK prefix, if given), consistent.
     A Query: moto answers it by walking the whole table, so ops pages and

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from scoring.store.base import StoreUnavailable, call, items_get_many, query_all, table_name
+from scoring.store.base import StoreUnavailable, call, conditional_failed, items_get_many, query_all, table_name
 from scoring.store.keys import (
     CHECKPOINT_PREFIX,
     CONSUMER_PK,
@@ -31,10 +31,6 @@ _REGISTRY_PREFIX = "w:"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 # --- checkpoints ----------------------------------------------------------
@@ -110,7 +106,7 @@ def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int 
                                        ":exp": {"N": str(now + int(ttl_seconds * 1000))}, ":now": {"N": str(now)}},
         )
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return False
         raise
     return True
@@ -129,7 +125,7 @@ def lease_release(*, shard_id: str, owner: str) -> None:
             ExpressionAttributeValues={":zero": {"N": "0"}, ":me": {"S": owner}},
         )
     except ClientError as exc:
-        if not _conditional_failed(exc):
+        if not conditional_failed(exc):
             raise
 
 

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from scoring.domain import Page, Status, Submission, retry_id
-from scoring.store.base import SubmissionExists, call, client, items_get_many, items_put_many, table_name
+from scoring.store.base import (
+    SubmissionExists,
+    call,
+    client,
+    conditional_failed,
+    items_get_many,
+    items_put_many,
+    table_name,
+)
 from scoring.store.keys import (
     GSI_PLAYER_SCORES,
     PLAYER_PREFIX,
@@ -40,7 +48,7 @@ def score_put(*, submission: Submission) -> None:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if not conditional_failed(exc):
             raise
         item = exc.response.get("Item")
         existing = submission_from_item(item) if item else score_get(submission_id=submission.id)
@@ -179,7 +187,7 @@ def score_settle_failed(*, record: dict, error: str) -> None:
               ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
               ExpressionAttributeValues=values)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if not conditional_failed(exc):
             raise
         return
     if ":e" in values:  # rejected: list it for the staff pipeline page

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from botocore.exceptions import ClientError
 
 from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import call, client, items_get_many, table_name
+from scoring.store.base import call, client, conditional_failed, items_get_many, table_name
 from scoring.store.keys import (
     GSI_LEADERBOARD,
     LEADERBOARD_PK,
@@ -53,7 +53,7 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
     try:
         call("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if conditional_failed(exc):
             return False
         raise
     return True
