@@ -11,7 +11,6 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from scoring import selectors, services
@@ -26,6 +25,7 @@ from scoring.serializers import (
     SubmissionSerializer,
     TaskSerializer,
 )
+from scoring.throttling import CounterRateThrottle, CounterUserRateThrottle
 
 # Printable ASCII without spaces, as Stripe and the IETF draft use.
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -34,7 +34,7 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 ERROR = OpenApiResponse(description="JSON error: `{\"detail\": ...}` or field errors.")
 
 
-class SubmissionRateThrottle(UserRateThrottle):
+class SubmissionRateThrottle(CounterUserRateThrottle):
     """Per-player submission rate, read from settings.SCORE_SUBMIT_RATE at
     request time (DRF's default reads its rates once, at import)."""
 
@@ -197,7 +197,7 @@ class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
 
 
-class LoginRateThrottle(SimpleRateThrottle):
+class LoginRateThrottle(CounterRateThrottle):
     """Password guesses per client address and username, for /api/token/."""
 
     scope = "login"

@@ -164,7 +164,7 @@ def test_redis_down_submissions_are_still_accepted_and_the_limits_return_with_it
         own_redis, web_server, api_token, tmp_path):
     # Redis holds only rate-limit counters on these paths: a submission's
     # safety depends on DynamoDB alone, so the limits fail open, and say so.
-    web = web_server(REDIS_URL=own_redis.url, SCORE_SUBMIT_RATE="3/minute")
+    web = web_server(REDIS_URL=own_redis.url, SCORE_SUBMIT_RATE="3/hour")
     assert [submit_api(web, api_token)[0].status for _ in range(4)] == [202, 202, 202, 429]
 
     own_redis.stop()
