@@ -2,8 +2,9 @@
 
 Both write the same SCORE item with the same conditional PutItem to the same
 local DynamoDB (a moto server process), at the same client concurrency. The
-ratio API/raw shows what the API layer (daphne, Django, DRF, auth, task
-lookup) costs on top of the one write it must make. Target: >= 0.8.
+ratio API/raw shows what the API layer (web server, Django, DRF, token auth,
+rate limit, task lookup) costs on top of the one write it must make.
+Target: >= 0.8.
 
     python bench/api_submit.py                 # full run
     python bench/api_submit.py --smoke         # a few requests, for CI
@@ -47,6 +48,18 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     return out
 
 
+def machine_busy(before, after, elapsed: float) -> tuple[float, float]:
+    """Cores the whole machine kept busy, and the share of its CPU time the
+    hypervisor took (steal), between two psutil.cpu_times() readings."""
+    # guest time is already inside user time on Linux
+    delta = {field: getattr(after, field) - getattr(before, field) for field in before._fields
+             if not field.startswith("guest")}
+    total = sum(delta.values())
+    steal = delta.get("steal", 0.0)
+    busy = total - delta["idle"] - delta.get("iowait", 0.0) - steal
+    return busy / elapsed, 100 * steal / total if total else 0.0
+
+
 def run_load(label: str, call, *, requests: int, concurrency: int, pids: dict | None = None) -> dict:
     latencies: list[float] = []
     lock = threading.Lock()
@@ -65,17 +78,19 @@ def run_load(label: str, call, *, requests: int, concurrency: int, pids: dict | 
             latencies.extend(local)
 
     cpu_before = cpu_seconds(pids or {})
+    machine_before = psutil.cpu_times()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(worker) for _ in range(concurrency)]:
             future.result()
     elapsed = time.perf_counter() - start
+    busy, steal = machine_busy(machine_before, psutil.cpu_times(), elapsed)
     cpu_after = cpu_seconds(pids or {})
     latencies.sort()
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 / len(latencies) for name in cpu_after}
     return {"label": label, "n": len(latencies), "rps": len(latencies) / elapsed,
-            "p50": q[49] * 1000, "p99": q[98] * 1000, "cpu_ms": cpu_ms}
+            "p50": q[49] * 1000, "p99": q[98] * 1000, "cpu_ms": cpu_ms, "busy": busy, "steal": steal}
 
 
 def main() -> int:
@@ -86,7 +101,8 @@ def main() -> int:
                         help="raw/API pairs; the side that goes first alternates")
     parser.add_argument("--warmup", type=int, default=400, help="unmeasured requests per side first")
     parser.add_argument("--server", choices=["gunicorn", "daphne"], default="gunicorn",
-                        help="web server in front of the API (default: gunicorn, as deployed)")
+                        help="web server in front of the API (default: gunicorn, which "
+                             "docs/deploy.md recommends for HTTP)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: the sync worker)")
     parser.add_argument("--no-redis", dest="redis", action="store_false",
@@ -145,12 +161,14 @@ def main() -> int:
     print(f"{args.requests} requests x {args.rounds} rounds per side, concurrency {args.concurrency}")
     print(f"server: {args.server}" + (f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else "")
           + f"; rate-limit counters in {'Redis' if args.redis else 'process memory'}")
-    print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto")
+    print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto"
+          "   machine: busy cores, steal %")
     for i, pair in enumerate(pairs, start=1):
         for row in pair:
             cpu = row["cpu_ms"]
             print(f"{row['label']:<12} {i:>5} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p99']:>8.2f}"
-                  f"   {cpu['client']:>18.2f} {cpu['web']:>4.2f} {cpu['moto']:>4.2f}")
+                  f"   {cpu['client']:>18.2f} {cpu['web']:>4.2f} {cpu['moto']:>4.2f}"
+                  f"   {row['busy']:>19.2f} {row['steal']:>7.1f}")
     raw_rps = statistics.median(raw["rps"] for raw, _ in pairs)
     api_rps = statistics.median(api["rps"] for _, api in pairs)
     # Each round's two sides ran back to back, so a round's ratio is the
