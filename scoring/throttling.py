@@ -39,10 +39,12 @@ class CounterRateThrottle(SimpleRateThrottle):
         try:
             return self.cache.incr(key)
         except ValueError:  # the window's first request: no counter yet
-            # Another request may create it first; then count on it.
             if self.cache.add(key, 1, self.duration + 1):
                 return 1
+        try:  # another request created it meanwhile: count on it
             return self.cache.incr(key)
+        except ValueError:  # and it was evicted at once (a full LocMemCache): let this one through
+            return None
 
     def wait(self) -> float:
         """Seconds until the current window ends (DRF rounds it up)."""

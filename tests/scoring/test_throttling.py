@@ -70,3 +70,24 @@ def test_an_unreachable_redis_lets_requests_through():
     down = RedisCache(f"redis://127.0.0.1:{free_port()}/0",
                       {"OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.2}})
     assert all(throttle(down).allow_request(request_from(1), None) for _ in range(12))
+
+
+class OnePerHour(CounterUserRateThrottle):
+    rate = "1/hour"
+
+
+class RacedCache(LocMemCache):
+    """Another request creates the window's counter between this request's
+    incr (no counter yet) and its add: a timing threads rarely hit."""
+
+    def incr(self, key, delta=1, version=None):
+        if not self.has_key(key, version):
+            super().add(key, 1, 3600, version)  # the other request, first in the window
+            raise ValueError(f"Key '{key}' not found")
+        return super().incr(key, delta, version)
+
+
+def test_losing_the_race_to_create_the_counter_still_counts():
+    limited = OnePerHour()
+    limited.cache = RacedCache("throttle-race", {})
+    assert not limited.allow_request(request_from(1), None)  # the other request took the one slot
