@@ -12,6 +12,7 @@ Target: >= 0.8.
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -58,6 +59,21 @@ def machine_busy(before, after, elapsed: float) -> tuple[float, float]:
     steal = delta.get("steal", 0.0)
     busy = total - delta["idle"] - delta.get("iowait", 0.0) - steal
     return busy / elapsed, 100 * steal / total if total else 0.0
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """A distribution-free interval for the median: the narrowest pair of
+    order statistics [k-th smallest, k-th largest] that holds the median with
+    at least ``confidence`` (binomial, p = 1/2), and its exact coverage. None
+    when there are too few values for it."""
+    ordered, n = sorted(values), len(values)
+    best = None
+    for k in range(1, n // 2 + 1):
+        coverage = 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2 ** n
+        if coverage < confidence:
+            break
+        best = (ordered[k - 1], ordered[n - k], coverage)
+    return best
 
 
 def run_load(label: str, call, *, requests: int, concurrency: int, pids: dict | None = None) -> dict:
@@ -177,6 +193,11 @@ def main() -> int:
     print(f"median throughput: raw {raw_rps:.1f} req/s, API {api_rps:.1f} req/s")
     print(f"ratio per round: {' '.join(f'{r:.2f}' for r in round_ratios)}")
     print(f"ratio API/raw throughput (median of rounds): {statistics.median(round_ratios):.2f} (target >= 0.80)")
+    interval = median_interval(round_ratios)
+    if interval:
+        low, high, coverage = interval
+        print(f"the median of this run's rounds lies in {low:.2f}-{high:.2f} ({coverage:.1%} confidence, "
+              "order statistics)")
     return 0
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,3 +47,15 @@ def test_fanout_benchmark_smoke():
     assert result.returncode == 0, result.stderr[-3000:]
     rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\.\d", result.stdout, re.M)
     assert [(clients, missing) for clients, _, missing in rows] == [("1", "0"), ("20", "0")], result.stdout
+
+
+def test_median_interval_uses_the_binomial_order_statistics():
+    from bench.api_submit import median_interval
+
+    # n = 10: 2nd smallest to 2nd largest holds the median with 1 - 2 * 11/1024.
+    low, high, coverage = median_interval([0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4, 0.5, 0.45])
+    assert (low, high) == (0.2, 0.8)
+    assert coverage == pytest.approx(1 - 2 * 11 / 1024)
+    # n = 20: the 6th and the 15th, as in the usual tables.
+    assert median_interval([float(i) for i in range(20)])[:2] == (5.0, 14.0)
+    assert median_interval([0.5, 0.6]) is None  # too few rounds for 95%
