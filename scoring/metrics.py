@@ -5,9 +5,11 @@ consumer, at ``--metrics-port``. Under gunicorn with several workers, set
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode).
 """
 
+import hmac
 import time
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 API_LATENCY = Histogram(
@@ -42,4 +44,12 @@ class ApiMetricsMiddleware:
 
 
 def metrics_view(request):
+    """The web's registry, for Prometheus; behind a bearer token if METRICS_TOKEN is set."""
+    if settings.METRICS_TOKEN:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                                 settings.METRICS_TOKEN.encode()):
+            response = JsonResponse({"detail": "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'."}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -43,6 +43,19 @@ def test_web_metrics_count_submissions_and_time_api_requests(player_client, clie
                    (("method", "POST"), ("status", "202"), ("view", "score-list")))] >= 1
 
 
+def test_web_metrics_answer_only_the_bearer_token_when_one_is_set(client, settings):
+    settings.METRICS_TOKEN = "scrape-me-7f3a"
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Token scrape-me-7f3a"}):
+        refused = client.get("/metrics", **headers)
+        assert refused.status_code == 401, headers
+        assert refused["WWW-Authenticate"].startswith("Bearer")
+        assert "METRICS_TOKEN" in refused.json()["detail"]
+        assert "gamescores_" not in refused.content.decode()
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me-7f3a")
+    assert scraped.status_code == 200
+    assert "gamescores_api_request_seconds" in scraped.content.decode()
+
+
 def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
     submission = Submission(id=str(uuid.uuid4()), player_id="m1", player_name="M", task="warm-up-sums",
                             submitted_at=datetime.now(UTC))

@@ -175,6 +175,10 @@ TASK_CACHE_SECONDS = config.get_float("TASK_CACHE_SECONDS", 5.0)
 # How long each process trusts a token it has checked; 0 turns the cache off.
 TOKEN_CACHE_SECONDS = config.get_float("TOKEN_CACHE_SECONDS", 10.0)
 
+# Set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (Prometheus's
+# `authorization` scrape option); unset, it is open: keep it off the internet.
+METRICS_TOKEN = config.get_str("METRICS_TOKEN", "")
+
 REST_FRAMEWORK = {
     # Token first so that an unauthenticated request gets 401 with
     # `WWW-Authenticate: Token`, not 403.
