@@ -106,6 +106,18 @@ def conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def call_if(method: str, **kwargs) -> bool:
+    """A conditional write through call(): True if it was made, False if its
+    ConditionExpression refused it."""
+    try:
+        call(method, **kwargs)
+    except ClientError as exc:
+        if conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
 def query_all(pk: str, sk_prefix: str) -> Iterator[dict]:
     """Every item of one partition (with an SK prefix, if given), consistent.
     A Query: moto answers it by walking the whole table, so ops pages and

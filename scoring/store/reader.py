@@ -11,9 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
-from scoring.store.base import StoreUnavailable, call, conditional_failed, items_get_many, query_all, table_name
+from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, query_all, table_name
 from scoring.store.keys import (
     CHECKPOINT_PREFIX,
     CONSUMER_PK,
@@ -94,39 +92,29 @@ def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int 
     Workers' clocks are assumed to agree within a small part of the TTL.
     """
     now = now_ms if now_ms is not None else _now_ms()
-    try:
-        call(
-            "update_item",
-            TableName=table_name(),
-            Key=shard_lease_key(shard_id),
-            UpdateExpression="SET #type = :type, shard_id = :shard, #owner = :me, expires_at_ms = :exp",
-            ConditionExpression="attribute_not_exists(PK) OR #owner = :me OR expires_at_ms < :now",
-            ExpressionAttributeNames={"#owner": "owner", "#type": "type"},
-            ExpressionAttributeValues={":type": {"S": "LEASE"}, ":shard": {"S": shard_id}, ":me": {"S": owner},
-                                       ":exp": {"N": str(now + int(ttl_seconds * 1000))}, ":now": {"N": str(now)}},
-        )
-    except ClientError as exc:
-        if conditional_failed(exc):
-            return False
-        raise
-    return True
+    return call_if(
+        "update_item",
+        TableName=table_name(),
+        Key=shard_lease_key(shard_id),
+        UpdateExpression="SET #type = :type, shard_id = :shard, #owner = :me, expires_at_ms = :exp",
+        ConditionExpression="attribute_not_exists(PK) OR #owner = :me OR expires_at_ms < :now",
+        ExpressionAttributeNames={"#owner": "owner", "#type": "type"},
+        ExpressionAttributeValues={":type": {"S": "LEASE"}, ":shard": {"S": shard_id}, ":me": {"S": owner},
+                                   ":exp": {"N": str(now + int(ttl_seconds * 1000))}, ":now": {"N": str(now)}},
+    )
 
 
 def lease_release(*, shard_id: str, owner: str) -> None:
     """Give the shard up at once (clean shutdown), if it is still ours."""
-    try:
-        call(
-            "update_item",
-            TableName=table_name(),
-            Key=shard_lease_key(shard_id),
-            UpdateExpression="SET expires_at_ms = :zero",
-            ConditionExpression="#owner = :me",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":zero": {"N": "0"}, ":me": {"S": owner}},
-        )
-    except ClientError as exc:
-        if not conditional_failed(exc):
-            raise
+    call_if(
+        "update_item",
+        TableName=table_name(),
+        Key=shard_lease_key(shard_id),
+        UpdateExpression="SET expires_at_ms = :zero",
+        ConditionExpression="#owner = :me",
+        ExpressionAttributeNames={"#owner": "owner"},
+        ExpressionAttributeValues={":zero": {"N": "0"}, ":me": {"S": owner}},
+    )
 
 
 def _lease(item: dict) -> Lease:

@@ -10,6 +10,7 @@ from scoring.domain import Page, Status, Submission, retry_id
 from scoring.store.base import (
     SubmissionExists,
     call,
+    call_if,
     client,
     conditional_failed,
     items_get_many,
@@ -182,14 +183,10 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     names = {"#status": "status"}
     if ":e" in values:
         names["#error"] = "error"
-    try:
-        call("update_item", TableName=table_name(), Key=score_key(submission_id), UpdateExpression=update,
-              ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
-              ExpressionAttributeValues=values)
-    except ClientError as exc:
-        if not conditional_failed(exc):
-            raise
-        return
+    if not call_if("update_item", TableName=table_name(), Key=score_key(submission_id), UpdateExpression=update,
+                   ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
+                   ExpressionAttributeValues=values):
+        return  # already settled
     if ":e" in values:  # rejected: list it for the staff pipeline page
         pointer = rejected_key(dataclasses.replace(current, processed_at=parse_iso(values[":t"]["S"])))
         call("put_item", TableName=table_name(),

@@ -2,10 +2,8 @@
 
 from collections.abc import Iterator
 
-from botocore.exceptions import ClientError
-
 from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import call, client, conditional_failed, items_get_many, table_name
+from scoring.store.base import call, call_if, client, items_get_many, table_name
 from scoring.store.keys import (
     GSI_LEADERBOARD,
     LEADERBOARD_PK,
@@ -50,13 +48,7 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
     }
     condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
     kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}
-    try:
-        call("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
-    except ClientError as exc:
-        if conditional_failed(exc):
-            return False
-        raise
-    return True
+    return call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
 
 
 def totals_scan() -> Iterator[PlayerTotal]:
