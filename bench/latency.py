@@ -32,7 +32,7 @@ import websockets  # noqa: E402
 from bench._stack import live_stack, quantiles  # noqa: E402
 
 
-async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[float], int]:
+async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[float], int, list[float]]:
     sent: dict[str, float] = {}
     latencies: list[float] = []
     post_seconds: list[float] = []
