@@ -56,6 +56,7 @@ from scoring.store.reader import (  # noqa: F401 (the package's API)
     dlq_put,
     lease_acquire,
     lease_release,
+    lease_take,
     leases_all,
     leases_get_many,
     worker_heartbeat,

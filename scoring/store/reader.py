@@ -78,11 +78,23 @@ def checkpoints_all() -> dict[str, Checkpoint]:
 # --- leases ---------------------------------------------------------------
 
 
+# The stall_sequence of a shard that had no checkpoint yet.
+NO_CHECKPOINT = "-"
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     shard_id: str
     owner: str
-    expires_at_ms: int
+    expires_at_ms: int  # 0 once released
+    # How many holders in a row died with this lease (it expired instead of
+    # being released) while the shard's checkpoint stood at stall_sequence.
+    stalls: int = 0
+    stall_sequence: str | None = None
+
+    def deaths_at(self, checkpoint: str | None) -> int:
+        """Holders that died with the shard at this checkpoint, in a row."""
+        return self.stalls if self.stall_sequence == (checkpoint or NO_CHECKPOINT) else 0
 
 
 def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int | None = None) -> bool:
@@ -104,6 +116,40 @@ def lease_acquire(*, shard_id: str, owner: str, ttl_seconds: float, now_ms: int 
     )
 
 
+def lease_take(*, shard_id: str, owner: str, ttl_seconds: float, seen: Lease | None, checkpoint: str | None,
+               now_ms: int | None = None) -> Lease | None:
+    """Take a shard's lease that is free or expired, if it is still as ``seen``
+    (None: no lease item yet). Renewals go through lease_acquire.
+
+    A lease that expired instead of being released means its holder died
+    (or stalled) with it. That death is counted against the shard's
+    checkpoint: one more if the last death was at the same checkpoint, else
+    the first. Returns the lease taken, or None if another worker changed it
+    first.
+    """
+    now = now_ms if now_ms is not None else _now_ms()
+    stalls, stall_sequence = (seen.stalls, seen.stall_sequence) if seen else (0, None)
+    if seen and seen.expires_at_ms > 0:
+        at = checkpoint or NO_CHECKPOINT
+        stalls = stalls + 1 if stall_sequence == at else 1
+        stall_sequence = at
+    lease = Lease(shard_id, owner, now + int(ttl_seconds * 1000), stalls, stall_sequence)
+    item = {**shard_lease_key(shard_id), "type": {"S": "LEASE"}, "shard_id": {"S": shard_id},
+            "owner": {"S": owner}, "expires_at_ms": {"N": str(lease.expires_at_ms)}, "stalls": {"N": str(stalls)}}
+    if stall_sequence:
+        item["stall_sequence"] = {"S": stall_sequence}
+    if seen is None:
+        condition, values = "attribute_not_exists(PK)", {}
+    else:
+        condition = "#owner = :seen_owner AND expires_at_ms = :seen_exp AND (#owner = :me OR expires_at_ms < :now)"
+        values = {":seen_owner": {"S": seen.owner}, ":seen_exp": {"N": str(seen.expires_at_ms)},
+                  ":me": {"S": owner}, ":now": {"N": str(now)}}
+    taken = call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition,
+                    **({"ExpressionAttributeNames": {"#owner": "owner"}, "ExpressionAttributeValues": values}
+                       if values else {}))
+    return lease if taken else None
+
+
 def lease_release(*, shard_id: str, owner: str) -> None:
     """Give the shard up at once (clean shutdown), if it is still ours."""
     call_if(
@@ -118,7 +164,8 @@ def lease_release(*, shard_id: str, owner: str) -> None:
 
 
 def _lease(item: dict) -> Lease:
-    return Lease(item["shard_id"]["S"], item["owner"]["S"], int(item["expires_at_ms"]["N"]))
+    return Lease(item["shard_id"]["S"], item["owner"]["S"], int(item["expires_at_ms"]["N"]),
+                 int(item.get("stalls", {}).get("N", 0)), item.get("stall_sequence", {}).get("S"))
 
 
 def leases_get_many(*, shard_ids: list[str]) -> dict[str, Lease]:

@@ -55,6 +55,9 @@ class ShardProgress:
     last_sequence: str | None = None
     lag_ms: int | None = None
     checkpointed_at: float = 0.0
+    # Earlier holders that died with the shard at the checkpoint we start
+    # from: while > 0, records go one at a time (see _one_at_a_time).
+    deaths: int = 0
 
 
 @dataclass(slots=True)
@@ -65,6 +68,7 @@ class ReaderStats:
     trimmed: int = 0
     expired_iterators: int = 0
     shards_retired: int = 0
+    takeovers_after_death: int = 0
     errors: int = 0
 
 
@@ -159,11 +163,20 @@ class StreamReader:
             lease = leases.get(shard_id)
             if lease and lease.owner != self.worker_id and lease.expires_at_ms > now_ms:
                 continue  # held by a live worker
-            if store.lease_acquire(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
-                                   now_ms=now_ms):
-                self.owned[shard_id] = ShardProgress()
-                logger.info("Took the lease on %s.", shard_id)
+            checkpoint = checkpoints.get(shard_id)
+            at = checkpoint.sequence_number if checkpoint else None
+            taken = store.lease_take(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
+                                     seen=lease, checkpoint=at, now_ms=now_ms)
+            if taken:
+                self.owned[shard_id] = ShardProgress(deaths=taken.deaths_at(at))
                 gained = True
+                if lease and lease.expires_at_ms > 0:
+                    self.stats.takeovers_after_death += 1
+                    logger.warning("Took the lease on %s from %s, which died holding it (%d death(s) in a row at "
+                                   "checkpoint %s): reading the next batch one record at a time.",
+                                   shard_id, lease.owner, taken.stalls, at or "none")
+                else:
+                    logger.info("Took the lease on %s.", shard_id)
         return gained
 
     def ready_shards(self) -> list[str]:
@@ -205,7 +218,10 @@ class StreamReader:
             self.stats.records_read += len(records)
             self.stats.records_matched += len(matching)
             if matching:
-                self.handle_batch(matching, shard_id)
+                if progress.deaths:
+                    self._one_at_a_time(shard_id, progress, matching)
+                else:
+                    self.handle_batch(matching, shard_id)
                 self.stats.batches += 1
             progress.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
             progress.lag_ms = _lag_ms(records[-1]["dynamodb"].get("ApproximateCreationDateTime"), self.clock())
@@ -229,6 +245,27 @@ class StreamReader:
             logger.info("Shard %s is closed and drained: retired.", shard_id)
             self._next_refresh = 0.0  # look for its children now
         return bool(matching)
+
+    def _one_at_a_time(self, shard_id: str, progress: ShardProgress, records: list[dict]) -> None:
+        """The first batch after a holder died with the shard: each record
+        alone, with a checkpoint after it. If one of them kills this process
+        too, the next owner's checkpoint stops right before it, and its log
+        line names it and counts the deaths there.
+
+        Such a record is not dead-lettered automatically: a worker that only
+        stalled (a long outage, a pause) looks the same from here as one
+        that died, and skipping a valid submission is worse than stopping
+        the shard and alerting (the lag metric grows). A record that raises
+        is retried and dead-lettered by handle_batch as always.
+        """
+        if progress.deaths > 1:
+            logger.error("Shard %s: %d workers died in a row at this checkpoint; if this one dies too, record %s is "
+                         "the likely cause (it is next).", shard_id, progress.deaths,
+                         records[0]["dynamodb"]["SequenceNumber"])
+        for record in records:
+            self.handle_batch([record], shard_id)
+            store.checkpoint_put(shard_id=shard_id, sequence_number=record["dynamodb"]["SequenceNumber"])
+        progress.deaths = 0
 
     def _read_batch(self, shard_id: str, progress: ShardProgress) -> tuple[list[dict], str | None]:
         """Up to batch_size records, waiting up to the batching window."""

@@ -30,10 +30,11 @@ def score_keys(n: int) -> dict:
     return {"PK": {"S": f"SCORE#{n}"}, "SK": {"S": "SCORE"}}
 
 
-def make_reader(fake, handled, *, worker="w1", clock=None, **config):
+def make_reader(fake, handled, *, worker="w1", clock=None, handle_batch=None, **config):
     return StreamReader(
         client=fake, stream_arn=fake.stream_arn, worker_id=worker,
-        handle_batch=lambda records, shard: handled.extend((shard, r["dynamodb"]["SequenceNumber"]) for r in records),
+        handle_batch=handle_batch or (
+            lambda records, shard: handled.extend((shard, r["dynamodb"]["SequenceNumber"]) for r in records)),
         config=ReaderConfig(filters=SEED_FILTER, poll_interval=0, **config),
         clock=clock or Clock(), sleep=lambda s: None,
     )
@@ -173,3 +174,76 @@ def test_a_dead_workers_shards_are_taken_over_after_the_lease_expires():
     clock.now += 11  # w1 died: no more heartbeats
     r2.step_refresh(force=True)
     assert shard in r2.owned
+
+
+class WorkerDied(BaseException):
+    """The process died (killed, segfault, OOM): nothing below the reader
+    catches it, and the reader is never used again, its lease not released."""
+
+
+def test_a_record_that_kills_the_process_is_isolated_and_its_deaths_counted(caplog):
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(5)]
+    poison = seqs[2]
+    batches = []
+    fixed = False
+
+    def handle_batch(records, shard_id):
+        got = [r["dynamodb"]["SequenceNumber"] for r in records]
+        if poison in got and not fixed:
+            raise WorkerDied(poison)
+        batches.append(got)
+
+    def next_worker(n):
+        clock.now += 11  # the dead worker's lease expires; the next one takes over
+        return make_reader(fake, [], worker=f"w{n}", clock=clock, lease_seconds=10, handle_batch=handle_batch)
+
+    for n in range(1, 5):
+        with pytest.raises(WorkerDied):
+            drain(next_worker(n))
+    # w1 died on the whole batch; w2 read one record at a time, so the
+    # checkpoint stopped right before the poison and w3, w4 died on it alone.
+    assert batches == [[seqs[0]], [seqs[1]]]
+    assert store.checkpoint_get(shard_id=shard).sequence_number == seqs[1]
+    lease = store.leases_all()[shard]
+    assert (lease.stalls, lease.stall_sequence) == (2, seqs[1])
+    assert f"record {poison} is the likely cause" in caplog.text
+    fixed = True  # a release that fixes the bug
+    reader = next_worker(5)
+    drain(reader)
+    assert reader.stats.takeovers_after_death == 1
+    assert batches[2:] == [[poison], [seqs[3]], [seqs[4]]]
+    later = [fake.put_record(shard, keys=score_keys(10 + i)) for i in range(3)]
+    drain(reader)
+    assert batches[-1] == later  # back to whole batches
+
+
+def test_a_clean_handover_is_not_a_death():
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    handled = []
+    first = make_reader(fake, handled)
+    first.step_refresh(force=True)
+    first.release_all()  # SIGTERM: leases released
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(3)]
+    calls = []
+    second = make_reader(fake, [], worker="w2", handle_batch=lambda records, shard_id: calls.append(len(records)))
+    drain(second)
+    assert calls == [3]
+    assert second.stats.takeovers_after_death == 0
+    assert store.leases_all()[shard].stalls == 0
+
+
+def test_two_workers_taking_the_same_expired_lease_count_one_death_and_one_wins():
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    assert store.lease_take(shard_id=shard, owner="dead", ttl_seconds=10, seen=None, checkpoint=None, now_ms=1_000)
+    seen = store.leases_get_many(shard_ids=[shard])[shard]
+    takes = [store.lease_take(shard_id=shard, owner=w, ttl_seconds=10, seen=seen, checkpoint="42", now_ms=20_000)
+             for w in ("a", "b")]
+    assert takes[0] is not None and takes[1] is None
+    lease = store.leases_all()[shard]
+    assert (lease.owner, lease.stalls, lease.stall_sequence) == ("a", 1, "42")
+    assert lease.deaths_at("42") == 1 and lease.deaths_at("43") == 0
