@@ -56,9 +56,9 @@ def dlq_key(record_id: str) -> dict:
     return {"PK": {"S": DLQ_PK}, "SK": {"S": record_id}}
 
 
-def rejected_key(submission: Submission) -> dict:
+def rejected_key(submission_id: str, processed_at: datetime) -> dict:
     """A pointer to a rejected submission, newest last, for the staff page."""
-    return {"PK": {"S": REJECTED_PK}, "SK": {"S": f"{iso(submission.processed_at)}#{submission.id}"}}
+    return {"PK": {"S": REJECTED_PK}, "SK": {"S": f"{iso(processed_at)}#{submission_id}"}}
 
 
 def player_scores_pk(player_id: str) -> str:

@@ -1,6 +1,5 @@
 """SCORE items: the API's one write, their outcomes, and their retries."""
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -102,7 +101,7 @@ def scores_put_outcomes(*, submissions: list[Submission]) -> None:
     These are MODIFY events on the stream, which the consumer's filter skips.
     """
     items = [submission_to_item(s) for s in submissions]
-    items += [{**rejected_key(s), "type": {"S": "REJECTED"}, "submission_id": {"S": s.id}}
+    items += [{**rejected_key(s.id, s.processed_at), "type": {"S": "REJECTED"}, "submission_id": {"S": s.id}}
               for s in submissions if s.status is Status.REJECTED]
     items_put_many(items)
 
@@ -168,10 +167,13 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     if not pk.startswith(SCORE_PREFIX):
         return
     submission_id = pk.removeprefix(SCORE_PREFIX)
-    current = score_get(submission_id=submission_id)
-    if current is None or current.status is not Status.PENDING:
+    # Field by field, not submission_from_item: the record may be here because
+    # its item cannot be parsed.
+    item = call("get_item", TableName=table_name(), Key=score_key(submission_id), ConsistentRead=True).get("Item")
+    if not item or item.get("status", {}).get("S") != str(Status.PENDING):
         return
-    total = totals_get_many(player_ids=[current.player_id]).get(current.player_id)
+    player_id = item.get("player_id", {}).get("S")
+    total = totals_get_many(player_ids=[player_id]).get(player_id) if player_id else None
     if total is not None and submission_id in total.pending:
         values = {":s": {"S": "applied"}, ":p": {"N": str(total.pending[submission_id])}}
         update = "SET #status = :s, points = :p, processed_at = :t"
@@ -188,7 +190,7 @@ def score_settle_failed(*, record: dict, error: str) -> None:
                    ExpressionAttributeValues=values):
         return  # already settled
     if ":e" in values:  # rejected: list it for the staff pipeline page
-        pointer = rejected_key(dataclasses.replace(current, processed_at=parse_iso(values[":t"]["S"])))
+        pointer = rejected_key(submission_id, parse_iso(values[":t"]["S"]))
         call("put_item", TableName=table_name(),
               Item={**pointer, "type": {"S": "REJECTED"}, "submission_id": {"S": submission_id}})
 

@@ -41,14 +41,20 @@ class BatchRunner:
         self.dead_lettered = 0
 
     def run(self, records: list[dict]) -> None:
+        fresh = self._drop_too_old(records, 0)
+        if fresh:
+            self._run(fresh)
+
+    def _drop_too_old(self, records: list[dict], attempts: int) -> list[dict]:
+        """Dead-letter the records past MaximumRecordAgeInSeconds; the rest."""
         fresh = []
         for record in records:
             if self._too_old(record):
-                self._dead_letter([record], f"older than MaximumRecordAgeInSeconds={self.policy.max_record_age}", 0)
+                self._dead_letter([record], f"older than MaximumRecordAgeInSeconds={self.policy.max_record_age}",
+                                  attempts)
             else:
                 fresh.append(record)
-        if fresh:
-            self._run(fresh)
+        return fresh
 
     def _run(self, records: list[dict]) -> None:
         attempt = 0
@@ -69,6 +75,10 @@ class BatchRunner:
                 limit = self.policy.max_retry_attempts
                 if limit >= 0 and attempt > limit:
                     self._dead_letter(records, repr(exc), attempt)
+                    return
+                # The age limit holds during retries too, however many are allowed.
+                records = self._drop_too_old(records, attempt)
+                if not records:
                     return
                 delay = min(10.0, self.policy.retry_base_seconds * 2 ** (attempt - 1))
                 logger.warning("Batch of %d failed (%r); retry %d in %.2fs.", len(records), exc, attempt, delay)

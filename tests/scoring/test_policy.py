@@ -75,6 +75,45 @@ def test_records_older_than_the_maximum_age_go_to_the_dead_letters():
     assert [d["sequence_number"] for d in store.dlq_all()] == ["1"]
 
 
+def test_retrying_forever_still_stops_at_the_maximum_age():
+    created = datetime.now(UTC)
+    rec = record("1", created=created)
+    now = [created.timestamp()]
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+        assert len(sleeps) < 100, "still retrying long past the maximum age"
+
+    def process(batch):
+        raise ValueError("poison")
+
+    run = BatchRunner(process, FailurePolicy(max_retry_attempts=-1, max_record_age=30), clock=lambda: now[0],
+                      sleep=sleep)
+    run.run([rec])
+    assert run.dead_lettered == 1
+    assert now[0] - created.timestamp() <= 30 + 10  # stopped within one backoff of the limit
+    [dead] = store.dlq_all()
+    assert "MaximumRecordAgeInSeconds=30" in dead["error"] and dead["attempts"] == len(sleeps) + 1
+
+
+def test_a_record_whose_stored_item_is_malformed_is_dead_lettered_and_settled():
+    from scoring.processing import records_process
+
+    submission = Submission(id="bad", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
+    item = store.submission_to_item(submission)
+    item["submitted_at"] = {"S": "not-a-date"}
+    store.client().put_item(TableName=store.table_name(), Item=item)
+    rec = {"eventName": "INSERT", "dynamodb": {"Keys": store.score_key("bad"), "NewImage": item,
+                                               "SequenceNumber": "9"}}
+    run = runner(lambda batch: records_process(batch, points_for=lambda task: 10), [], max_retry_attempts=1)
+    run.run([rec])  # must not raise: a crash here would stop the shard on every restart
+    assert [d["sequence_number"] for d in store.dlq_all()] == ["9"]
+    raw = store.client().get_item(TableName=store.table_name(), Key=store.score_key("bad"))["Item"]
+    assert raw["status"]["S"] == "rejected" and "PoisonRecord" in raw["error"]["S"]
+
+
 def test_on_failure_destination_can_be_an_sqs_queue(moto_server):
     import boto3
 
