@@ -9,9 +9,15 @@ COPY gameapp ./gameapp
 COPY scoring ./scoring
 COPY templates ./templates
 COPY manage.py ./
-# Runtime dependencies only, at the pinned versions.
+# Runtime dependencies only, at the pinned versions. Static files are
+# collected with the production storage, which writes the staticfiles.json
+# manifest that production pages look hashed names up in. The key only gets
+# the production settings past their SECRET_KEY check for this command: it is
+# not in the image's environment, so a container still needs a real one.
+# tests/test_dockerfile.py runs this collectstatic command as written here.
 RUN pip install -c constraints.txt . \
-    && DJANGO_SETTINGS_MODULE=gameapp.settings.base SECRET_KEY=collectstatic-only \
+    && DJANGO_SETTINGS_MODULE=gameapp.settings.production \
+       SECRET_KEY=build-only-collectstatic-key-never-used-to-sign-anything-0123456789 \
        python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home /app app \
     && chown -R app /app
