@@ -14,6 +14,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.views import APIView
 
 from scoring import selectors, services
+from scoring.api_errors import LimitedFormParser, LimitedJSONParser
 from scoring.serializers import (
     LeaderboardEntrySerializer,
     LeaderboardMeQuerySerializer,
@@ -213,6 +214,8 @@ class LoginRateThrottle(CounterRateThrottle):
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """DRF's token endpoint, rate limited like the login form."""
+    """DRF's token endpoint, rate limited like the login form, with the API's
+    body limit (DRF's own parsers read whatever is sent)."""
 
     throttle_classes = [LoginRateThrottle]
+    parser_classes = [LimitedJSONParser, LimitedFormParser]

@@ -5,9 +5,10 @@ import logging
 from io import BytesIO
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -30,30 +31,52 @@ class ServiceUnavailable(APIException):
     default_code = "store_unavailable"
 
 
-class LimitedJSONParser(JSONParser):
-    """JSONParser that refuses bodies over settings.SCORE_MAX_BODY_BYTES.
+def _read_limited(stream, parser_context) -> bytes:
+    """The body, or RequestTooLarge past settings.SCORE_MAX_BODY_BYTES.
 
-    DRF reads the raw stream, bypassing Django's DATA_UPLOAD_MAX_MEMORY_SIZE,
-    so the limit is enforced here, on the bytes actually read (a lying or
-    absent Content-Length does not get past it).
+    Checked on the bytes actually read, so a lying or absent Content-Length
+    does not get past it. (DRF 3.16+ hands JSON and form parsers a copy of
+    ``request.body``, which Django caps at DATA_UPLOAD_MAX_MEMORY_SIZE: larger
+    bodies become RequestDataTooBig, answered 413 by the exception handler.)
     """
+    limit = settings.SCORE_MAX_BODY_BYTES
+    request = (parser_context or {}).get("request")
+    declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"Request body is {declared} bytes; the limit is {limit}.")
+    body = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+    return body
+
+
+class LimitedJSONParser(JSONParser):
+    """JSONParser that refuses bodies over settings.SCORE_MAX_BODY_BYTES, and
+    JSON nested too deeply for the json module (a RecursionError, not a
+    ValueError, so DRF would let it through as a 500)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.SCORE_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise RequestTooLarge(f"Request body is {declared} bytes; the limit is {limit}.")
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        body = _read_limited(stream, parser_context)
         if not body.strip():
             raise ParseError("Request body is empty; expected a JSON object.")
-        return super().parse(BytesIO(body), media_type, parser_context)
+        try:
+            return super().parse(BytesIO(body), media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+class LimitedFormParser(FormParser):
+    """FormParser with the same body limit, for /api/token/ (DRF's token
+    endpoint takes form posts as well as JSON)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return super().parse(BytesIO(_read_limited(stream, parser_context)), media_type, parser_context)
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, StoreUnavailable):
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(f"Request body exceeds the limit of {settings.SCORE_MAX_BODY_BYTES} bytes.")
+    elif isinstance(exc, StoreUnavailable):
         logger.warning("DynamoDB unavailable: %s", exc)
         exc = ServiceUnavailable()
     response = drf_exception_handler(exc, context)

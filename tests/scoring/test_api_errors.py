@@ -30,8 +30,8 @@ def assert_nothing_written(item_count, db_writes):
     return check
 
 
-def post(client, raw: bytes | str, content_type="application/json", **extra):
-    return lambda: client.post(SCORES, data=raw, content_type=content_type, **extra)
+def post(client, raw: bytes | str, content_type="application/json", path=SCORES, **extra):
+    return lambda: client.post(path, data=raw, content_type=content_type, **extra)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +78,40 @@ def test_oversized_body_is_413(player_client, assert_nothing_written, settings):
     response = assert_nothing_written(post(player_client, raw))
     assert response.status_code == 413
     assert "limit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", [SCORES, "/api/token/"])
+def test_deeply_nested_json_is_400_not_a_recursion_error(player_client, assert_nothing_written, path):
+    # Within the size limit, deep enough to overflow the json module's recursion.
+    response = assert_nothing_written(post(player_client, "[" * 2000 + "]" * 2000, path=path))
+    assert response.status_code == 400
+    assert "nested" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", [SCORES, "/api/token/"])
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("size", [5000, 3_000_000])  # over SCORE_MAX_BODY_BYTES; over DATA_UPLOAD_MAX_MEMORY_SIZE
+def test_oversized_body_is_413_on_every_endpoint(player_client, assert_nothing_written, path, content_type, size):
+    raw = "username=ada&password=" + "x" * size
+    response = assert_nothing_written(post(player_client, raw, content_type, path=path))
+    if path == SCORES and content_type != "application/json":
+        assert response.status_code == 415  # the media type is refused before the body is read
+        return
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_token_refuses_multipart_with_415(api_client, assert_nothing_written):
+    raw = "--xyz\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nada\r\n--xyz--\r\n"
+    response = assert_nothing_written(post(api_client, raw, "multipart/form-data; boundary=xyz", path="/api/token/"))
+    assert response.status_code == 415
+
+
+def test_token_accepts_a_form_post_under_the_limit(api_client, player):
+    response = api_client.post("/api/token/", "username=ada&password=pw-ada-123",
+                               content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert response.json()["token"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
