@@ -10,6 +10,7 @@ from scoring.domain import WINDOWS
 
 # Close code for a bad request, in the 4000-4999 range kept for applications.
 CLOSE_BAD_REQUEST = 4400
+_NOT_JSON = object()
 
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
@@ -39,9 +40,35 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=window, player_id=self.player_id)
         await self.send_json({"type": "snapshot", "window": window, **snapshot})
 
+    async def __call__(self, scope, receive, send):
+        # disconnect() runs only on a clean close. If a handler raises, the
+        # consumer dies without it, and its group memberships would stay in
+        # Redis until group_expiry (a day), each group_send still queueing
+        # for a channel nobody reads.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._leave_groups()
+
     async def disconnect(self, code):
-        for group in getattr(self, "joined", []):
+        await self._leave_groups()
+
+    async def _leave_groups(self):
+        joined, self.joined = getattr(self, "joined", []), []
+        for group in joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # A binary or non-JSON frame is a client's mistake: say so and keep
+        # the socket (the base class raises, which kills the consumer).
+        try:
+            content = await self.decode_json(text_data) if text_data else _NOT_JSON
+        except ValueError:
+            content = _NOT_JSON
+        if content is _NOT_JSON:
+            await self.send_json({"type": "error", "detail": "Expected a JSON text frame."})
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
         # The socket is server-to-browser; a browser may ping to keep it open.

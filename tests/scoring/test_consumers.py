@@ -109,3 +109,40 @@ async def test_a_snapshot_without_redis_falls_back_to_dynamodb(settings, table):
     snapshot = await communicator.receive_json_from()
     assert snapshot["type"] == "snapshot" and snapshot["degraded"] is True and snapshot["seq"] == 0
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("frame", [{"text_data": "x"}, {"text_data": "{\"type\": "}, {"bytes_data": b"\x00\x01"}])
+async def test_a_frame_that_is_not_json_text_is_answered_and_the_socket_stays_open(frame):
+    communicator, _ = await connect()
+    await communicator.receive_json_from()  # snapshot
+    await communicator.send_to(**frame)
+    error = await communicator.receive_json_from()
+    assert error["type"] == "error" and "JSON" in error["detail"]
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_a_consumer_that_crashes_still_leaves_its_groups(player, session_cookie, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from scoring import broadcast
+    from scoring.consumers import LeaderboardConsumer
+
+    layer = get_channel_layer()
+    await layer.flush()
+
+    async def crash(self, content, **kwargs):
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(LeaderboardConsumer, "receive_json", crash)
+    communicator, _ = await connect(headers=(ORIGIN, HOST, session_cookie))
+    await communicator.receive_json_from()  # snapshot
+    groups = [broadcast.leaderboard_group("all"), broadcast.player_group(str(player.pk))]
+    assert all(layer.groups.get(group) for group in groups)
+    await communicator.send_json_to({"type": "ping"})
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        await communicator.receive_output()
+    # disconnect() never ran, yet nothing is left in the groups (in Redis
+    # they would stay until group_expiry).
+    assert not any(layer.groups.get(group) for group in groups)
