@@ -2,9 +2,19 @@
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.local")
+
+# No persistent database connections under ASGI, as Django's docs say: each
+# request's sync code may run in a different thread, so a kept connection is
+# not reused but left open until the database drops it. gunicorn (wsgi.py)
+# keeps CONN_MAX_AGE. This only works before the settings are loaded; when
+# something loaded them first (runserver; the test suite), it changes nothing,
+# so devstack.py passes CONN_MAX_AGE=0 to runserver itself.
+if not settings.configured:
+    os.environ["CONN_MAX_AGE"] = "0"
 
 # Build the Django app first so that models are loaded before anything else
 # (routing, consumers) imports them.

@@ -66,12 +66,13 @@ class Stack:
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.stopping = False
 
-    def start(self, name: str, args: list[str], quiet: bool = False) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], quiet: bool = False, env: dict | None = None) -> subprocess.Popen:
         """Start a child in its own process group; ``quiet`` drops its output
-        (moto logs every request)."""
+        (moto logs every request); ``env`` adds to the environment."""
         print(f"[devstack] starting {name}: {' '.join(args)}", flush=True)
         out = subprocess.DEVNULL if quiet else None
-        proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True, stdout=out, stderr=out)
+        proc = subprocess.Popen(args, cwd=ROOT, start_new_session=True, stdout=out, stderr=out,
+                                env={**os.environ, **(env or {})})
         self.procs.append((name, proc))
         return proc
 
@@ -116,7 +117,10 @@ def main() -> int:
         subprocess.run([PYTHON, "manage.py", "init_dynamodb"], cwd=ROOT, check=True)
         # The stream consumer runs as its own process, exactly as in production.
         stack.start("consumer (consume_scores)", [PYTHON, "manage.py", "consume_scores"])
-        web = stack.start("web (daphne)", [PYTHON, "manage.py", "runserver", f"{host}:{web_port}"])
+        # daphne's runserver loads the settings before gameapp.asgi, so it
+        # cannot turn persistent connections off itself (see asgi.py).
+        web = stack.start("web (daphne)", [PYTHON, "manage.py", "runserver", f"{host}:{web_port}"],
+                          env={"CONN_MAX_AGE": "0"})
         wait_for(host, web_port, web, "web server")
         print(f"\n[devstack] ready: http://{host}:{web_port}/  (Ctrl-C stops everything)\n", flush=True)
         while not stack.stopping:

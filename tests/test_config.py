@@ -70,3 +70,19 @@ def test_json_log_format_writes_one_json_object_a_line():
     line = next(line for line in result.stderr.splitlines() if "scoring.demo" in line)
     record = json.loads(line)
     assert (record["level"], record["logger"], record["message"]) == ("WARNING", "scoring.demo", "hello there")
+
+
+CONN_MAX_AGE_OF = ("import {module}; from django.db import connection; "
+                   "print(connection.settings_dict['CONN_MAX_AGE'])")
+
+
+@pytest.mark.parametrize(("entry_point", "expected"), [("gameapp.asgi", "0"), ("gameapp.wsgi", "60")])
+def test_daphne_never_keeps_database_connections_and_gunicorn_does(entry_point, expected):
+    # Django's docs: persistent connections should be off under ASGI. The
+    # operator's CONN_MAX_AGE applies to WSGI servers only.
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    result = subprocess.run([sys.executable, "-c", CONN_MAX_AGE_OF.format(module=entry_point)], cwd=ROOT,
+                            env={**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "CONN_MAX_AGE": "60"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == expected
