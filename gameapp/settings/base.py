@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: health probes come by IP, before any host validation (scoring/health.py).
+    "scoring.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app server itself, under daphne too (no nginx needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",

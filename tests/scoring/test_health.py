@@ -30,3 +30,16 @@ def test_readyz_is_503_naming_the_dependency_that_is_down(client, settings):
     body = response.json()
     assert body["checks"]["dynamodb"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is False and body["checks"]["redis"]["error"]
+
+
+@pytest.mark.usefixtures("table", "redis_url")
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_answers_a_probe_by_ip_when_allowed_hosts_is_a_name(client, settings, path):
+    # Load balancers and the Dockerfile's HEALTHCHECK probe http://<ip>:8000/.
+    settings.ALLOWED_HOSTS = ["scores.example.com"]
+    response = client.get(path, HTTP_HOST="10.0.3.17:8000")
+    assert response.status_code == 200, response.content
+    assert response["Cache-Control"].startswith("max-age=0")
+    # Everything else still checks the host.
+    assert client.get("/api/tasks/", HTTP_HOST="10.0.3.17:8000").status_code == 400
+    assert client.get(path + "/extra", HTTP_HOST="10.0.3.17:8000").status_code == 400
