@@ -91,6 +91,10 @@ def records_process(
     result = BatchResult()
     if not submissions:
         return result
+    # The TOTALs before the SCOREs: a submission that another worker applied
+    # and settled before these TOTALs were written then shows as settled
+    # (see _still_pending).
+    totals = store.totals_get_many(player_ids=list(dict.fromkeys(s.player_id for s in submissions)))
     stored = store.scores_get_many(submission_ids=[s.id for s in submissions])
     pending = []
     for submission in submissions:
@@ -105,12 +109,11 @@ def records_process(
 
     processed_at = now()
     outcomes: list[Submission] = []
-    totals = store.totals_get_many(player_ids=list(by_player))
     for player_id, decisions in by_player.items():
-        change_applied, total = _apply_to_total(player_id, decisions, totals.get(player_id))
+        change_applied, kept, total = _apply_to_total(player_id, decisions, totals.get(player_id))
         applied_ids = {d.submission.id for d in change_applied}
         result.applied += change_applied
-        result.rejected += [d for d in decisions if d.submission.id not in applied_ids]
+        result.rejected += [d for d in kept if d.submission.id not in applied_ids]
         if total is not None:
             result.totals[player_id] = total
     for decision in result.applied + result.rejected:
@@ -137,26 +140,49 @@ def records_process(
 
 def _apply_to_total(
     player_id: str, decisions: list[Decision], current: PlayerTotal | None
-) -> tuple[list[Decision], PlayerTotal | None]:
+) -> tuple[list[Decision], list[Decision], PlayerTotal | None]:
     """Fold one player's decisions into their TOTAL, retrying lost races.
 
-    ``current`` is the TOTAL read for the whole batch; it is read again only
-    after losing a race.
+    ``current`` is the TOTAL read for the whole batch, before its SCOREs; it
+    is read again only after losing a race. Returns the decisions applied,
+    the decisions still this batch's to settle, and the TOTAL written.
     """
     for attempt in range(MAX_TOTAL_CONFLICTS):
         if attempt:
             current = store.totals_get_many(player_ids=[player_id]).get(player_id)
+            decisions = _still_pending(decisions, current)
+            if not decisions:
+                return [], [], None
         if current is None:
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name)
         settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
         change = fold_player(current, fresh=decisions, settled_ids=settled)
         if not change.applied and not settled:
-            return [], None  # only rejections: the total is untouched
+            return [], decisions, None  # only rejections: the total is untouched
         if store.total_put_if_version(total=change.new_total, expected_version=current.version):
-            return change.applied, change.new_total
+            return change.applied, decisions, change.new_total
         # Someone else wrote this TOTAL since we read it: another worker on
         # another shard, or a duplicate of this batch. Read again and refold.
     raise store.StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
+
+
+def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> list[Decision]:
+    """The decisions whose SCORE item is still pending, read after ``current``.
+
+    Two workers can hold the same records at once (the old owner of a lease,
+    paused past its expiry, and the new one). If the other one applied a
+    submission and a later batch of it already dropped the id from the
+    TOTAL's ``pending`` map, the TOTAL alone cannot tell; its SCORE item
+    can, because ids leave ``pending`` only after their outcome is written.
+    Reading the SCORE after the TOTAL makes that order hold for us too.
+    """
+    counted = current.pending if current else {}
+    check = [d.submission.id for d in decisions if d.submission.id not in counted]
+    if not check:
+        return decisions
+    stored = store.scores_get_many(submission_ids=check)
+    done = {i for i in check if i not in stored or stored[i].status is not Status.PENDING}
+    return [d for d in decisions if d.submission.id not in done]
 
 
 def _settled_ids(current: PlayerTotal, *, batch_ids: set[str]) -> set[str]:

@@ -111,3 +111,45 @@ def test_leaderboard_reads_totals_written_by_processing():
                                points_for=points_for)
     top = store.leaderboard_top(limit=10)
     assert [(e.player_id, e.total) for e in top] == [("b", 50), ("a", 10)]
+
+
+def _duplicate(records):
+    """Another worker processes these records in full, then one more batch
+    of the same player, which drops them from the TOTAL's pending map."""
+    processing.records_process(records, points_for=points_for)
+    processing.records_process([record_for(put("later9"), "9")], points_for=points_for)
+
+
+def test_a_duplicate_worker_that_settled_first_is_not_counted_again_after_a_lost_race():
+    records = [record_for(put("s1"), "1")]
+    fired = []
+
+    def points_meanwhile(task):  # this worker has read TOTAL and SCOREs; the other one runs now
+        if not fired:
+            fired.append(True)
+            _duplicate(records)
+        return points_for(task)
+
+    result = processing.records_process(records, points_for=points_meanwhile)
+    assert total_of("p1").total == 20  # s1 and later9, 10 each, once
+    assert result.applied == [] and result.rejected == []
+    assert store.score_get(submission_id="s1").status is Status.APPLIED
+
+
+def test_a_duplicate_worker_between_reading_scores_and_totals_is_not_counted_again(monkeypatch):
+    records = [record_for(put("s1"), "1")]
+    real = store.scores_get_many
+    fired = []
+
+    def scores_then_duplicate(**kwargs):
+        found = real(**kwargs)
+        if not fired:
+            fired.append(True)
+            _duplicate(records)
+        return found
+
+    monkeypatch.setattr(store, "scores_get_many", scores_then_duplicate)
+    processing.records_process(records, points_for=points_for)
+    monkeypatch.undo()
+    assert total_of("p1").total == 20
+    assert store.score_get(submission_id="s1").status is Status.APPLIED
