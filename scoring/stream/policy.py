@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scoring import store
+from scoring.stream.reader import BatchAbandoned
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class BatchRunner:
             try:
                 self.process(records)
                 return
-            except store.StoreUnavailable:
-                raise  # an outage: the caller backs off; no record is to blame
+            except (store.StoreUnavailable, BatchAbandoned):
+                raise  # an outage, a lost lease or a stop: no record is to blame
             except Exception as exc:  # noqa: BLE001 - any other error is the batch's
                 if self.policy.bisect_on_error and len(records) > 1:
                     middle = len(records) // 2

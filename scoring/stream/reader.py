@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 HISTORY_SAMPLES = 120
 
 
+class BatchAbandoned(Exception):
+    """The batch in hand is given up without an outcome: its shard's lease
+    was lost meanwhile, or the worker is stopping. Its records stay after
+    the checkpoint for whoever reads the shard next."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
     batch_size: int = 100
@@ -69,6 +75,7 @@ class ReaderStats:
     expired_iterators: int = 0
     shards_retired: int = 0
     takeovers_after_death: int = 0
+    batches_abandoned: int = 0
     errors: int = 0
 
 
@@ -117,6 +124,8 @@ class StreamReader:
         self.stats = ReaderStats()
         self.history: list[tuple[int, int, int]] = []
         self._next_refresh = 0.0
+        self._next_renewal = 0.0
+        self._in_hand: str | None = None  # the shard whose batch is being handled
 
     # --- step 1: shards and leases ------------------------------------------
 
@@ -135,14 +144,7 @@ class StreamReader:
         # from DescribeStream has no checkpoint to read back).
         self.retired = {sid for sid, cp in checkpoints.items() if cp.closed} | (self.retired - set(self.shards))
         now_ms = int(now * 1000)
-        store.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
-                               status=self.status(), now_ms=now_ms)
-        for shard_id in list(self.owned):
-            if shard_id in self.retired or not store.lease_acquire(
-                shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds, now_ms=now_ms
-            ):
-                logger.warning("Lost the lease on %s; another worker has it now.", shard_id)
-                self.owned.pop(shard_id)
+        self._renew(now)
         ready = self.ready_shards()
         workers = max(1, len(store.workers_alive(now_ms=now_ms)))
         fair_share = math.ceil(len(ready) / workers)
@@ -179,6 +181,31 @@ class StreamReader:
                     logger.info("Took the lease on %s.", shard_id)
         return gained
 
+    def _renew(self, now: float) -> None:
+        """Heartbeat and renew the leases we hold; forget the ones lost."""
+        self._next_renewal = now + self.config.lease_seconds / 3
+        now_ms = int(now * 1000)
+        store.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
+                               status=self.status(), now_ms=now_ms)
+        for shard_id in list(self.owned):
+            if shard_id in self.retired or not store.lease_acquire(
+                shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds, now_ms=now_ms
+            ):
+                logger.warning("Lost the lease on %s; another worker has it now.", shard_id)
+                self.owned.pop(shard_id)
+
+    def keep_leases(self) -> None:
+        """Renew our leases if due, from inside a long batch (the failure
+        policy calls it between retries), so that a worker retrying a record
+        keeps its shards. Raises BatchAbandoned if the shard of the batch in
+        hand was lost all the same: its new owner reads the same records, and
+        this worker must stop writing for them."""
+        now = self.clock()
+        if now >= self._next_renewal:
+            self._renew(now)
+        if self._in_hand is not None and self._in_hand not in self.owned:
+            raise BatchAbandoned(f"lost the lease on {self._in_hand} during its batch")
+
     def ready_shards(self) -> list[str]:
         """Shards that may be read now: not retired, and whose parent is
         retired or gone (trimmed past retention). Parents before children."""
@@ -201,6 +228,10 @@ class StreamReader:
         for shard_id in list(self.owned):
             try:
                 got_any |= self._poll_shard(shard_id)
+            except BatchAbandoned as exc:
+                self.stats.batches_abandoned += 1
+                logger.warning("Gave up a batch of %s (%s); its records stay after the checkpoint.", shard_id, exc)
+                return got_any
             except (store.StoreUnavailable, BotoCoreError) as exc:
                 # DynamoDB is unreachable or throttling: keep the checkpoint
                 # where it is and let the caller back off.
@@ -218,10 +249,14 @@ class StreamReader:
             self.stats.records_read += len(records)
             self.stats.records_matched += len(matching)
             if matching:
-                if progress.deaths:
-                    self._one_at_a_time(shard_id, progress, matching)
-                else:
-                    self.handle_batch(matching, shard_id)
+                self._in_hand = shard_id
+                try:
+                    if progress.deaths:
+                        self._one_at_a_time(shard_id, progress, matching)
+                    else:
+                        self.handle_batch(matching, shard_id)
+                finally:
+                    self._in_hand = None
                 self.stats.batches += 1
             progress.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
             progress.lag_ms = _lag_ms(records[-1]["dynamodb"].get("ApproximateCreationDateTime"), self.clock())

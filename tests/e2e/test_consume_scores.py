@@ -80,6 +80,21 @@ def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
     assert not store.leases_all() or all(lease.expires_at_ms == 0 for lease in store.leases_all().values())
 
 
+def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it(start_consumer):
+    # A SCORE item the consumer cannot read: its record raises on every try.
+    store.client().put_item(TableName=store.table_name(), Item={**store.score_key("broken"), "type": {"S": "SCORE"}})
+    consumer = start_consumer(env={"STREAM_MAX_RETRY_ATTEMPTS": "-1"})  # retry forever, as Lambda's default
+    deadline = time.monotonic() + 30
+    while "retry 3 in" not in open(consumer.log_path).read():
+        assert time.monotonic() < deadline, open(consumer.log_path).read()
+        time.sleep(0.2)
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=15) == 0, open(consumer.log_path).read()[-3000:]
+    log = open(consumer.log_path).read()
+    assert "Gave up a batch" in log and "stopped cleanly" in log
+    assert store.dlq_all() == []  # not the record's fault: the next owner tries it again
+
+
 @pytest.mark.slow
 def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
     first = start_consumer(log_name="w1.log")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import store
+from scoring.stream.policy import BatchRunner, FailurePolicy
 from scoring.stream.reader import ReaderConfig, StreamReader
 from tests.fakes.streams import FakeDynamoDBStreams
 
@@ -247,3 +248,51 @@ def test_two_workers_taking_the_same_expired_lease_count_one_death_and_one_wins(
     lease = store.leases_all()[shard]
     assert (lease.owner, lease.stalls, lease.stall_sequence) == ("a", 1, "42")
     assert lease.deaths_at("42") == 1 and lease.deaths_at("43") == 0
+
+
+def test_a_worker_retrying_a_failing_record_keeps_its_lease():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    fake.put_record(shard, keys=score_keys(1))
+    rival = make_reader(fake, [], worker="w2", clock=clock, lease_seconds=10)
+
+    def wait_between_retries(seconds):  # as consume_scores does: time passes, leases are kept
+        clock.now += 4
+        reader.keep_leases()
+        rival.step_refresh(force=True)
+
+    def process(records):
+        raise ValueError("fails every time")
+
+    runner = BatchRunner(process, FailurePolicy(max_retry_attempts=6), clock=clock, sleep=wait_between_retries)
+    reader = make_reader(fake, [], clock=clock, lease_seconds=10, handle_batch=lambda records, s: runner.run(records))
+    drain(reader)
+    assert runner.dead_lettered == 1  # after 6 retries, 24 s: more than twice the lease
+    assert shard in reader.owned and shard not in rival.owned
+
+
+def test_a_batch_whose_lease_is_lost_meanwhile_is_given_up():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    seq = fake.put_record(shard, keys=score_keys(1))
+    rival = make_reader(fake, [], worker="w2", clock=clock, lease_seconds=10)
+    written = []
+
+    def paused_past_the_lease(records, shard_id):
+        clock.now += 11  # a pause longer than the lease: the rival takes the shard
+        rival.step_refresh(force=True)
+        reader.keep_leases()  # the next thing a retrying worker does
+        written.extend(records)
+
+    reader = make_reader(fake, [], clock=clock, lease_seconds=10, handle_batch=paused_past_the_lease)
+    reader.step_refresh(force=True)
+    reader.step_poll()
+    assert written == []
+    assert reader.stats.batches_abandoned == 1
+    assert shard not in reader.owned and shard in rival.owned
+    assert store.checkpoint_get(shard_id=shard) is None  # the rival reads the record again
+    got = []
+    drain(make_reader(fake, got, worker="w2", clock=clock, lease_seconds=10))
+    assert [s for _, s in got] == [seq]

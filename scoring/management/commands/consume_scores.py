@@ -19,7 +19,7 @@ from scoring.live import LiveUpdater
 from scoring.processing import records_process
 from scoring.stream.filters import InvalidFilter, parse_patterns
 from scoring.stream.policy import BatchRunner, FailurePolicy
-from scoring.stream.reader import ReaderConfig, StreamReader, backoff_seconds
+from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader, backoff_seconds
 
 logger = logging.getLogger("scoring.consumer")
 
@@ -67,7 +67,8 @@ class Command(BaseCommand):
             on_failure_sqs_url=settings.STREAM_ON_FAILURE_SQS_URL,
         )
         runner = BatchRunner(lambda records: self._process(records, publish_events), policy,
-                             sqs_client=store.sqs_client() if policy.on_failure_sqs_url else None)
+                             sqs_client=store.sqs_client() if policy.on_failure_sqs_url else None,
+                             sleep=self._retry_sleep)
         self.reader = StreamReader(
             client=store.streams_client(),
             stream_arn=arn,
@@ -135,7 +136,8 @@ class Command(BaseCommand):
                         metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
             except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
                 outage += 1
-                delay = backoff_seconds(outage)
+                # Short enough that the next pass renews our leases in time.
+                delay = backoff_seconds(outage, cap=self.reader.config.lease_seconds / 3)
                 logger.warning("DynamoDB unavailable (%s); retrying in %.1fs (attempt %d).", exc, delay, outage)
                 self._sleep(delay)
                 continue
@@ -148,6 +150,20 @@ class Command(BaseCommand):
             if once and idle_passes >= 2 and self._drained():
                 return
             self._sleep(self.reader.config.poll_interval)
+
+    def _retry_sleep(self, seconds: float) -> None:
+        """The failure policy's wait between retries of a batch: keeps our
+        leases meanwhile, and gives the batch up if we are stopping (rather
+        than burning through its retries without waiting)."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.shutdown:
+                raise BatchAbandoned("stopping")
+            self.reader.keep_leases()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._sleep(min(left, self.reader.config.lease_seconds / 3))
 
     def _drained(self) -> bool:
         """Every readable shard is ours, and none gave a record last pass."""
