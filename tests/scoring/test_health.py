@@ -32,6 +32,22 @@ def test_readyz_is_503_naming_the_dependency_that_is_down(client, settings):
     assert body["checks"]["redis"]["ok"] is False and body["checks"]["redis"]["error"]
 
 
+def test_readyz_names_the_failure_without_endpoints_and_logs_the_details(client, settings, caplog):
+    settings.REDIS_URL = "redis://localhost:1/0"
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:1"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    text = response.content.decode()
+    assert "127.0.0.1" not in text and "localhost" not in text
+    checks = response.json()["checks"]
+    for name in ("dynamodb", "redis"):
+        assert checks[name]["ok"] is False
+        assert checks[name]["error"].isidentifier(), checks[name]  # an exception class name, nothing more
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "scoring.health")
+    assert "dynamodb" in logged and "127.0.0.1:1" in logged
+    assert "redis" in logged and "localhost:1" in logged
+
+
 @pytest.mark.usefixtures("table", "redis_url")
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_health_answers_a_probe_by_ip_when_allowed_hosts_is_a_name(client, settings, path):
