@@ -14,9 +14,11 @@ from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 from scoring.processing import DomainEvent
+from scoring.store import StoreUnavailable
 
 # PutEvents takes at most 10 entries per call (an AWS limit).
 MAX_ENTRIES_PER_CALL = 10
@@ -24,8 +26,11 @@ BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 2.0
 
 
-class EventPublishError(Exception):
-    """Some events were still refused by EventBridge after every attempt."""
+class EventPublishError(StoreUnavailable):
+    """Some events were still refused by EventBridge after every attempt, or
+    it could not be reached. An outage, as a StoreUnavailable is: not the
+    records' fault, so the batch waits and is replayed (its totals are
+    committed; its events go out again) and nothing is dead-lettered."""
 
     def __init__(self, *, failed: int, total: int, attempts: int, codes: set[str]):
         super().__init__(
@@ -75,9 +80,15 @@ def eventbridge_publisher(
         # Every chunk is tried before raising, so one refused chunk does not
         # keep the others from going out.
         for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            left, chunk_codes = _put_with_retries(
-                events_client, entries[start:start + MAX_ENTRIES_PER_CALL], max_attempts=max_attempts, sleep=sleep
-            )
+            try:
+                left, chunk_codes = _put_with_retries(
+                    events_client, entries[start:start + MAX_ENTRIES_PER_CALL], max_attempts=max_attempts,
+                    sleep=sleep)
+            except (BotoCoreError, ClientError) as exc:  # unreachable, throttled past botocore's retries, denied
+                code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) \
+                    else type(exc).__name__
+                raise EventPublishError(failed=failed + len(entries) - start, total=len(entries), attempts=1,
+                                        codes=codes | {code}) from exc
             failed += left
             codes |= chunk_codes
         if failed:

@@ -127,6 +127,21 @@ def test_entries_still_refused_after_max_attempts_raise(events_client, bus_to_qu
     assert all(0 <= s <= events.BACKOFF_BASE_SECONDS * 2**n for s, n in zip(sleeps, [1, 2, 1, 2]))
 
 
+def test_an_unreachable_eventbridge_is_an_outage_not_the_records_fault():
+    from botocore.config import Config
+
+    from scoring import store
+    from tests.conftest import free_port
+
+    nowhere = boto3.client("events", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=REGION,
+                           config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
+    publish = events.eventbridge_publisher(bus_name="any", client=nowhere)
+    # A StoreUnavailable: the failure policy re-raises it and the consumer backs
+    # off, instead of bisecting and dead-lettering every record of the batch.
+    with pytest.raises(store.StoreUnavailable, match=r"1 of 1 events failed .*EndpointConnectionError"):
+        publish([domain_event(1)])
+
+
 def test_publisher_from_settings_uses_the_configured_bus_and_endpoint(moto_server, bus_to_queue, settings):
     bus_name, queue_url = bus_to_queue
     settings.DYNAMODB_ENDPOINT_URL = moto_server
