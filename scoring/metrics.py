@@ -23,9 +23,13 @@ SHARD_LAG = Gauge("gamescores_consumer_iterator_age_seconds",
 BATCH_SECONDS = Histogram("gamescores_consumer_batch_seconds", "Time to process one batch.",
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
+# Any token is a valid method to Django: a client sending made-up ones would
+# add a series per method.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class ApiMetricsMiddleware:
-    """Times every /api/ request, labelled by view name (bounded cardinality)."""
+    """Times every /api/ request, labelled by view name and method (both bounded)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,7 +41,8 @@ class ApiMetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         view = match.url_name if match and match.url_name else "unmatched"
-        API_LATENCY.labels(request.method, view, str(response.status_code)).observe(time.perf_counter() - started)
+        method = request.method if request.method in _METHODS else "other"
+        API_LATENCY.labels(method, view, str(response.status_code)).observe(time.perf_counter() - started)
         if view == "score-list" and request.method == "POST":
             SUBMISSIONS.labels("accepted" if response.status_code in (200, 202) else "refused").inc()
         return response

@@ -43,6 +43,17 @@ def test_web_metrics_count_submissions_and_time_api_requests(player_client, clie
                    (("method", "POST"), ("status", "202"), ("view", "score-list")))] >= 1
 
 
+@pytest.mark.django_db
+def test_an_unknown_http_method_is_counted_as_other_not_a_new_series(client):
+    for method in ("FOOBAR", "BREW"):
+        client.generic(method, "/api/tasks/")
+    client.options("/api/tasks/")
+    methods = {dict(labels).get("method") for name, labels in samples(client.get("/metrics").content.decode())
+               if name == "gamescores_api_request_seconds_count"}
+    assert {"other", "OPTIONS"} <= methods
+    assert not methods & {"FOOBAR", "BREW"}
+
+
 def test_web_metrics_answer_only_the_bearer_token_when_one_is_set(client, settings):
     settings.METRICS_TOKEN = "scrape-me-7f3a"
     for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Token scrape-me-7f3a"}):
