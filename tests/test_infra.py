@@ -34,3 +34,10 @@ def test_table_definition_matches_what_init_dynamodb_creates():
     for index in definition["GlobalSecondaryIndexes"]:
         assert f"IndexName: {index['IndexName']}" in text
     assert f"StreamViewType: {definition['StreamSpecification']['StreamViewType']}" in text
+
+
+def test_the_lambda_mapping_reports_what_it_gives_up_on():
+    text = TEMPLATE.read_text()
+    mapping = text[text.index("Type: AWS::Lambda::EventSourceMapping"):]
+    assert re.search(r"DestinationConfig:\s+OnFailure:\s+Destination: !GetAtt ConsumerFailures.Arn", mapping)
+    assert re.search(r"Action: sqs:SendMessage\s+Resource: !GetAtt ConsumerFailures.Arn", text)
