@@ -198,6 +198,19 @@ class TokenResponseSerializer(serializers.Serializer):
     token = serializers.CharField()
 
 
+class LoginAddressRateThrottle(CounterRateThrottle):
+    """Password guesses per client address, whatever the username: one
+    address trying a common password on many accounts (spraying)."""
+
+    scope = "login_address"
+
+    def get_rate(self):
+        return settings.LOGIN_IP_RATE
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 class LoginRateThrottle(CounterRateThrottle):
     """Password guesses per client address and username, for /api/token/."""
 
@@ -217,5 +230,5 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     """DRF's token endpoint, rate limited like the login form, with the API's
     body limit (DRF's own parsers read whatever is sent)."""
 
-    throttle_classes = [LoginRateThrottle]
+    throttle_classes = [LoginAddressRateThrottle, LoginRateThrottle]
     parser_classes = [LimitedJSONParser, LimitedFormParser]

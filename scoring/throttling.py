@@ -15,15 +15,44 @@ None and logs it), the request is allowed: the limits fail open, as the
 settings say.
 """
 
+import ipaddress
 import time
 
+from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+
+def client_ip(request) -> str:
+    """The client's address, for every rate limit (DRF's and django-ratelimit's,
+    through RATELIMIT_IP_META_KEY).
+
+    With NUM_PROXIES=0 (the default), REMOTE_ADDR: X-Forwarded-For is whatever
+    the client wrote. Behind N trusted proxies, the Nth address from the right
+    of X-Forwarded-For, as DRF's NUM_PROXIES reads it: each proxy appends the
+    address it got the request from, so the entries to the left of those are
+    the client's own invention. Anything that is not an address falls back to
+    REMOTE_ADDR.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not settings.NUM_PROXIES or not forwarded:
+        return remote
+    addresses = [address.strip() for address in forwarded.split(",")]
+    candidate = addresses[-min(settings.NUM_PROXIES, len(addresses))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 class CounterRateThrottle(SimpleRateThrottle):
     """SimpleRateThrottle's rates and cache keys, counted in fixed windows."""
 
     timer = time.time
+
+    def get_ident(self, request):
+        # DRF's reads REST_FRAMEWORK["NUM_PROXIES"] once; this reads the setting per request.
+        return client_ip(request)
 
     def allow_request(self, request, view):
         if self.rate is None:

@@ -168,6 +168,13 @@ LEADERBOARD_SIZE = config.get_int("LEADERBOARD_SIZE", 10, minimum=1)
 SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
 # Login attempts (form and /api/token/) per client address, and per username for the API.
 LOGIN_RATE = config.get_rate("LOGIN_RATE", "10/minute")
+# /api/token/ attempts per client address, across usernames (password spraying).
+LOGIN_IP_RATE = config.get_rate("LOGIN_IP_RATE", "30/minute")
+# Trusted proxies in front of the web (load balancer: 1). The client address
+# for every rate limit is then read from X-Forwarded-For (scoring.throttling.
+# client_ip); 0 trusts no forwarding header: the address is REMOTE_ADDR.
+NUM_PROXIES = config.get_int("NUM_PROXIES", 0)
+RATELIMIT_IP_META_KEY = "scoring.throttling.client_ip"
 # Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.
 SCORE_MAX_BODY_BYTES = config.get_int("SCORE_MAX_BODY_BYTES", 4096, minimum=64)
 
@@ -193,6 +200,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scoring.api_errors.exception_handler",
+    # For DRF's own get_ident(); its unset default trusts the whole header.
+    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

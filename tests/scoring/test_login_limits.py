@@ -35,3 +35,53 @@ def test_token_endpoint_refuses_a_flood_with_429_and_retry_after(api_client, pla
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
     assert "throttled" in response.json()["detail"]
+
+
+def wrong_token_request(api_client, username="ada", **headers):
+    return api_client.post("/api/token/", {"username": username, "password": "wrong"}, format="json", **headers)
+
+
+def test_token_limit_ignores_x_forwarded_for_without_trusted_proxies(api_client, player, settings):
+    settings.NUM_PROXIES = 0  # the default: the header is the client's to invent
+    for i in range(3):
+        assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code == 400
+    assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR="198.51.100.99").status_code == 429
+
+
+def test_token_limit_behind_one_proxy_keys_on_the_rightmost_forwarded_address(api_client, player, settings):
+    settings.NUM_PROXIES = 1
+    # The proxy appends the address it saw; the client may prepend anything.
+    for i in range(3):
+        response = wrong_token_request(api_client, HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.5")
+        assert response.status_code == 400
+    assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR="10.9.9.99, 203.0.113.5").status_code == 429
+    # Another client behind the same proxy (same REMOTE_ADDR) has its own count.
+    assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 400
+
+
+def test_login_form_behind_one_proxy_counts_each_client_apart(client, player, settings):
+    settings.NUM_PROXIES = 1
+    guess = {"username": "ada", "password": "wrong"}
+    for i in range(3):
+        response = client.post("/accounts/login/", guess, HTTP_X_FORWARDED_FOR=f"10.9.9.{i}, 203.0.113.5")
+        assert response.status_code == 200
+    assert client.post("/accounts/login/", guess, HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 429
+    assert client.post("/accounts/login/", guess, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 200
+
+
+def test_login_form_ignores_x_forwarded_for_without_trusted_proxies(client, player, settings):
+    settings.NUM_PROXIES = 0
+    guess = {"username": "ada", "password": "wrong"}
+    for i in range(3):
+        assert client.post("/accounts/login/", guess, HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code == 200
+    assert client.post("/accounts/login/", guess, HTTP_X_FORWARDED_FOR="198.51.100.99").status_code == 429
+
+
+def test_token_limit_counts_one_address_spraying_many_usernames(api_client, settings):
+    settings.LOGIN_RATE = "100/hour"
+    settings.LOGIN_IP_RATE = "3/hour"
+    for name in ("ada", "bob", "cy"):
+        assert wrong_token_request(api_client, username=name).status_code == 400
+    response = wrong_token_request(api_client, username="dee")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
