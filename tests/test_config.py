@@ -33,6 +33,7 @@ def manage(*args, **env):
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("SCORE_SUBMIT_RATE", "lots"),
         ("DYNAMODB_MAX_ATTEMPTS", "0"),
+        ("LOG_LEVEL", "verbose"),
     ],
 )
 def test_invalid_setting_fails_startup_naming_it(name, value):

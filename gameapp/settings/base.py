@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
 # LOG_FORMAT=json writes one JSON object a line (python-json-logger), for log
 # pipelines; the default is plain text for people.
 LOG_FORMAT = config.get_choice("LOG_FORMAT", "text", ("text", "json"))
+LOG_LEVEL = config.get_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -231,6 +232,6 @@ LOGGING = {
         },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": config.get_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
