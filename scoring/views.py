@@ -22,7 +22,6 @@ from scoring import selectors
 # The websocket route lives in the Channels router, not in Django's urls.
 LEADERBOARD_SOCKET_PATH = "/ws/leaderboard/"
 LEADERBOARD_WINDOWS = [("all", "All time"), ("week", "This week"), ("day", "Today")]
-LEADERBOARD_LIMIT = 10
 
 
 def home(request):
@@ -75,7 +74,7 @@ def leaderboard_page(request):
         window = "all"
     config = {
         "window": window,
-        "limit": LEADERBOARD_LIMIT,
+        "limit": settings.LEADERBOARD_SIZE,  # what the socket sends (ranking.size)
         "socketPath": LEADERBOARD_SOCKET_PATH,
         "meUrl": reverse("leaderboard-me"),
     }

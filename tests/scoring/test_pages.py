@@ -111,6 +111,13 @@ def test_leaderboard_renders_for_anonymous_visitor(client):
     assert json_script(response, "viewer-data") is None
 
 
+def test_leaderboard_shows_as_many_players_as_the_socket_sends(client, settings):
+    settings.LEADERBOARD_SIZE = 25
+    response = client.get(reverse("leaderboard-page"))
+    assert json_script(response, "leaderboard-config")["limit"] == 25
+    assert "The top 25 players" in response.text
+
+
 @pytest.mark.parametrize(("query", "selected"), [
     ("?window=week", "week"),
     ("?window=day", "day"),
