@@ -35,7 +35,7 @@ def _read_limited(stream, parser_context) -> bytes:
     """The body, or RequestTooLarge past settings.SCORE_MAX_BODY_BYTES.
 
     Checked on the bytes actually read, so a lying or absent Content-Length
-    does not get past it. (DRF 3.16+ hands JSON and form parsers a copy of
+    does not get past it. (DRF 3.18 hands JSON and form parsers a copy of
     ``request.body``, which Django caps at DATA_UPLOAD_MAX_MEMORY_SIZE: larger
     bodies become RequestDataTooBig, answered 413 by the exception handler.)
     """
