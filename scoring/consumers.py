@@ -1,5 +1,7 @@
 """Websocket endpoints (Channels consumers). No domain logic here."""
 
+import asyncio
+import contextlib
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -36,6 +38,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             self.joined.append(broadcast.player_group(self.player_id))
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        self.rejoining = asyncio.create_task(self._rejoin_groups())
         await self.accept()
         snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=window, player_id=self.player_id)
         await self.send_json({"type": "snapshot", "window": window, **snapshot})
@@ -53,7 +56,23 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         await self._leave_groups()
 
+    async def _rejoin_groups(self):
+        """The channel layer forgets a group member after its group_expiry (a
+        day by default), whether or not the socket is still open: a board
+        left open on a wall screen would go quiet while still showing
+        "Live". Joining again renews the membership."""
+        every = getattr(self.channel_layer, "group_expiry", 86400) / 3
+        while True:
+            await asyncio.sleep(every)
+            for group in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+
     async def _leave_groups(self):
+        rejoining = getattr(self, "rejoining", None)
+        if rejoining is not None:
+            rejoining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rejoining
         joined, self.joined = getattr(self, "joined", []), []
         for group in joined:
             await self.channel_layer.group_discard(group, self.channel_name)

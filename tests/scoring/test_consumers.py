@@ -146,3 +146,24 @@ async def test_a_consumer_that_crashes_still_leaves_its_groups(player, session_c
     # disconnect() never ran, yet nothing is left in the groups (in Redis
     # they would stay until group_expiry).
     assert not any(layer.groups.get(group) for group in groups)
+
+
+async def test_a_socket_open_longer_than_the_group_expiry_still_gets_deltas(settings, redis_url):
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from scoring import broadcast
+
+    # The real Redis layer, with a group_expiry of 2 s instead of a day.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [redis_url], "group_expiry": 2}}}
+    communicator, connected = await connect()
+    assert connected
+    await communicator.receive_json_from()  # the snapshot
+    await asyncio.sleep(4)  # twice the expiry
+    await get_channel_layer().group_send(broadcast.leaderboard_group("all"),
+                                         {"type": "leaderboard.delta", "window": "all", "seq": 99})
+    delta = await communicator.receive_json_from(timeout=3)
+    assert (delta["type"], delta["seq"]) == ("delta", 99)
+    await communicator.disconnect()
