@@ -21,15 +21,18 @@ logger = logging.getLogger(__name__)
 
 
 class HealthCheckMiddleware:
-    """Answers exactly ``/healthz`` and ``/readyz`` before anything reads the
-    Host header. Load balancers and container healthchecks probe by IP
-    (``http://10.0.3.17:8000/healthz``), which ALLOWED_HOSTS rightly refuses
-    for every other path: first in MIDDLEWARE, this never calls
-    ``request.get_host()``."""
+    """Answers exactly ``/healthz``, ``/readyz`` and ``/metrics`` before
+    anything reads the Host header. Load balancers, container healthchecks
+    and Prometheus reach a process by its IP (``http://10.0.3.17:8000/healthz``),
+    which ALLOWED_HOSTS rightly refuses for every other path: first in
+    MIDDLEWARE, this never calls ``request.get_host()``. (/metrics keeps its
+    own bearer token, METRICS_TOKEN.)"""
 
     def __init__(self, get_response):
+        from scoring.metrics import metrics_view
+
         self.get_response = get_response
-        self.views = {"/healthz": healthz, "/readyz": readyz}
+        self.views = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_view}
 
     def __call__(self, request):
         view = self.views.get(request.path_info)

@@ -86,3 +86,13 @@ def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
         time.sleep(0.3)
     assert values[("gamescores_consumer_batch_seconds_count", ())] >= 1
     assert any(name == "gamescores_consumer_iterator_age_seconds" for name, _ in values)
+
+
+@pytest.mark.django_db
+def test_prometheus_scrapes_by_ip_when_allowed_hosts_is_a_name(client, settings):
+    settings.ALLOWED_HOSTS = ["scores.example.com"]
+    settings.METRICS_TOKEN = "s3cret-token"
+    by_ip = {"HTTP_HOST": "10.0.3.17:8000"}
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token", **by_ip)
+    assert response.status_code == 200 and b"gamescores_" in response.content
+    assert client.get("/metrics", **by_ip).status_code == 401  # the token still applies
