@@ -126,6 +126,7 @@ class StreamReader:
         self._next_refresh = 0.0
         self._next_renewal = 0.0
         self._in_hand: str | None = None  # the shard whose batch is being handled
+        self._gone_parents_checked: set[str] = set()
 
     # --- step 1: shards and leases ------------------------------------------
 
@@ -143,6 +144,7 @@ class StreamReader:
         # Shards retired by anyone (ours in memory too: a shard trimmed away
         # from DescribeStream has no checkpoint to read back).
         self.retired = {sid for sid, cp in checkpoints.items() if cp.closed} | (self.retired - set(self.shards))
+        self._report_gone_parents()
         now_ms = int(now * 1000)
         self._renew(now)
         ready = self.ready_shards()
@@ -180,6 +182,25 @@ class StreamReader:
                 else:
                     logger.info("Took the lease on %s.", shard_id)
         return gained
+
+    def _report_gone_parents(self) -> None:
+        """A parent shard that left DescribeStream (24 h after it closed) with
+        a checkpoint short of its end: its unread records were trimmed while
+        no worker read them. Its children are readable now, so nothing would
+        fail: say so loudly, once, as _after_trim does for a shard still
+        listed."""
+        gone = {s.parent_id for s in self.shards.values() if s.parent_id and s.parent_id not in self.shards}
+        unchecked = gone - self._gone_parents_checked
+        if not unchecked:
+            return
+        for shard_id, checkpoint in store.checkpoints_get_many(shard_ids=sorted(unchecked)).items():
+            if not checkpoint.closed:
+                self.stats.trimmed += 1
+                logger.error(
+                    "DATA LOSS: shard %s left the stream (past the 24 h retention) before it was read to its end "
+                    "(checkpoint %s). Run rebuild_totals, and check the DLQ.", shard_id, checkpoint.sequence_number)
+                store.checkpoint_put(shard_id=shard_id, sequence_number=checkpoint.sequence_number, closed=True)
+        self._gone_parents_checked |= unchecked
 
     def _renew(self, now: float) -> None:
         """Heartbeat and renew the leases we hold; forget the ones lost."""

@@ -137,6 +137,31 @@ def test_trimmed_records_are_counted_and_reported_never_skipped_silently(caplog)
     assert "DATA LOSS" in caplog.text
 
 
+def test_a_parent_that_left_the_stream_half_read_is_reported_once(caplog):
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    parent = fake.create_shard()
+    fake.put_record(parent, keys=score_keys(1))
+    handled = []
+    reader = make_reader(fake, handled, clock=clock)
+    drain(reader)
+    reader.release_all()  # the consumer stops for more than a day
+    fake.put_record(parent, keys=score_keys(2))  # never read
+    child = fake.roll(parent)
+    clock.now += 25 * 3600
+    kept = fake.put_record(child, keys=score_keys(3))
+    fake.trim()  # the parent, closed a day ago, leaves DescribeStream
+    later = make_reader(fake, handled, worker="w2", clock=clock)
+    drain(later)
+    drain(later)
+    assert [s for _, s in handled][-1] == kept
+    assert later.stats.trimmed == 1
+    assert caplog.text.count(f"DATA LOSS: shard {parent} left the stream") == 1
+    assert store.checkpoint_get(shard_id=parent).closed
+    drain(make_reader(fake, [], worker="w3", clock=clock))
+    assert caplog.text.count(f"DATA LOSS: shard {parent}") == 1  # not again after a restart
+
+
 def test_describe_stream_is_paginated_and_every_shard_is_read():
     fake = FakeDynamoDBStreams()
     shards = [fake.create_shard() for _ in range(130)]
