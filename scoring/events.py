@@ -26,19 +26,38 @@ BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 2.0
 
 
+# What EventBridge documents as worth retrying (PutEventsResultEntry.ErrorCode),
+# and the transient errors of a whole call. Anything else (AccessDenied, a
+# missing bus, MalformedDetail) will not get better by waiting.
+RETRYABLE_CODES = frozenset({"InternalFailure", "ThrottlingException", "InternalException", "ServiceUnavailable",
+                             "RequestLimitExceeded"})
+
+
+def _message(failed: int, total: int, attempts: int, codes: set[str]) -> str:
+    return (f"{failed} of {total} events failed to publish after {attempts} attempts"
+            f" ({', '.join(sorted(codes)) or 'no error code'})")
+
+
 class EventPublishError(StoreUnavailable):
-    """Some events were still refused by EventBridge after every attempt, or
-    it could not be reached. An outage, as a StoreUnavailable is: not the
-    records' fault, so the batch waits and is replayed (its totals are
+    """EventBridge could not be reached, or kept throttling or failing
+    internally after every attempt. An outage, as a StoreUnavailable is: not
+    the records' fault, so the batch waits and is replayed (its totals are
     committed; its events go out again) and nothing is dead-lettered."""
 
     def __init__(self, *, failed: int, total: int, attempts: int, codes: set[str]):
-        super().__init__(
-            f"{failed} of {total} events failed to publish after {attempts} attempts"
-            f" ({', '.join(sorted(codes)) or 'no error code'})"
-        )
+        super().__init__(_message(failed, total, attempts, codes))
         self.failed = failed
         self.total = total
+
+
+class EventsRefused(Exception):
+    """EventBridge refused events for a reason waiting will not fix (access,
+    a missing bus, a malformed entry): the batch fails as a record's failure
+    would, and the failure policy retries and dead-letters it (its totals are
+    committed, so its SCORE items are settled as applied)."""
+
+    def __init__(self, *, failed: int, total: int, attempts: int, codes: set[str]):
+        super().__init__(_message(failed, total, attempts, codes))
 
 
 def client_from_settings():
@@ -69,7 +88,8 @@ def eventbridge_publisher(
     PutEvents gets at most 10 entries a call. Only the entries EventBridge
     refuses (FailedEntryCount, per-entry ErrorCode) are sent again, with
     exponential backoff and full jitter, up to ``max_attempts`` calls per
-    chunk; then EventPublishError. Without ``client``, the
+    chunk; then EventPublishError (an outage: only retryable codes) or
+    EventsRefused (the batch's failure). Without ``client``, the
     settings' client is built on first publish, not here.
     """
 
@@ -84,15 +104,21 @@ def eventbridge_publisher(
                 left, chunk_codes = _put_with_retries(
                     events_client, entries[start:start + MAX_ENTRIES_PER_CALL], max_attempts=max_attempts,
                     sleep=sleep)
-            except (BotoCoreError, ClientError) as exc:  # unreachable, throttled past botocore's retries, denied
-                code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) \
-                    else type(exc).__name__
+            except BotoCoreError as exc:  # unreachable: an outage
                 raise EventPublishError(failed=failed + len(entries) - start, total=len(entries), attempts=1,
-                                        codes=codes | {code}) from exc
+                                        codes=codes | {type(exc).__name__}) from exc
+            except ClientError as exc:  # throttled past botocore's retries, failing, or denied
+                error = exc.response.get("Error", {})
+                transient = error.get("Code") in RETRYABLE_CODES or \
+                    exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+                raise (EventPublishError if transient else EventsRefused)(
+                    failed=failed + len(entries) - start, total=len(entries), attempts=1,
+                    codes=codes | {error.get("Code", "")}) from exc
             failed += left
             codes |= chunk_codes
         if failed:
-            raise EventPublishError(failed=failed, total=len(entries), attempts=max_attempts, codes=codes)
+            refused = EventPublishError if codes <= RETRYABLE_CODES else EventsRefused
+            raise refused(failed=failed, total=len(entries), attempts=max_attempts, codes=codes)
 
     return publish
 

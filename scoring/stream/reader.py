@@ -247,6 +247,8 @@ class StreamReader:
         filter (skipped records alone, such as our own writes, are no work)."""
         got_any = False
         for shard_id in list(self.owned):
+            if shard_id not in self.owned:
+                continue  # lost while an earlier shard's batch renewed the leases
             try:
                 got_any |= self._poll_shard(shard_id)
             except BatchAbandoned as exc:
@@ -276,6 +278,7 @@ class StreamReader:
                         self._one_at_a_time(shard_id, progress, matching)
                     else:
                         self.handle_batch(matching, shard_id)
+                    self.keep_leases()  # lost during a pause? Then the checkpoint is the new owner's to write.
                 finally:
                     self._in_hand = None
                 self.stats.batches += 1
@@ -315,10 +318,11 @@ class StreamReader:
         is retried and dead-lettered by handle_batch as always.
         """
         if progress.deaths > 1:
-            logger.error("Shard %s: %d workers died in a row at this checkpoint; if this one dies too, record %s is "
-                         "the likely cause (it is next).", shard_id, progress.deaths,
-                         records[0]["dynamodb"]["SequenceNumber"])
+            logger.error("Shard %s: %d workers in a row died holding it at this checkpoint. Its next record, %s, "
+                         "goes alone first: if this worker dies too, that record is the likely cause.", shard_id,
+                         progress.deaths, records[0]["dynamodb"]["SequenceNumber"])
         for record in records:
+            self.keep_leases()
             self.handle_batch([record], shard_id)
             store.checkpoint_put(shard_id=shard_id, sequence_number=record["dynamodb"]["SequenceNumber"])
         progress.deaths = 0

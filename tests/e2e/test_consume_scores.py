@@ -83,7 +83,8 @@ def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
 def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it(start_consumer):
     # A SCORE item the consumer cannot read: its record raises on every try.
     store.client().put_item(TableName=store.table_name(), Item={**store.score_key("broken"), "type": {"S": "SCORE"}})
-    consumer = start_consumer(env={"STREAM_MAX_RETRY_ATTEMPTS": "-1"})  # retry forever, as Lambda's default
+    # Many retries, each waiting longer: a stop must not burn through them.
+    consumer = start_consumer(env={"STREAM_MAX_RETRY_ATTEMPTS": "50"})
     deadline = time.monotonic() + 30
     while "retry 3 in" not in open(consumer.log_path).read():
         assert time.monotonic() < deadline, open(consumer.log_path).read()

@@ -59,8 +59,8 @@ class CountingClient:
     """A real client that records the entries of every PutEvents call, and can
     rewrite responses to mark entries as refused."""
 
-    def __init__(self, real, refuse=lambda call, entries: set()):
-        self.real, self.refuse, self.calls = real, refuse, []
+    def __init__(self, real, refuse=lambda call, entries: set(), code="ThrottlingException"):
+        self.real, self.refuse, self.calls, self.code = real, refuse, [], code
 
     def put_events(self, *, Entries):
         self.calls.append([json.loads(e["Detail"])["submission_id"] for e in Entries])
@@ -69,7 +69,7 @@ class CountingClient:
         for entry, sub_id in zip(response["Entries"], self.calls[-1]):
             if sub_id in refused:
                 entry.clear()
-                entry.update(ErrorCode="ThrottlingException", ErrorMessage="Rate exceeded")
+                entry.update(ErrorCode=self.code, ErrorMessage="Refused by the test")
         response["FailedEntryCount"] = sum(1 for e in response["Entries"] if "ErrorCode" in e)
         return response
 
@@ -125,6 +125,17 @@ def test_entries_still_refused_after_max_attempts_raise(events_client, bus_to_qu
                             [f"sub-{i}" for i in range(10, 14)], ["sub-12", "sub-13"], ["sub-12", "sub-13"]]
     # Exponential backoff with full jitter: never above the cap for its attempt.
     assert all(0 <= s <= events.BACKOFF_BASE_SECONDS * 2**n for s, n in zip(sleeps, [1, 2, 1, 2]))
+
+
+def test_entries_refused_for_good_fail_the_batch_rather_than_wait(events_client, bus_to_queue):
+    from scoring import store
+
+    bus_name, _ = bus_to_queue
+    client = CountingClient(events_client, refuse=lambda call, ids: {"sub-1"}, code="AccessDeniedException")
+    publish = events.eventbridge_publisher(bus_name=bus_name, client=client, max_attempts=2, sleep=lambda s: None)
+    with pytest.raises(events.EventsRefused, match="AccessDeniedException") as refused:
+        publish([domain_event(i) for i in range(3)])
+    assert not isinstance(refused.value, store.StoreUnavailable)  # the failure policy's, not an outage
 
 
 def test_an_unreachable_eventbridge_is_an_outage_not_the_records_fault():

@@ -136,19 +136,20 @@ def test_a_duplicate_worker_that_settled_first_is_not_counted_again_after_a_lost
     assert store.score_get(submission_id="s1").status is Status.APPLIED
 
 
-def test_a_duplicate_worker_between_reading_scores_and_totals_is_not_counted_again(monkeypatch):
+def test_a_duplicate_worker_between_reading_totals_and_scores_is_not_counted_again(monkeypatch):
     records = [record_for(put("s1"), "1")]
     real = store.scores_get_many
     fired = []
 
-    def scores_then_duplicate(**kwargs):
-        found = real(**kwargs)
+    def duplicate_then_scores(**kwargs):
+        # This worker has read the TOTALs; the other one runs in full before
+        # it reads the SCOREs, so it finds s1 settled and leaves it alone.
         if not fired:
             fired.append(True)
             _duplicate(records)
-        return found
+        return real(**kwargs)
 
-    monkeypatch.setattr(store, "scores_get_many", scores_then_duplicate)
+    monkeypatch.setattr(store, "scores_get_many", duplicate_then_scores)
     processing.records_process(records, points_for=points_for)
     monkeypatch.undo()
     assert total_of("p1").total == 20

@@ -235,7 +235,7 @@ def test_a_record_that_kills_the_process_is_isolated_and_its_deaths_counted(capl
     assert store.checkpoint_get(shard_id=shard).sequence_number == seqs[1]
     lease = store.leases_all()[shard]
     assert (lease.stalls, lease.stall_sequence) == (2, seqs[1])
-    assert f"record {poison} is the likely cause" in caplog.text
+    assert f"Its next record, {poison}, goes alone first" in caplog.text
     fixed = True  # a release that fixes the bug
     reader = next_worker(5)
     drain(reader)
@@ -321,3 +321,32 @@ def test_a_batch_whose_lease_is_lost_meanwhile_is_given_up():
     got = []
     drain(make_reader(fake, got, worker="w2", clock=clock, lease_seconds=10))
     assert [s for _, s in got] == [seq]
+
+
+def test_a_shard_lost_while_another_shards_batch_retried_is_skipped_not_a_crash():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shards = [fake.create_shard() for _ in range(2)]
+    for shard in shards:
+        fake.put_record(shard, keys=score_keys(1))
+    rival = make_reader(fake, [], worker="w2", clock=clock, lease_seconds=10)
+    handled = []
+    taken = []
+
+    def handle_batch(records, shard_id):
+        handled.append(shard_id)
+        if not taken:  # a pause past the leases: the rival takes the shard not in hand
+            clock.now += 11
+            other = next(s for s in shards if s != shard_id)
+            assert store.lease_take(shard_id=other, owner="w2", ttl_seconds=10,
+                                    seen=store.leases_get_many(shard_ids=[other])[other], checkpoint=None,
+                                    now_ms=int(clock.now * 1000))
+            taken.append(other)
+            reader.keep_leases()  # renews the shard in hand, finds the other one gone
+
+    reader = make_reader(fake, [], clock=clock, lease_seconds=10, handle_batch=handle_batch)
+    reader.step_refresh(force=True)
+    assert set(reader.owned) == set(shards)
+    reader.step_poll()  # must not raise KeyError for the shard lost meanwhile
+    assert handled == [s for s in shards if s != taken[0]]
+    assert set(reader.owned) == {handled[0]} and rival.worker_id == "w2"

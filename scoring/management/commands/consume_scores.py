@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 
 from scoring import metrics, store
 from scoring.catalog import points_lookup
-from scoring.events import publisher_from_settings
+from scoring.events import EventPublishError, publisher_from_settings
 from scoring.live import LiveUpdater
 from scoring.processing import records_process
 from scoring.stream.filters import InvalidFilter, parse_patterns
@@ -138,7 +138,8 @@ class Command(BaseCommand):
                 outage += 1
                 # Short enough that the next pass renews our leases in time.
                 delay = backoff_seconds(outage, cap=self.reader.config.lease_seconds / 3)
-                logger.warning("DynamoDB unavailable (%s); retrying in %.1fs (attempt %d).", exc, delay, outage)
+                service = "EventBridge" if isinstance(exc, EventPublishError) else "DynamoDB"
+                logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay, outage)
                 self._sleep(delay)
                 continue
             if time.monotonic() - self._last_progress >= progress_every:
