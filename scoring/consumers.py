@@ -82,7 +82,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         # the socket (the base class raises, which kills the consumer).
         try:
             content = await self.decode_json(text_data) if text_data else _NOT_JSON
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
             content = _NOT_JSON
         if content is _NOT_JSON:
             await self.send_json({"type": "error", "detail": "Expected a JSON text frame."})

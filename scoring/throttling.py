@@ -26,23 +26,41 @@ def client_ip(request) -> str:
     """The client's address, for every rate limit (DRF's and django-ratelimit's,
     through RATELIMIT_IP_META_KEY).
 
-    With NUM_PROXIES=0 (the default), REMOTE_ADDR: X-Forwarded-For is whatever
-    the client wrote. Behind N trusted proxies, the Nth address from the right
-    of X-Forwarded-For, as DRF's NUM_PROXIES reads it: each proxy appends the
+    With NUM_PROXIES=0, REMOTE_ADDR: X-Forwarded-For is whatever the client
+    wrote. Behind N trusted proxies, the Nth address from the right of
+    X-Forwarded-For, as DRF's NUM_PROXIES reads it: each proxy appends the
     address it got the request from, so the entries to the left of those are
-    the client's own invention. Anything that is not an address falls back to
-    REMOTE_ADDR.
+    the client's own invention. A port after the address is dropped; an entry
+    that is not an address falls back to REMOTE_ADDR. An IPv6 client counts
+    as its /64, as django-ratelimit's default mask has it: one allocation
+    holds more addresses than any limit.
     """
     remote = request.META.get("REMOTE_ADDR", "")
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if not settings.NUM_PROXIES or not forwarded:
+    address = None
+    if settings.NUM_PROXIES and forwarded:
+        entries = forwarded.split(",")
+        address = _address(entries[-min(settings.NUM_PROXIES, len(entries))])
+    address = address or _address(remote)
+    if address is None:
         return remote
-    addresses = [address.strip() for address in forwarded.split(",")]
-    candidate = addresses[-min(settings.NUM_PROXIES, len(addresses))]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
+
+
+def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address in an X-Forwarded-For entry: ``1.2.3.4``, ``1.2.3.4:5555``,
+    ``2001:db8::1`` or ``[2001:db8::1]:443``; None if there is none."""
+    entry = entry.strip()
+    if entry.startswith("[") and "]" in entry:
+        entry = entry[1:entry.index("]")]
+    elif entry.count(":") == 1:
+        entry = entry.split(":")[0]
     try:
-        return str(ipaddress.ip_address(candidate))
+        return ipaddress.ip_address(entry)
     except ValueError:
-        return remote
+        return None
 
 
 class CounterRateThrottle(SimpleRateThrottle):

@@ -16,8 +16,13 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("dj
         "Setting SECRET_KEY must be a real secret of at least 50 characters in production (Django's security.W009)."
     )
 
-# Behind a TLS-terminating load balancer that sets X-Forwarded-Proto.
+# Behind a TLS-terminating load balancer that sets X-Forwarded-Proto, and
+# appends the client's address to X-Forwarded-For: rate limits count that
+# address, not the load balancer's (with 0, one client could use up every
+# user's login budget).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+NUM_PROXIES = config.get_int("NUM_PROXIES", 1)
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": NUM_PROXIES}  # noqa: F405
 SECURE_SSL_REDIRECT = config.get_bool("SECURE_SSL_REDIRECT", True)
 # Health checks come from the load balancer over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

@@ -111,7 +111,8 @@ async def test_a_snapshot_without_redis_falls_back_to_dynamodb(settings, table):
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("frame", [{"text_data": "x"}, {"text_data": "{\"type\": "}, {"bytes_data": b"\x00\x01"}])
+@pytest.mark.parametrize("frame", [{"text_data": "x"}, {"text_data": "{\"type\": "}, {"bytes_data": b"\x00\x01"},
+                                   {"text_data": "[" * 5000 + "]" * 5000}])
 async def test_a_frame_that_is_not_json_text_is_answered_and_the_socket_stays_open(frame):
     communicator, _ = await connect()
     await communicator.receive_json_from()  # snapshot

@@ -1,14 +1,22 @@
 """Password guessing is rate limited, on the login form and on /api/token/."""
 
+import time
+
 import pytest
 from django.core.cache import cache
+from django.test import RequestFactory
+
+from scoring.throttling import CounterRateThrottle, client_ip
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_limits(settings):
-    settings.LOGIN_RATE = "3/hour"  # hourly windows: a test never straddles two
+def fresh_limits(settings, monkeypatch):
+    settings.LOGIN_RATE = "3/hour"
+    # The API's counters at the middle of an hourly window: no test straddles two.
+    now = time.time() // 3600 * 3600 + 1800
+    monkeypatch.setattr(CounterRateThrottle, "timer", staticmethod(lambda: now))
     cache.clear()
     yield
     cache.clear()
@@ -85,3 +93,36 @@ def test_token_limit_counts_one_address_spraying_many_usernames(api_client, sett
     response = wrong_token_request(api_client, username="dee")
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(("forwarded", "expected"), [
+    ("203.0.113.5", "203.0.113.5"),
+    ("10.0.0.1, 203.0.113.5:5555", "203.0.113.5"),  # a proxy that appends the port
+    ("[2001:db8::1]:443", "2001:db8::"),
+    ("2001:db8::1, 2001:db8:0:0:ffff::2", "2001:db8::"),  # one /64, one client
+    ("not-an-address", "192.0.2.1"),  # falls back to the peer
+])
+def test_client_ip_behind_one_proxy(settings, forwarded, expected):
+    settings.NUM_PROXIES = 1
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="192.0.2.1")
+    assert client_ip(request) == expected
+
+
+def test_token_limit_counts_an_ipv6_client_by_its_64(api_client, player, settings):
+    settings.NUM_PROXIES = 1
+    for i in range(3):
+        assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR=f"2001:db8::{i + 1}").status_code == 400
+    assert wrong_token_request(api_client, HTTP_X_FORWARDED_FOR="2001:db8::ffff:9").status_code == 429
+
+
+def test_production_trusts_one_proxy_by_default():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUM_PROXIES"}
+    env.update(DJANGO_SETTINGS_MODULE="gameapp.settings.production", SECRET_KEY="x" * 20 + "abcdefghij" * 4)
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+                          "print(settings.NUM_PROXIES, settings.REST_FRAMEWORK['NUM_PROXIES'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]
