@@ -84,7 +84,10 @@ class PlayerTotal:
     ``pending`` maps submission id -> points for submissions already added to
     ``total`` whose SCORE item may not show the outcome yet. It is what makes
     applying a record idempotent without a transaction: a replayed record
-    whose id is here is not added again (see docs/consumer.md).
+    whose id is here is not added again (see docs/consumer.md). ``rejected``
+    does the same for rejections (id -> error), so that every decision is
+    committed by one version-checked TOTAL write and a second worker on the
+    same records follows it instead of deciding again.
     """
 
     player_id: str
@@ -96,6 +99,10 @@ class PlayerTotal:
     # Points per leaderboard window, e.g. {"day:2026-11-26": 30, "week:2026-W48": 80}:
     # absolute values, so the read model can be set (not incremented) from them.
     windows: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    # Listed on the leaderboard: once anything was applied. A player whose
+    # submissions were all rejected has a TOTAL (for ``rejected``) but no rank.
+    on_leaderboard: bool = True
 
 
 WINDOWS = ("all", "week", "day")
@@ -139,6 +146,7 @@ class TotalChange:
 
     new_total: PlayerTotal
     applied: list[Decision]  # decisions whose points are in new_total
+    rejected: list[Decision]  # decisions recorded as rejected in new_total
     added: int  # points added by this batch (0 on a pure replay)
 
 
@@ -151,21 +159,30 @@ def fold_player(
     """Fold a batch's decisions for one player into one new TOTAL.
 
     ``fresh`` are decisions for submissions whose SCORE item is still
-    pending. Those already in ``current.pending`` were added by an earlier
-    attempt that crashed before writing outcomes: they keep the points they
-    were added with and are not added again. ``settled_ids`` are submissions
-    whose SCORE item already shows an outcome; they leave ``pending``.
+    pending. Those already in ``current.pending`` or ``current.rejected``
+    were decided by an earlier attempt (one that crashed before writing
+    outcomes, or another worker on the same records): that decision stands,
+    with the points it was added with, and nothing is added again.
+    ``settled_ids`` are submissions whose SCORE item already shows an
+    outcome; they leave both maps.
     """
     pending = {k: v for k, v in current.pending.items() if k not in settled_ids}
+    rejected = {k: v for k, v in current.rejected.items() if k not in settled_ids}
     windows = dict(current.windows)
     applied: list[Decision] = []
+    rejections: list[Decision] = []
     added = 0
     reached = current.reached_at_ms
     for decision in fresh:
         sub_id = decision.submission.id
         if sub_id in pending:
             applied.append(Decision(decision.submission, Status.APPLIED, points=pending[sub_id]))
-        elif decision.status is Status.APPLIED:
+        elif sub_id in rejected:
+            rejections.append(Decision(decision.submission, Status.REJECTED, error=rejected[sub_id]))
+        elif decision.status is not Status.APPLIED:
+            rejected[sub_id] = decision.error or "Rejected."
+            rejections.append(decision)
+        else:
             pending[sub_id] = decision.points
             added += decision.points
             applied.append(decision)
@@ -181,5 +198,7 @@ def fold_player(
         pending=pending,
         reached_at_ms=reached if added else current.reached_at_ms,
         windows=_prune_windows(windows),
+        rejected=rejected,
+        on_leaderboard=current.on_leaderboard or bool(applied),
     )
-    return TotalChange(new_total=new_total, applied=applied, added=added)
+    return TotalChange(new_total=new_total, applied=applied, rejected=rejections, added=added)

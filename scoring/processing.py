@@ -110,11 +110,10 @@ def records_process(
     processed_at = now()
     outcomes: list[Submission] = []
     for player_id, decisions in by_player.items():
-        change_applied, kept, total = _apply_to_total(player_id, decisions, totals.get(player_id))
-        applied_ids = {d.submission.id for d in change_applied}
-        result.applied += change_applied
-        result.rejected += [d for d in kept if d.submission.id not in applied_ids]
-        if total is not None:
+        applied, rejected, total = _apply_to_total(player_id, decisions, totals.get(player_id))
+        result.applied += applied
+        result.rejected += rejected
+        if total is not None and total.on_leaderboard:
             result.totals[player_id] = total
     for decision in result.applied + result.rejected:
         outcomes.append(
@@ -144,8 +143,9 @@ def _apply_to_total(
     """Fold one player's decisions into their TOTAL, retrying lost races.
 
     ``current`` is the TOTAL read for the whole batch, before its SCOREs; it
-    is read again only after losing a race. Returns the decisions applied,
-    the decisions still this batch's to settle, and the TOTAL written.
+    is read again only after losing a race. Returns the decisions applied
+    and rejected, as the TOTAL written records them, and that TOTAL. Every
+    decision, a rejection too, is committed by that version-checked write.
     """
     for attempt in range(MAX_TOTAL_CONFLICTS):
         if attempt:
@@ -154,13 +154,12 @@ def _apply_to_total(
             if not decisions:
                 return [], [], None
         if current is None:
-            current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name)
+            current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
+                                  on_leaderboard=False)
         settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
         change = fold_player(current, fresh=decisions, settled_ids=settled)
-        if not change.applied and not settled:
-            return [], decisions, None  # only rejections: the total is untouched
         if store.total_put_if_version(total=change.new_total, expected_version=current.version):
-            return change.applied, decisions, change.new_total
+            return change.applied, change.rejected, change.new_total
         # Someone else wrote this TOTAL since we read it: another worker on
         # another shard, or a duplicate of this batch. Read again and refold.
     raise store.StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
@@ -176,8 +175,8 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
     can, because ids leave ``pending`` only after their outcome is written.
     Reading the SCORE after the TOTAL makes that order hold for us too.
     """
-    counted = current.pending if current else {}
-    check = [d.submission.id for d in decisions if d.submission.id not in counted]
+    decided = {**current.pending, **current.rejected} if current else {}
+    check = [d.submission.id for d in decisions if d.submission.id not in decided]
     if not check:
         return decisions
     stored = store.scores_get_many(submission_ids=check)
@@ -186,9 +185,9 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
 
 
 def _settled_ids(current: PlayerTotal, *, batch_ids: set[str]) -> set[str]:
-    """Ids in ``pending`` from earlier batches whose SCORE item now shows the
-    outcome, so the map can forget them."""
-    earlier = [i for i in current.pending if i not in batch_ids]
+    """Ids in ``pending`` or ``rejected`` from earlier batches whose SCORE item
+    now shows the outcome, so the maps can forget them."""
+    earlier = [i for i in (*current.pending, *current.rejected) if i not in batch_ids]
     if not earlier:
         return set()
     stored = store.scores_get_many(submission_ids=earlier)

@@ -160,7 +160,8 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
 
 
 def boards_rebuild(totals, *, now: datetime | None = None) -> int:
-    """Replace the current boards with these totals (from DynamoDB)."""
+    """Replace the current boards with these totals (from DynamoDB), leaving
+    out players with nothing applied (``on_leaderboard`` false)."""
     now = now or utcnow()
     r = client()
     keys = [board_key(w, now) for w in WINDOWS]
@@ -168,6 +169,8 @@ def boards_rebuild(totals, *, now: datetime | None = None) -> int:
     count = 0
     batch = []
     for total in totals:
+        if not total.on_leaderboard:
+            continue
         batch.append(total)
         if len(batch) == 500:
             boards_update(batch, now=now)

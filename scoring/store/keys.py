@@ -152,5 +152,7 @@ def total_from_item(item: dict) -> PlayerTotal:
         pending={k: int(v) for k, v in attrs.get("pending", {}).items()},
         reached_at_ms=attrs.get("reached_at_ms", 0),
         windows={k: int(v) for k, v in attrs.get("windows", {}).items()},
+        rejected=dict(attrs.get("rejected", {})),
+        on_leaderboard="GSI1PK" in item,
     )
 

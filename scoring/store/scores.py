@@ -160,7 +160,8 @@ def score_settle_failed(*, record: dict, error: str) -> None:
 
     Rejected, unless its player's TOTAL already counts it (a failure after the
     commit point): then it is applied with the points counted, so that the
-    SCORE item never disagrees with the total. Only a pending item changes.
+    SCORE item never disagrees with the total (a rejection the TOTAL records
+    keeps its error). Only a pending item changes.
     """
     keys = record.get("dynamodb", {}).get("Keys") or {}
     pk = keys.get("PK", {}).get("S", "")
@@ -178,6 +179,8 @@ def score_settle_failed(*, record: dict, error: str) -> None:
         values = {":s": {"S": "applied"}, ":p": {"N": str(total.pending[submission_id])}}
         update = "SET #status = :s, points = :p, processed_at = :t"
     else:
+        if total is not None and submission_id in total.rejected:  # decided before the failure: keep why
+            error = total.rejected[submission_id]
         values = {":s": {"S": "rejected"}, ":e": {"S": error}}
         update = "SET #status = :s, #error = :e, processed_at = :t"
     values[":t"] = {"S": iso(datetime.now(UTC))}

@@ -38,14 +38,16 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
                 "total": total.total,
                 "version": total.version,
                 "reached_at_ms": total.reached_at_ms,
-                "GSI1PK": LEADERBOARD_PK,
-                "GSI1SK": leaderboard_sort_key(total=total.total, reached_at_ms=total.reached_at_ms),
             }
         ),
         # An empty map must still be written: TypeSerializer turns {} into {"M": {}}.
         "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
+        "rejected": {"M": {k: {"S": v} for k, v in total.rejected.items()}},
         "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
     }
+    if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
+        item["GSI1PK"] = {"S": LEADERBOARD_PK}
+        item["GSI1SK"] = {"S": leaderboard_sort_key(total=total.total, reached_at_ms=total.reached_at_ms)}
     condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
     kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}
     return call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)

@@ -56,6 +56,16 @@ def test_a_dead_letter_already_counted_in_the_total_is_settled_as_applied():
     assert (settled.status, settled.points) == (Status.APPLIED, 25)
 
 
+def test_a_dead_letter_whose_rejection_the_total_records_keeps_that_error():
+    rec = record("1", "decided")
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="P1", version=1, on_leaderboard=False,
+                                                 rejected={"decided": "Task 'easy' no longer exists."}),
+                               expected_version=0)
+    runner(lambda batch: (_ for _ in ()).throw(ValueError("after commit")), [], max_retry_attempts=0).run([rec])
+    settled = store.score_get(submission_id="decided")
+    assert (settled.status, settled.error) == (Status.REJECTED, "Task 'easy' no longer exists.")
+
+
 def test_an_outage_is_not_dead_lettered():
     def process(batch):
         raise store.StoreUnavailable("DynamoDB down")

@@ -89,7 +89,15 @@ def test_unknown_task_is_rejected_with_an_error_and_no_points():
     stored = store.score_get(submission_id="s1")
     assert stored.status is Status.REJECTED
     assert "gone" in stored.error
-    assert total_of("p1") is None
+    # The rejection is committed in the TOTAL like any decision, but a player
+    # with nothing applied has no points and no rank.
+    total = total_of("p1")
+    assert (total.total, total.rejected, total.on_leaderboard) == (0, {"s1": stored.error}, False)
+    assert store.leaderboard_top(limit=10) == []
+    processing.records_process([record_for(put("s2"), "2")], points_for=points_for)
+    total = total_of("p1")
+    assert (total.total, total.rejected, total.on_leaderboard) == (10, {}, True)  # s1 settled: forgotten
+    assert [e.player_id for e in store.leaderboard_top(limit=10)] == ["p1"]
 
 
 def test_malformed_record_is_poison():
@@ -154,3 +162,55 @@ def test_a_duplicate_worker_between_reading_totals_and_scores_is_not_counted_aga
     monkeypatch.undo()
     assert total_of("p1").total == 20
     assert store.score_get(submission_id="s1").status is Status.APPLIED
+
+
+def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committed_apply(monkeypatch):
+    # This worker's catalog says the task is gone; the other worker's still
+    # had it and commits first. Both must settle it the same way.
+    records = [record_for(put("s1"), "1")]
+    real = store.scores_get_many
+    real_outcomes = store.scores_put_outcomes
+    fired = []
+
+    def scores_then_other_worker(**kwargs):
+        found = real(**kwargs)  # this worker sees s1 pending
+        if not fired:
+            fired.append(True)
+            # The other worker commits s1 as applied and has not written the
+            # SCORE outcome yet.
+            monkeypatch.setattr(store, "scores_put_outcomes", lambda **kw: None)
+            processing.records_process(records, points_for=points_for)
+            monkeypatch.setattr(store, "scores_put_outcomes", real_outcomes)
+        return found
+
+    monkeypatch.setattr(store, "scores_get_many", scores_then_other_worker)
+    result = processing.records_process(records, points_for=lambda task: None)
+    monkeypatch.undo()
+    assert [(d.status, d.points) for d in result.applied] == [(Status.APPLIED, 10)] and result.rejected == []
+    assert (store.score_get(submission_id="s1").status, total_of("p1").total) == (Status.APPLIED, 10)
+
+
+def test_an_apply_racing_a_committed_rejection_follows_it(monkeypatch):
+    records = [record_for(put("s1"), "1")]
+    real = store.totals_get_many
+    fired = []
+
+    def totals_then_other_worker(**kwargs):
+        found = real(**kwargs)
+        if not fired:
+            fired.append(True)
+            # The other worker, whose catalog no longer has the task, commits a
+            # rejection; it has not written the SCORE outcome yet.
+            monkeypatch.setattr(store, "scores_put_outcomes", lambda **kw: None)
+            processing.records_process(records, points_for=lambda task: None)
+            monkeypatch.setattr(store, "scores_put_outcomes", real_outcomes)
+        return found
+
+    real_outcomes = store.scores_put_outcomes
+    monkeypatch.setattr(store, "totals_get_many", totals_then_other_worker)
+    result = processing.records_process(records, points_for=points_for)
+    monkeypatch.undo()
+    assert result.applied == [] and [d.status for d in result.rejected] == [Status.REJECTED]
+    stored = store.score_get(submission_id="s1")
+    assert stored.status is Status.REJECTED and "no longer exists" in stored.error
+    assert total_of("p1").total == 0

@@ -67,7 +67,8 @@ class Command(BaseCommand):
             current = self._totals.get(player_id) or PlayerTotal(player_id=player_id, player_name=player_id)
             new = PlayerTotal(player_id=player_id, player_name=current.player_name, total=should,
                               version=current.version + 1, pending=current.pending,
-                              reached_at_ms=current.reached_at_ms, windows=current.windows)
+                              reached_at_ms=current.reached_at_ms, windows=current.windows,
+                              rejected=current.rejected, on_leaderboard=current.on_leaderboard or should > 0)
             if store.total_put_if_version(total=new, expected_version=current.version):
                 fixed += 1
             else:
