@@ -100,8 +100,9 @@ class PlayerTotal:
     # absolute values, so the read model can be set (not incremented) from them.
     windows: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
-    # Listed on the leaderboard: once anything was applied. A player whose
-    # submissions were all rejected has a TOTAL (for ``rejected``) but no rank.
+    # Listed on the leaderboard once points were added, as the Redis boards
+    # list only totals above 0. A player whose submissions were all rejected
+    # has a TOTAL (for ``rejected``) but no rank.
     on_leaderboard: bool = True
 
 
@@ -199,6 +200,6 @@ def fold_player(
         reached_at_ms=reached if added else current.reached_at_ms,
         windows=_prune_windows(windows),
         rejected=rejected,
-        on_leaderboard=current.on_leaderboard or bool(applied),
+        on_leaderboard=current.on_leaderboard or added > 0,
     )
     return TotalChange(new_total=new_total, applied=applied, rejected=rejections, added=added)

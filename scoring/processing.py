@@ -113,7 +113,7 @@ def records_process(
         applied, rejected, total = _apply_to_total(player_id, decisions, totals.get(player_id))
         result.applied += applied
         result.rejected += rejected
-        if total is not None and total.on_leaderboard:
+        if applied:  # a batch of rejections changes no board
             result.totals[player_id] = total
     for decision in result.applied + result.rejected:
         outcomes.append(

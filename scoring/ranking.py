@@ -160,8 +160,7 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
 
 
 def boards_rebuild(totals, *, now: datetime | None = None) -> int:
-    """Replace the current boards with these totals (from DynamoDB), leaving
-    out players with nothing applied (``on_leaderboard`` false)."""
+    """Replace the current boards with these totals (from DynamoDB)."""
     now = now or utcnow()
     r = client()
     keys = [board_key(w, now) for w in WINDOWS]
@@ -169,8 +168,6 @@ def boards_rebuild(totals, *, now: datetime | None = None) -> int:
     count = 0
     batch = []
     for total in totals:
-        if not total.on_leaderboard:
-            continue
         batch.append(total)
         if len(batch) == 500:
             boards_update(batch, now=now)

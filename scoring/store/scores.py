@@ -29,7 +29,7 @@ from scoring.store.keys import (
     submission_from_item,
     submission_to_item,
 )
-from scoring.store.totals import totals_get_many
+from scoring.store.totals import total_commit_rejection
 
 
 def score_put(*, submission: Submission) -> None:
@@ -158,10 +158,11 @@ def retried_ids(*, submission_ids: list[str]) -> set[str]:
 def score_settle_failed(*, record: dict, error: str) -> None:
     """Give a dead-lettered submission an outcome, whatever its record holds.
 
-    Rejected, unless its player's TOTAL already counts it (a failure after the
-    commit point): then it is applied with the points counted, so that the
-    SCORE item never disagrees with the total (a rejection the TOTAL records
-    keeps its error). Only a pending item changes.
+    Rejected, committed in the player's TOTAL like any decision, unless the
+    TOTAL already holds one for it (a failure after the commit point, or
+    another worker on the same record): then that decision stands, applied
+    with the points counted or rejected with its error, so that the SCORE
+    item never disagrees with the total. Only a pending item changes.
     """
     keys = record.get("dynamodb", {}).get("Keys") or {}
     pk = keys.get("PK", {}).get("S", "")
@@ -174,13 +175,15 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     if not item or item.get("status", {}).get("S") != str(Status.PENDING):
         return
     player_id = item.get("player_id", {}).get("S")
-    total = totals_get_many(player_ids=[player_id]).get(player_id) if player_id else None
-    if total is not None and submission_id in total.pending:
-        values = {":s": {"S": "applied"}, ":p": {"N": str(total.pending[submission_id])}}
+    points = None
+    if player_id:  # without one the item is too broken to have been counted anywhere
+        points, error = total_commit_rejection(
+            player_id=player_id, player_name=item.get("player_name", {}).get("S", player_id),
+            submission_id=submission_id, error=error)
+    if points is not None:
+        values = {":s": {"S": "applied"}, ":p": {"N": str(points)}}
         update = "SET #status = :s, points = :p, processed_at = :t"
     else:
-        if total is not None and submission_id in total.rejected:  # decided before the failure: keep why
-            error = total.rejected[submission_id]
         values = {":s": {"S": "rejected"}, ":e": {"S": error}}
         update = "SET #status = :s, #error = :e, processed_at = :t"
     values[":t"] = {"S": iso(datetime.now(UTC))}

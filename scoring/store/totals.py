@@ -1,9 +1,10 @@
 """TOTAL items: each player's total, written only by the stream consumer."""
 
+import dataclasses
 from collections.abc import Iterator
 
 from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import call, call_if, client, items_get_many, table_name
+from scoring.store.base import StoreUnavailable, call, call_if, client, items_get_many, table_name
 from scoring.store.keys import (
     GSI_LEADERBOARD,
     LEADERBOARD_PK,
@@ -51,6 +52,26 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
     condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
     kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}
     return call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
+
+
+def total_commit_rejection(*, player_id: str, player_name: str, submission_id: str, error: str,
+                           attempts: int = 20) -> tuple[int | None, str | None]:
+    """Commit a rejection of this submission in the player's TOTAL, under the
+    version check, unless the TOTAL already holds a decision for it; return
+    the decision that stands: ``(points, None)`` applied, ``(None, error)``
+    rejected. What dead-lettering settles with, so that it agrees with a
+    worker that committed the same submission meanwhile."""
+    for _ in range(attempts):
+        total = totals_get_many(player_ids=[player_id]).get(player_id)
+        if total is not None and submission_id in total.pending:
+            return total.pending[submission_id], None
+        if total is not None and submission_id in total.rejected:
+            return None, total.rejected[submission_id]
+        base = total or PlayerTotal(player_id=player_id, player_name=player_name, on_leaderboard=False)
+        new = dataclasses.replace(base, version=base.version + 1, rejected={**base.rejected, submission_id: error})
+        if total_put_if_version(total=new, expected_version=base.version):
+            return None, error
+    raise StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
 
 
 def totals_scan() -> Iterator[PlayerTotal]:

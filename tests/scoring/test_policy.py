@@ -66,6 +66,32 @@ def test_a_dead_letter_whose_rejection_the_total_records_keeps_that_error():
     assert (settled.status, settled.error) == (Status.REJECTED, "Task 'easy' no longer exists.")
 
 
+def test_a_dead_letter_racing_another_workers_commit_follows_it(monkeypatch):
+    from scoring.processing import records_process
+    from scoring.store import totals
+
+    rec = record("1", "raced")
+    real_put, real_outcomes = totals.total_put_if_version, store.scores_put_outcomes
+    fired = []
+
+    def other_worker_first(**kwargs):
+        # Between the dead letter's TOTAL read and its write, another worker
+        # commits the submission as applied and dies before writing outcomes.
+        if not fired:
+            fired.append(True)
+            monkeypatch.setattr(store, "scores_put_outcomes", lambda **kw: None)
+            records_process([rec], points_for=lambda task: 10)
+            monkeypatch.setattr(store, "scores_put_outcomes", real_outcomes)
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(totals, "total_put_if_version", other_worker_first)
+    runner(lambda batch: (_ for _ in ()).throw(ValueError("boom")), [], max_retry_attempts=0).run([rec])
+    monkeypatch.undo()
+    settled = store.score_get(submission_id="raced")
+    total = store.totals_get_many(player_ids=["p1"])["p1"]
+    assert (settled.status, settled.points, total.total) == (Status.APPLIED, 10, 10)
+
+
 def test_an_outage_is_not_dead_lettered():
     def process(batch):
         raise store.StoreUnavailable("DynamoDB down")

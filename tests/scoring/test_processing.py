@@ -85,7 +85,8 @@ def test_pending_map_forgets_settled_submissions_on_the_next_batch():
 
 
 def test_unknown_task_is_rejected_with_an_error_and_no_points():
-    processing.records_process([record_for(put("s1", task="gone"), "1")], points_for=points_for)
+    result = processing.records_process([record_for(put("s1", task="gone"), "1")], points_for=points_for)
+    assert result.totals == {}  # no board changed: no leaderboard deltas
     stored = store.score_get(submission_id="s1")
     assert stored.status is Status.REJECTED
     assert "gone" in stored.error
@@ -164,7 +165,17 @@ def test_a_duplicate_worker_between_reading_totals_and_scores_is_not_counted_aga
     assert store.score_get(submission_id="s1").status is Status.APPLIED
 
 
-def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committed_apply(monkeypatch):
+@pytest.fixture(params=[False, True], ids=["new player", "player with a total"])
+def earlier_points(request):
+    """0, or 50 after a first batch: the races below start from no TOTAL or from one."""
+    if request.param:
+        processing.records_process([record_for(put("s0", task="hard"), "0")], points_for=points_for)
+        return 50
+    return 0
+
+
+def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committed_apply(monkeypatch,
+                                                                                        earlier_points):
     # This worker's catalog says the task is gone; the other worker's still
     # had it and commits first. Both must settle it the same way.
     records = [record_for(put("s1"), "1")]
@@ -187,10 +198,11 @@ def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committe
     result = processing.records_process(records, points_for=lambda task: None)
     monkeypatch.undo()
     assert [(d.status, d.points) for d in result.applied] == [(Status.APPLIED, 10)] and result.rejected == []
-    assert (store.score_get(submission_id="s1").status, total_of("p1").total) == (Status.APPLIED, 10)
+    assert (store.score_get(submission_id="s1").status, total_of("p1").total) == (Status.APPLIED,
+                                                                                 earlier_points + 10)
 
 
-def test_an_apply_racing_a_committed_rejection_follows_it(monkeypatch):
+def test_an_apply_racing_a_committed_rejection_follows_it(monkeypatch, earlier_points):
     records = [record_for(put("s1"), "1")]
     real = store.totals_get_many
     fired = []
@@ -213,4 +225,12 @@ def test_an_apply_racing_a_committed_rejection_follows_it(monkeypatch):
     assert result.applied == [] and [d.status for d in result.rejected] == [Status.REJECTED]
     stored = store.score_get(submission_id="s1")
     assert stored.status is Status.REJECTED and "no longer exists" in stored.error
-    assert total_of("p1").total == 0
+    assert total_of("p1").total == earlier_points
+    assert "p1" not in result.totals
+
+
+def test_a_batch_of_rejections_for_a_ranked_player_changes_no_board():
+    processing.records_process([record_for(put("s0"), "0")], points_for=points_for)
+    result = processing.records_process([record_for(put("s1", task="gone"), "1")], points_for=points_for)
+    assert result.totals == {} and [d.submission.id for d in result.rejected] == ["s1"]
+    assert total_of("p1").on_leaderboard and total_of("p1").total == 10
