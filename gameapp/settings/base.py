@@ -1,7 +1,8 @@
 """Settings shared by every environment. Values come from the environment.
 
-See ``.env.example`` for every variable. ``local``, ``test`` and
-``production`` layer on top of this module.
+README.md's configuration table lists every variable; ``.env.example`` holds
+the ones a local run sets. ``local``, ``test`` and ``production`` layer on
+top of this module.
 """
 
 from pathlib import Path
