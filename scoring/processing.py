@@ -30,10 +30,6 @@ from scoring.domain import Decision, PlayerTotal, Status, Submission, decide, fo
 
 logger = logging.getLogger(__name__)
 
-# How many times a TOTAL write may lose the version race before the batch
-# fails and is retried as a whole.
-MAX_TOTAL_CONFLICTS = 20
-
 
 class PoisonRecord(Exception):
     """A record that can never be processed: not a SCORE insert we understand."""
@@ -147,7 +143,7 @@ def _apply_to_total(
     and rejected, as the TOTAL written records them, and that TOTAL. Every
     decision, a rejection too, is committed by that version-checked write.
     """
-    for attempt in range(MAX_TOTAL_CONFLICTS):
+    for attempt in range(store.MAX_TOTAL_CONFLICTS):
         if attempt:
             current = store.totals_get_many(player_ids=[player_id]).get(player_id)
             decisions = _still_pending(decisions, current)

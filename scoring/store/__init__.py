@@ -85,5 +85,11 @@ from scoring.store.table import (  # noqa: F401 (the package's API)
     table_item_count,
     table_item_count_approx,
 )
-from scoring.store.totals import leaderboard_top, total_put_if_version, totals_get_many, totals_scan  # noqa: F401
+from scoring.store.totals import (  # noqa: F401 (the package's API)
+    MAX_TOTAL_CONFLICTS,
+    leaderboard_top,
+    total_put_if_version,
+    totals_get_many,
+    totals_scan,
+)
 

@@ -92,6 +92,11 @@ class Lease:
     stalls: int = 0
     stall_sequence: str | None = None
 
+    @property
+    def died_holding(self) -> bool:
+        """Not released: its holder died (or stalled) with it, or still holds it."""
+        return self.expires_at_ms > 0
+
     def deaths_at(self, checkpoint: str | None) -> int:
         """Holders that died with the shard at this checkpoint, in a row."""
         return self.stalls if self.stall_sequence == (checkpoint or NO_CHECKPOINT) else 0
@@ -129,7 +134,7 @@ def lease_take(*, shard_id: str, owner: str, ttl_seconds: float, seen: Lease | N
     """
     now = now_ms if now_ms is not None else _now_ms()
     stalls, stall_sequence = (seen.stalls, seen.stall_sequence) if seen else (0, None)
-    if seen and seen.expires_at_ms > 0:
+    if seen and seen.died_holding:
         at = checkpoint or NO_CHECKPOINT
         stalls = stalls + 1 if stall_sequence == at else 1
         stall_sequence = at

@@ -23,6 +23,11 @@ def totals_get_many(*, player_ids: list[str]) -> dict[str, PlayerTotal]:
     return {t.player_id: t for t in map(total_from_item, items)}
 
 
+# How many times a TOTAL write may lose the version race before the caller
+# gives up (StoreUnavailable) and its batch is retried as a whole.
+MAX_TOTAL_CONFLICTS = 20
+
+
 def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
     """Write a TOTAL item if nobody changed it since ``expected_version``.
 
@@ -54,14 +59,14 @@ def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
     return call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
 
 
-def total_commit_rejection(*, player_id: str, player_name: str, submission_id: str, error: str,
-                           attempts: int = 20) -> tuple[int | None, str | None]:
+def total_commit_rejection(*, player_id: str, player_name: str, submission_id: str,
+                           error: str) -> tuple[int | None, str | None]:
     """Commit a rejection of this submission in the player's TOTAL, under the
     version check, unless the TOTAL already holds a decision for it; return
     the decision that stands: ``(points, None)`` applied, ``(None, error)``
     rejected. What dead-lettering settles with, so that it agrees with a
     worker that committed the same submission meanwhile."""
-    for _ in range(attempts):
+    for _ in range(MAX_TOTAL_CONFLICTS):
         total = totals_get_many(player_ids=[player_id]).get(player_id)
         if total is not None and submission_id in total.pending:
             return total.pending[submission_id], None

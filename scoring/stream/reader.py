@@ -47,6 +47,12 @@ class ReaderConfig:
     refresh_interval: float = 5.0  # how often to look for new shards
     checkpoint_interval: float = 60.0  # most seconds between checkpoints over skipped records
 
+    @property
+    def renew_interval(self) -> float:
+        """How often leases are renewed, and the longest a worker may wait
+        between renewals: a third of the lease."""
+        return self.lease_seconds / 3
+
 
 @dataclass(slots=True)
 class Shard:
@@ -138,7 +144,7 @@ class StreamReader:
         now = self.clock()
         if not force and now < self._next_refresh:
             return False
-        self._next_refresh = now + min(self.config.refresh_interval, self.config.lease_seconds / 3)
+        self._next_refresh = now + min(self.config.refresh_interval, self.config.renew_interval)
         self.shards = describe_shards(self.client, self.stream_arn)
         checkpoints = store.checkpoints_get_many(shard_ids=list(self.shards))
         # Shards retired by anyone (ours in memory too: a shard trimmed away
@@ -174,7 +180,7 @@ class StreamReader:
             if taken:
                 self.owned[shard_id] = ShardProgress(deaths=taken.deaths_at(at))
                 gained = True
-                if lease and lease.expires_at_ms > 0:
+                if lease and lease.died_holding:
                     self.stats.takeovers_after_death += 1
                     logger.warning("Took the lease on %s from %s, which died holding it (%d death(s) in a row at "
                                    "checkpoint %s): reading the next batch one record at a time.",
@@ -204,7 +210,7 @@ class StreamReader:
 
     def _renew(self, now: float) -> None:
         """Heartbeat and renew the leases we hold; forget the ones lost."""
-        self._next_renewal = now + self.config.lease_seconds / 3
+        self._next_renewal = now + self.config.renew_interval
         now_ms = int(now * 1000)
         store.worker_heartbeat(worker_id=self.worker_id, ttl_seconds=self.config.lease_seconds,
                                status=self.status(), now_ms=now_ms)

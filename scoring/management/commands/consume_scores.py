@@ -137,7 +137,7 @@ class Command(BaseCommand):
             except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
                 outage += 1
                 # Short enough that the next pass renews our leases in time.
-                delay = backoff_seconds(outage, cap=self.reader.config.lease_seconds / 3)
+                delay = backoff_seconds(outage, cap=self.reader.config.renew_interval)
                 service = "EventBridge" if isinstance(exc, EventPublishError) else "DynamoDB"
                 logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay, outage)
                 self._sleep(delay)
@@ -164,7 +164,7 @@ class Command(BaseCommand):
             left = end - time.monotonic()
             if left <= 0:
                 return
-            self._sleep(min(left, self.reader.config.lease_seconds / 3))
+            self._sleep(min(left, self.reader.config.renew_interval))
 
     def _drained(self) -> bool:
         """Every readable shard is ours, and none gave a record last pass."""
