@@ -26,6 +26,7 @@ run: install .env
 	$(BIN)/python scripts/devstack.py
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench-smoke: install

@@ -175,7 +175,8 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"{args.requests} requests x {args.rounds} rounds per side, concurrency {args.concurrency}")
-    print(f"server: {args.server}" + (f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else "")
+    shape = f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else ""
+    print(f"server: {args.server}" + shape
           + f"; rate-limit counters in {'Redis' if args.redis else 'process memory'}")
     print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto"
           "   machine: busy cores, steal %")

@@ -140,7 +140,7 @@ def _put_with_retries(events_client, entries: list[dict], *, max_attempts: int, 
             sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
         response = events_client.put_events(Entries=entries)
         # Results come back in request order, one per entry.
-        refused = [(entry, result) for entry, result in zip(entries, response.get("Entries", []))
+        refused = [(entry, result) for entry, result in zip(entries, response.get("Entries", []), strict=False)
                    if result.get("ErrorCode")]
         if not response.get("FailedEntryCount") or not refused:
             return 0, set()

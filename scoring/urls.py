@@ -1,4 +1,5 @@
 from django.urls import path
+
 from scoring import api, ops, views
 
 api_urlpatterns = [

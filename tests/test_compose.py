@@ -23,8 +23,8 @@ def test_compose_file_is_valid_with_every_service_healthchecked(empty_env):
     if compose is None:
         pytest.fail("docker-compose is missing: install Debian's docker-compose package (.ci/run does)")
     env = {**os.environ, "SECRET_KEY": "compose-config-check-only"}
-    result = subprocess.run([compose, "--env-file", str(empty_env), "-f", "docker-compose.yml", "config"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([compose, "--env-file", str(empty_env), "-f", "docker-compose.yml", "config"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     import yaml
 
@@ -42,7 +42,7 @@ def test_compose_refuses_to_start_without_a_secret_key(empty_env):
     if compose is None:
         pytest.fail("docker-compose is missing: install Debian's docker-compose package (.ci/run does)")
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    result = subprocess.run([compose, "--env-file", str(empty_env), "-f", "docker-compose.yml", "config"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([compose, "--env-file", str(empty_env), "-f", "docker-compose.yml", "config"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr

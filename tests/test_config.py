@@ -57,7 +57,8 @@ def test_production_refuses_the_default_secret_key():
 def test_production_settings_pass_check_deploy():
     result = manage("check", "--deploy", "--fail-level", "WARNING",
                     DJANGO_SETTINGS_MODULE="gameapp.settings.production",
-                    SECRET_KEY="a-real-secret-for-the-deploy-check-0123456789-abcdefghijklmnop", ALLOWED_HOSTS="scores.example.com")
+                    SECRET_KEY="a-real-secret-for-the-deploy-check-0123456789-abcdefghijklmnop",
+                    ALLOWED_HOSTS="scores.example.com")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

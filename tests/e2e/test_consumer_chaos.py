@@ -31,7 +31,7 @@ def submit_all(rng: random.Random, stop_at: float) -> list[Submission]:
     """Write submissions at a steady pace, as the API would (one PutItem each)."""
     written = []
     interval = (stop_at - time.monotonic()) / SUBMISSIONS
-    for i in range(SUBMISSIONS):
+    for _ in range(SUBMISSIONS):
         player = rng.randrange(PLAYERS)
         submission = Submission(id=str(uuid.uuid4()), player_id=f"p{player}", player_name=f"Player {player}",
                                 task=rng.choice(TASKS), submitted_at=datetime.now(UTC))

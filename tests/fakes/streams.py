@@ -41,9 +41,10 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, NoReturn
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.utils import parse_timestamp
@@ -128,7 +129,7 @@ class FakeDynamoDBStreams:
         self._region = region
         self._key_schema = copy.deepcopy(key_schema or _DEFAULT_KEY_SCHEMA)
         self._created = self._clock()
-        created = datetime.fromtimestamp(self._created, timezone.utc)
+        created = datetime.fromtimestamp(self._created, UTC)
         self._label = label = created.strftime("%Y-%m-%dT%H:%M:%S.000")
         self._arn = f"arn:aws:dynamodb:{region}:123456789012:table/{table_name}/stream/{label}"
         self._shards: dict[str, _Shard] = {}  # insertion order is creation order

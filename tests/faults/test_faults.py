@@ -5,9 +5,9 @@ resumes by itself."""
 import asyncio
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest

@@ -66,7 +66,7 @@ class CountingClient:
         self.calls.append([json.loads(e["Detail"])["submission_id"] for e in Entries])
         response = self.real.put_events(Entries=Entries)
         refused = self.refuse(len(self.calls), self.calls[-1])
-        for entry, sub_id in zip(response["Entries"], self.calls[-1]):
+        for entry, sub_id in zip(response["Entries"], self.calls[-1], strict=True):
             if sub_id in refused:
                 entry.clear()
                 entry.update(ErrorCode=self.code, ErrorMessage="Refused by the test")
@@ -124,7 +124,7 @@ def test_entries_still_refused_after_max_attempts_raise(events_client, bus_to_qu
     assert client.calls == [[f"sub-{i}" for i in range(10)], ["sub-1"], ["sub-1"],
                             [f"sub-{i}" for i in range(10, 14)], ["sub-12", "sub-13"], ["sub-12", "sub-13"]]
     # Exponential backoff with full jitter: never above the cap for its attempt.
-    assert all(0 <= s <= events.BACKOFF_BASE_SECONDS * 2**n for s, n in zip(sleeps, [1, 2, 1, 2]))
+    assert all(0 <= s <= events.BACKOFF_BASE_SECONDS * 2**n for s, n in zip(sleeps, [1, 2, 1, 2], strict=True))
 
 
 def test_entries_refused_for_good_fail_the_batch_rather_than_wait(events_client, bus_to_queue):

@@ -65,7 +65,7 @@ def test_play_orders_cards_easiest_first(browser_client):
 
     positions = [html.index(f'data-task="{task.slug}"') for task in Task.objects.order_by("difficulty__ordering")]
     levels = [task.difficulty.ordering for task in Task.objects.order_by("difficulty__ordering")]
-    assert [level for _, level in sorted(zip(positions, levels))] == sorted(levels)
+    assert [level for _, level in sorted(zip(positions, levels, strict=True))] == sorted(levels)
 
 
 def test_play_leaves_out_inactive_tasks(browser_client):

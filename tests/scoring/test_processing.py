@@ -116,8 +116,8 @@ def test_events_are_published_after_the_writes():
 
 
 def test_leaderboard_reads_totals_written_by_processing():
-    processing.records_process([record_for(put("a1", player="a"), "1"), record_for(put("b1", player="b", task="hard"), "2")],
-                               points_for=points_for)
+    records = [record_for(put("a1", player="a"), "1"), record_for(put("b1", player="b", task="hard"), "2")]
+    processing.records_process(records, points_for=points_for)
     top = store.leaderboard_top(limit=10)
     assert [(e.player_id, e.total) for e in top] == [("b", 50), ("a", 10)]
 

@@ -1,6 +1,6 @@
 """The submit path's output serializer answers exactly what DRF's own would."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from rest_framework import serializers
@@ -8,7 +8,7 @@ from rest_framework import serializers
 from scoring.domain import Status, Submission
 from scoring.serializers import PlainOutputSerializer, SubmissionSerializer
 
-SUBMITTED = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=timezone.utc)
+SUBMITTED = datetime(2026, 11, 27, 9, 30, 15, 123456, tzinfo=UTC)
 
 SUBMISSIONS = [
     Submission(id="a1", player_id="1", player_name="ada", task="warm-up-sums", submitted_at=SUBMITTED),

@@ -253,7 +253,8 @@ def test_a_clean_handover_is_not_a_death():
     first = make_reader(fake, handled)
     first.step_refresh(force=True)
     first.release_all()  # SIGTERM: leases released
-    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(3)]
+    for i in range(3):
+        fake.put_record(shard, keys=score_keys(i))
     calls = []
     second = make_reader(fake, [], worker="w2", handle_batch=lambda records, shard_id: calls.append(len(records)))
     drain(second)
