@@ -5,7 +5,7 @@ and tested on their own.
 """
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -39,10 +39,17 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class LeaderboardEntry:
+    """One row of a leaderboard, wherever it was read from (Redis or the
+    DynamoDB index)."""
+
     rank: int
     player_id: str
     player_name: str
     total: int
+
+    def as_dict(self) -> dict:
+        """The API's and the websocket's shape of an entry."""
+        return {"rank": self.rank, "player_id": self.player_id, "player": self.player_name, "total": self.total}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,33 @@ class PlayerTotal:
     on_leaderboard: bool = True
 
 
+# The leaderboard windows: all time, the ISO week, the day (UTC). Every other
+# module imports this one definition.
 WINDOWS = ("all", "week", "day")
+
+# Widths of the rank key's two parts: a total, and the inverted moment it was
+# reached (epoch ms, good until the year 2286).
+_TOTAL_DIGITS = 15
+_MOMENT_DIGITS = 13
+
+
+def rank_key(*, total: int, reached_at_ms: int) -> str:
+    """A string that sorts players as a leaderboard does: a higher total
+    first and, on a tie, whoever reached it first. Read in descending order
+    (the moment is inverted). The DynamoDB index (GSI1SK) and the Redis
+    boards (member names) both sort by it."""
+    return f"{total:0{_TOTAL_DIGITS}d}#{10**_MOMENT_DIGITS - reached_at_ms:0{_MOMENT_DIGITS}d}"
+
+
+def rank_member(*, total: int, reached_at_ms: int, player_id: str) -> str:
+    """A Redis board member: the rank key, then the player it ranks."""
+    return f"{rank_key(total=total, reached_at_ms=reached_at_ms)}|{player_id}"
+
+
+def rank_member_parse(member: str) -> tuple[int, str]:
+    """(total, player id) of a board member. The rank key holds no ``|``."""
+    key, _, player_id = member.partition("|")
+    return int(key[:_TOTAL_DIGITS]), player_id
 
 
 def window_keys(moment: datetime) -> dict[str, str]:
@@ -142,6 +175,60 @@ def decide(submission: Submission, points: int | None) -> Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What was decided for one submission: applied with points, or rejected
+    with an error."""
+
+    status: Status
+    points: int | None = None
+    error: str | None = None
+
+
+def decision_standing(total: PlayerTotal | None, submission_id: str) -> Outcome | None:
+    """The decision a TOTAL already holds for this submission, or None.
+
+    A decision is committed by the version-checked TOTAL write that records
+    it (in ``pending`` with its points, or in ``rejected`` with its error).
+    Once there it stands, whoever processes the submission again: a replay,
+    a second worker on the same records, or dead-lettering. They follow it
+    instead of deciding again, so the SCORE item never disagrees with the
+    total.
+    """
+    if total is None:
+        return None
+    if submission_id in total.pending:
+        return Outcome(Status.APPLIED, points=total.pending[submission_id])
+    if submission_id in total.rejected:
+        return Outcome(Status.REJECTED, error=total.rejected[submission_id])
+    return None
+
+
+def fold_rejection(current: PlayerTotal | None, *, player_id: str, player_name: str, submission_id: str,
+                   error: str) -> tuple[PlayerTotal | None, Outcome]:
+    """Dead-lettering's decision for one submission: the one that stands, if
+    any (nothing to write), else a rejection recorded in a new TOTAL.
+
+    Works from ids, not a parsed Submission: a record is dead-lettered
+    because something about it failed, possibly its item itself.
+    """
+    standing = decision_standing(current, submission_id)
+    if standing is not None:
+        return None, standing
+    base = current or PlayerTotal(player_id=player_id, player_name=player_name, on_leaderboard=False)
+    new = replace(base, version=base.version + 1, rejected={**base.rejected, submission_id: error})
+    return new, Outcome(Status.REJECTED, error=error)
+
+
+def total_expected(*, applied_points: int, total: PlayerTotal | None, pending_ids: set[str]) -> int:
+    """What a player's total should be: the points of their applied SCORE
+    items, plus those the TOTAL holds in ``pending`` for submissions whose
+    SCORE item is still pending (counted, outcome not written yet: not
+    drift). ``rebuild_totals`` reports a TOTAL that differs."""
+    held = sum(points for sub_id, points in total.pending.items() if sub_id in pending_ids) if total else 0
+    return applied_points + held
+
+
+@dataclass(frozen=True, slots=True)
 class TotalChange:
     """What one batch does to one player's total."""
 
@@ -167,8 +254,10 @@ def fold_player(
     ``settled_ids`` are submissions whose SCORE item already shows an
     outcome; they leave both maps.
     """
-    pending = {k: v for k, v in current.pending.items() if k not in settled_ids}
-    rejected = {k: v for k, v in current.rejected.items() if k not in settled_ids}
+    # Copies, which the loop extends: what stands is read from them.
+    kept = replace(current, pending={k: v for k, v in current.pending.items() if k not in settled_ids},
+                   rejected={k: v for k, v in current.rejected.items() if k not in settled_ids})
+    pending, rejected = kept.pending, kept.rejected
     windows = dict(current.windows)
     applied: list[Decision] = []
     rejections: list[Decision] = []
@@ -176,10 +265,10 @@ def fold_player(
     reached = current.reached_at_ms
     for decision in fresh:
         sub_id = decision.submission.id
-        if sub_id in pending:
-            applied.append(Decision(decision.submission, Status.APPLIED, points=pending[sub_id]))
-        elif sub_id in rejected:
-            rejections.append(Decision(decision.submission, Status.REJECTED, error=rejected[sub_id]))
+        standing = decision_standing(kept, sub_id)
+        if standing is not None:
+            stood = Decision(decision.submission, standing.status, points=standing.points, error=standing.error)
+            (applied if standing.status is Status.APPLIED else rejections).append(stood)
         elif decision.status is not Status.APPLIED:
             rejected[sub_id] = decision.error or "Rejected."
             rejections.append(decision)

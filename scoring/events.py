@@ -8,7 +8,6 @@ is replayed: every settled submission's event is sent at least once.
 import dataclasses
 import functools
 import json
-import random
 import time
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from scoring.backoff import backoff_seconds
 from scoring.processing import DomainEvent
 from scoring.store import StoreUnavailable
 
@@ -137,7 +137,7 @@ def _put_with_retries(events_client, entries: list[dict], *, max_attempts: int, 
     codes: set[str] = set()
     for attempt in range(max_attempts):
         if attempt:
-            sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+            sleep(backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS))
         response = events_client.put_events(Entries=entries)
         # Results come back in request order, one per entry.
         refused = [(entry, result) for entry, result in zip(entries, response.get("Entries", []), strict=False)

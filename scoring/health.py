@@ -54,7 +54,7 @@ def readyz(request):
     except Exception:  # noqa: BLE001 - reported, never fatal here
         consumers = None
     ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks, "consumers_alive": consumers}
+    body = {"status": "ready" if ready else "unavailable", "checks": checks, "workers_alive": consumers}
     return JsonResponse(body, status=200 if ready else 503)
 
 

@@ -143,22 +143,21 @@ def _apply_to_total(
     and rejected, as the TOTAL written records them, and that TOTAL. Every
     decision, a rejection too, is committed by that version-checked write.
     """
-    for attempt in range(store.MAX_TOTAL_CONFLICTS):
-        if attempt:
-            current = store.totals_get_many(player_ids=[player_id]).get(player_id)
+
+    def change(current: PlayerTotal | None, retrying: bool):
+        nonlocal decisions
+        if retrying:
             decisions = _still_pending(decisions, current)
             if not decisions:
-                return [], [], None
+                return None, ([], [], None)
         if current is None:
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
                                   on_leaderboard=False)
         settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
-        change = fold_player(current, fresh=decisions, settled_ids=settled)
-        if store.total_put_if_version(total=change.new_total, expected_version=current.version):
-            return change.applied, change.rejected, change.new_total
-        # Someone else wrote this TOTAL since we read it: another worker on
-        # another shard, or a duplicate of this batch. Read again and refold.
-    raise store.StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
+        folded = fold_player(current, fresh=decisions, settled_ids=settled)
+        return folded.new_total, (folded.applied, folded.rejected, folded.new_total)
+
+    return store.total_change(player_id=player_id, change=change, current=current)
 
 
 def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> list[Decision]:

@@ -1,13 +1,13 @@
-"""The leaderboard read model: Redis sorted sets kept up to date by the consumer.
+"""The leaderboard read model: Redis sorted sets kept up to date by the stream processor.
 
 DynamoDB's TOTAL items stay the source of truth; these boards can be rebuilt
 from them at any time (`manage.py rebuild_leaderboard`). A board per window:
 ``lb:all``, ``lb:week:<ISO week>``, ``lb:day:<date>`` (UTC).
 
 Ranking with ties broken by who got there first: every member has score 0
-and is named ``<total, 15 digits>|<10^13 - ms reached, 13 digits>|<player>``,
-so Redis orders a board lexicographically, which is exactly (total desc,
-reached asc) read in reverse. ZREVRANK is O(log n). Updates carry the TOTAL
+and is named ``domain.rank_member`` (the rank key the DynamoDB index sorts
+by too, then the player), so Redis orders a board lexicographically, which
+is exactly (total desc, reached asc) read in reverse. ZREVRANK is O(log n). Updates carry the TOTAL
 item's version and are ignored when older than what the board holds, so two
 workers finishing out of order cannot make a board go back in time.
 """
@@ -19,7 +19,15 @@ from datetime import datetime
 import redis
 from django.conf import settings
 
-from scoring.domain import WINDOWS, PlayerTotal, utcnow, window_keys
+from scoring.domain import (
+    WINDOWS,
+    LeaderboardEntry,
+    PlayerTotal,
+    rank_member,
+    rank_member_parse,
+    utcnow,
+    window_keys,
+)
 
 _TTL = {"all": 0, "week": 15 * 86400, "day": 3 * 86400}
 
@@ -43,27 +51,16 @@ class RankingUnavailable(Exception):
     """Redis is not configured or not reachable."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    rank: int
-    player_id: str
-    player: str
-    total: int
-
-    def as_dict(self) -> dict:
-        return {"rank": self.rank, "player_id": self.player_id, "player": self.player, "total": self.total}
-
-
 @dataclass(slots=True)
 class BoardChange:
     """What one batch did to one board: for one coalesced push."""
 
     window: str
     seq: int
-    changes: list[Entry] = field(default_factory=list)
-    joined: list[Entry] = field(default_factory=list)
+    changes: list[LeaderboardEntry] = field(default_factory=list)
+    joined: list[LeaderboardEntry] = field(default_factory=list)
     left: list[dict] = field(default_factory=list)
-    top: list[Entry] = field(default_factory=list)
+    top: list[LeaderboardEntry] = field(default_factory=list)
 
 
 def client() -> redis.Redis:
@@ -84,15 +81,6 @@ def board_key(window: str, now: datetime | None = None) -> str:
     if window == "all":
         return "lb:all"
     return "lb:" + window_keys(now or utcnow())[window]
-
-
-def _member(total: int, reached_at_ms: int, player_id: str) -> str:
-    return f"{total:015d}|{10**13 - reached_at_ms:013d}|{player_id}"
-
-
-def _parse(member: str) -> tuple[int, str]:
-    total, _, player_id = member.split("|", 2)
-    return int(total), player_id
 
 
 def _call(fn):
@@ -138,9 +126,9 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
             value = total.total if window == "all" else total.windows.get(key.removeprefix("lb:"), 0)
             if value <= 0:
                 continue
+            member = rank_member(total=value, reached_at_ms=total.reached_at_ms, player_id=total.player_id)
             script(keys=[key, key + ":members", key + ":versions"],
-                   args=[total.player_id, _member(value, total.reached_at_ms, total.player_id), total.version,
-                         _TTL[window]], client=pipe)
+                   args=[total.player_id, member, total.version, _TTL[window]], client=pipe)
             updated_players.append(total.player_id)
         if not updated_players:
             continue
@@ -180,14 +168,14 @@ def boards_rebuild(totals, *, now: datetime | None = None) -> int:
 # --- reads (API, websockets) ---------------------------------------------------
 
 
-def top(window: str, limit: int) -> tuple[list[Entry], int]:
+def top(window: str, limit: int) -> tuple[list[LeaderboardEntry], int]:
     """The top ``limit`` of a window's current board, and the board's seq."""
     r = client()
     key = board_key(window)
     return _call(lambda: _top(r, key, limit)), int(_call(lambda: r.get(key + ":seq")) or 0)
 
 
-def around(window: str, player_id: str, k: int) -> tuple[Entry | None, list[Entry]]:
+def around(window: str, player_id: str, k: int) -> tuple[LeaderboardEntry | None, list[LeaderboardEntry]]:
     """A player's entry and the ``k`` players either side of them."""
     r = client()
     key = board_key(window)
@@ -199,30 +187,30 @@ def around(window: str, player_id: str, k: int) -> tuple[Entry | None, list[Entr
     return me, _entries(r, members, first_rank=start + 1)
 
 
-def entry(window: str, player_id: str) -> Entry | None:
+def entry(window: str, player_id: str) -> LeaderboardEntry | None:
     r = client()
     return _call(lambda: _entry(r, board_key(window), player_id))
 
 
-def _top(r, key: str, n: int) -> list[Entry]:
+def _top(r, key: str, n: int) -> list[LeaderboardEntry]:
     return _entries(r, r.zrevrange(key, 0, n - 1), first_rank=1)
 
 
-def _entry(r, key: str, player_id: str) -> Entry | None:
+def _entry(r, key: str, player_id: str) -> LeaderboardEntry | None:
     member = r.hget(key + ":members", player_id)
     if member is None:
         return None
     rank = r.zrevrank(key, member)
     if rank is None:
         return None
-    total, _ = _parse(member)
-    return Entry(rank + 1, player_id, _names(r, [player_id]).get(player_id, player_id), total)
+    total, _ = rank_member_parse(member)
+    return LeaderboardEntry(rank + 1, player_id, _names(r, [player_id]).get(player_id, player_id), total)
 
 
-def _entries(r, members: list[str], *, first_rank: int) -> list[Entry]:
-    parsed = [_parse(m) for m in members]
+def _entries(r, members: list[str], *, first_rank: int) -> list[LeaderboardEntry]:
+    parsed = [rank_member_parse(m) for m in members]
     names = _names(r, [p for _, p in parsed])
-    return [Entry(first_rank + i, p, names.get(p, p), total) for i, (total, p) in enumerate(parsed)]
+    return [LeaderboardEntry(first_rank + i, p, names.get(p, p), total) for i, (total, p) in enumerate(parsed)]
 
 
 def _names(r, player_ids: list[str]) -> dict[str, str]:

@@ -95,8 +95,7 @@ def leaderboard_top(*, window: str = "all", limit: int) -> list[dict]:
     except ranking.RankingUnavailable as exc:
         if window != "all":
             raise LeaderboardUnavailable(str(exc)) from exc
-    return [{"rank": e.rank, "player_id": e.player_id, "player": e.player_name, "total": e.total}
-            for e in store.leaderboard_top(limit=limit)]
+    return [e.as_dict() for e in store.leaderboard_top(limit=limit)]
 
 
 def leaderboard_around(*, window: str, player_id: str, k: int) -> tuple[dict | None, list[dict]]:
@@ -144,15 +143,10 @@ def pipeline_overview(*, recent: int = 20) -> dict:
             "lag_points": _sparkline([h[2] for h in history]),
             "lag_ms": history[-1][2] if history else None,
         })
-    dead = []
-    for letter in store.dlq_all()[-recent:]:
-        keys = letter["record"].get("dynamodb", {}).get("Keys", {})
-        pk = keys.get("PK", {}).get("S", "")
-        dead.append({**letter, "submission_id": pk.removeprefix(store.SCORE_PREFIX) if pk.startswith(
-            store.SCORE_PREFIX) else None})
+    dead = store.dlq_all()[-recent:]
     rejected = store.rejected_recent(limit=recent)
-    retried = store.retried_ids(submission_ids=[s.id for s in rejected] + [d["submission_id"] for d in dead
-                                                                          if d["submission_id"]])
+    retried = store.retried_ids(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
+                                                                          if d.submission_id])
     return {"workers": workers, "rejected": rejected, "dead_letters": dead, "retried": retried}
 
 

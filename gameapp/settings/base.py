@@ -122,6 +122,13 @@ STREAM_FILTERS = config.get_json_list("STREAM_FILTERS", [
 # A dead worker's shards are taken over within this many seconds.
 STREAM_LEASE_SECONDS = config.get_float("STREAM_LEASE_SECONDS", 10.0, minimum=1.0)
 STREAM_POLL_INTERVAL = config.get_float("STREAM_POLL_INTERVAL", 0.25)
+
+# How long housekeeping items live before DynamoDB's Time to Live deletes them
+# (their ``purge_at`` attribute). SCORE and TOTAL items are the ledger: they
+# never expire.
+DLQ_RETENTION_DAYS = config.get_float("DLQ_RETENTION_DAYS", 14.0, minimum=1.0)  # SQS keeps 14 days at most
+REJECTED_RETENTION_DAYS = config.get_float("REJECTED_RETENTION_DAYS", 30.0, minimum=1.0)  # the staff page's list
+WORKER_RETENTION_HOURS = config.get_float("WORKER_RETENTION_HOURS", 24.0, minimum=1.0)  # after the last heartbeat
 # EventBridge bus for ScoreApplied / ScoreRejected; unset: no events.
 EVENT_BUS_NAME = config.get_str("EVENT_BUS_NAME", "") or None
 

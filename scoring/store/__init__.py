@@ -10,18 +10,26 @@ SCORE      SCORE#<submission id>  SCORE       GSI2: PLAYER#<id> / <submitted>#<i
 TOTAL      PLAYER#<player id>     TOTAL       GSI1: LEADERBOARD / <total>#<first>
 =========  =====================  ==========  ===================================
 
-The stream consumer filters on INSERT of PK prefix ``SCORE#``, so every other
-item type is invisible to it by construction.
+The stream processor filters on INSERT of PK prefix ``SCORE#``, so every
+other item type is invisible to it by construction.
 
 Callers use the package (``from scoring import store``; ``store.score_put``).
-Inside it: ``base`` (clients, the one door for calls), ``keys`` (key formats
-and item mapping), ``scores``, ``totals``, ``reader`` (the stream reader's
-checkpoints, leases, workers and dead letters) and ``table``.
+Inside it: ``base`` (clients, the one door for calls and its errors),
+``keys`` (key formats and every item<->object mapping), ``scores``,
+``totals``, ``stream_state`` (the stream reader's checkpoints, leases,
+workers and dead letters), ``streams`` (DynamoDB Streams calls) and
+``table``. Nothing outside the package imports botocore: its errors arrive
+as the StoreError family below.
 """
 
 from scoring.store.base import (  # noqa: F401 (the package's API)
+    ConditionFailed,
+    DataTrimmed,
+    IteratorExpired,
+    StoreError,
     StoreUnavailable,
     SubmissionExists,
+    call,
     client,
     items_get_many,
     items_put_many,
@@ -32,37 +40,24 @@ from scoring.store.base import (  # noqa: F401 (the package's API)
 from scoring.store.keys import (  # noqa: F401 (the package's API)
     CHECKPOINT_PREFIX,
     LEASE_PREFIX,
+    PURGE_AT,
     SCORE_PREFIX,
+    BoardsStale,
+    Checkpoint,
+    DeadLetter,
+    Lease,
     dlq_key,
     score_key,
     shard_checkpoint_key,
     shard_lease_key,
     submission_from_item,
+    submission_id_of_record,
     submission_to_item,
+    total_from_item,
     total_key,
+    total_to_item,
     worker_key,
     worker_registry_key,
-)
-from scoring.store.reader import (  # noqa: F401 (the package's API)
-    Checkpoint,
-    Lease,
-    checkpoint_get,
-    checkpoint_put,
-    checkpoints_all,
-    checkpoints_get_many,
-    consumer_items,
-    dlq_all,
-    dlq_items,
-    dlq_put,
-    lease_acquire,
-    lease_release,
-    lease_take,
-    leases_all,
-    leases_get_many,
-    worker_heartbeat,
-    worker_remove,
-    worker_statuses,
-    workers_alive,
 )
 from scoring.store.scores import (  # noqa: F401 (the package's API)
     rejected_recent,
@@ -77,6 +72,27 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     scores_put_outcomes,
     scores_scan,
 )
+from scoring.store.stream_state import (  # noqa: F401 (the package's API)
+    checkpoint_get,
+    checkpoint_put,
+    checkpoints_all,
+    checkpoints_get_many,
+    dlq_all,
+    dlq_items,
+    dlq_put,
+    dlq_send,
+    lease_acquire,
+    lease_release,
+    lease_replace,
+    leases_all,
+    leases_get_many,
+    stream_items,
+    worker_heartbeat,
+    worker_remove,
+    worker_statuses,
+    workers_alive,
+)
+from scoring.store.streams import Shard, records_get, shard_iterator, shards_describe  # noqa: F401
 from scoring.store.table import (  # noqa: F401 (the package's API)
     stream_arn,
     table_definition,
@@ -84,10 +100,16 @@ from scoring.store.table import (  # noqa: F401 (the package's API)
     table_ensure,
     table_item_count,
     table_item_count_approx,
+    ttl_attribute,
+    ttl_ensure,
 )
 from scoring.store.totals import (  # noqa: F401 (the package's API)
     MAX_TOTAL_CONFLICTS,
+    boards_stale_clear,
+    boards_stale_get,
+    boards_stale_mark,
     leaderboard_top,
+    total_change,
     total_put_if_version,
     totals_get_many,
     totals_scan,

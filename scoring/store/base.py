@@ -1,5 +1,6 @@
 """The DynamoDB clients, and the one door every call goes through."""
 
+import contextlib
 import functools
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from scoring.backoff import backoff_seconds
 from scoring.domain import Submission
 
 # Errors that mean "DynamoDB cannot take this right now"; botocore has already
@@ -20,11 +22,40 @@ _UNAVAILABLE_CODES = {
     "InternalServerError",
     "ServiceUnavailable",
     "ResourceNotFoundException",
+    "LimitExceededException",  # DynamoDB Streams' throttling
 }
 
 
-class StoreUnavailable(Exception):
-    """DynamoDB is unreachable, throttling, or the table is missing."""
+class StoreError(Exception):
+    """DynamoDB or DynamoDB Streams refused a call. ``code`` is AWS's error
+    code. The subclasses say what the caller can do about it; a bare
+    StoreError is a request we got wrong: a bug, not an outage."""
+
+    def __init__(self, message: str, *, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class StoreUnavailable(StoreError):
+    """DynamoDB is unreachable, throttling, or the table is missing: wait and
+    try again."""
+
+
+class ConditionFailed(StoreError):
+    """A write was refused by its ConditionExpression. ``item`` is the item
+    as stored, when the call asked for it back."""
+
+    def __init__(self, message: str, *, code: str = "", item: dict | None = None):
+        super().__init__(message, code=code)
+        self.item = item
+
+
+class IteratorExpired(StoreError):
+    """A shard iterator is older than 15 minutes: get a new one from the checkpoint."""
+
+
+class DataTrimmed(StoreError):
+    """The records asked for are past the stream's 24 h retention."""
 
 
 class SubmissionExists(Exception):
@@ -33,6 +64,26 @@ class SubmissionExists(Exception):
     def __init__(self, existing: Submission):
         super().__init__(existing.id)
         self.existing = existing
+
+
+_BY_CODE = {"ExpiredIteratorException": IteratorExpired, "TrimmedDataAccessException": DataTrimmed}
+
+
+@contextlib.contextmanager
+def errors_mapped(what: str) -> Iterator[None]:
+    """Turn botocore's errors raised inside the block into the store's."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = f"{what} failed: {code or exc}"
+        if code in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(message, code=code) from exc
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(message, code=code, item=exc.response.get("Item")) from exc
+        raise _BY_CODE.get(code, StoreError)(message, code=code) from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"{what} failed: {exc}", code=type(exc).__name__) from exc
 
 
 def client():
@@ -62,6 +113,10 @@ def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
     return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
+def _dynamodb():
+    return client()  # call()'s own ``client`` argument hides the function there
+
+
 def streams_client():
     """The DynamoDB Streams client for the current settings (cached)."""
     return _streams_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
@@ -88,22 +143,10 @@ def table_name() -> str:
     return settings.DYNAMODB_TABLE
 
 
-def call(method: str, **kwargs) -> dict:
-    """Call DynamoDB, turning outages and throttling into StoreUnavailable."""
-    try:
-        return getattr(client(), method)(**kwargs)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _UNAVAILABLE_CODES:
-            raise StoreUnavailable(f"DynamoDB {method} failed: {code}") from exc
-        raise
-    except BotoCoreError as exc:
-        raise StoreUnavailable(f"DynamoDB {method} failed: {exc}") from exc
-
-
-def conditional_failed(exc: ClientError) -> bool:
-    """Whether a write was refused by its ConditionExpression."""
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def call(method: str, *, client=None, **kwargs) -> dict:
+    """Call DynamoDB (or ``client``, any boto3 client), through the error mapping."""
+    with errors_mapped(f"DynamoDB {method}"):
+        return getattr(client or _dynamodb(), method)(**kwargs)
 
 
 def call_if(method: str, **kwargs) -> bool:
@@ -111,25 +154,29 @@ def call_if(method: str, **kwargs) -> bool:
     ConditionExpression refused it."""
     try:
         call(method, **kwargs)
-    except ClientError as exc:
-        if conditional_failed(exc):
-            return False
-        raise
+    except ConditionFailed:
+        return False
     return True
+
+
+def paginate(method: str, *, client=None, **kwargs) -> Iterator[dict]:
+    """Every page of a paginated call (Scan, Query), through the error
+    mapping: botocore fetches the next page inside the iteration."""
+    with errors_mapped(f"DynamoDB {method}"):
+        yield from (client or _dynamodb()).get_paginator(method).paginate(**kwargs)
 
 
 def query_all(pk: str, sk_prefix: str) -> Iterator[dict]:
     """Every item of one partition (with an SK prefix, if given), consistent.
     A Query: moto answers it by walking the whole table, so ops pages and
     tests only, never a hot path."""
-    paginator = client().get_paginator("query")
     values = {":pk": {"S": pk}}
     condition = "PK = :pk"
     if sk_prefix:
         condition += " AND begins_with(SK, :sk)"
         values[":sk"] = {"S": sk_prefix}
-    for page in paginator.paginate(TableName=table_name(), KeyConditionExpression=condition,
-                                   ExpressionAttributeValues=values, ConsistentRead=True):
+    for page in paginate("query", TableName=table_name(), KeyConditionExpression=condition,
+                         ExpressionAttributeValues=values, ConsistentRead=True):
         yield from page.get("Items", [])
 
 
@@ -153,7 +200,7 @@ def batch_until_done(method: str, request: dict, *, unprocessed: str) -> Iterato
         request = response.get(unprocessed) or {}
         if not request:
             return
-        time.sleep(min(0.05 * 2**attempt, 1.0))
+        time.sleep(backoff_seconds(attempt, base=0.05, cap=1.0))
     raise StoreUnavailable(f"{method} left requests unprocessed after 10 attempts")
 
 

@@ -1,25 +1,37 @@
-"""Every key format, and the mapping between items and domain objects."""
+"""Every key format, and the mapping between items and objects.
 
+Nothing else in the project builds a key or reads an attribute off an item.
+"""
+
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from scoring.domain import PlayerTotal, Status, Submission
+from scoring.domain import PlayerTotal, Status, Submission, rank_key
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
-CONSUMER_PK = "CONSUMER"
+# The stream reader's own items. The stored value predates the name: keeping
+# it lets existing checkpoints and leases carry over.
+STREAM_PK = "CONSUMER"
 CHECKPOINT_PREFIX = "CHECKPOINT#"
 LEASE_PREFIX = "LEASE#"
 WORKER_PREFIX = "WORKER#"
 DLQ_PK = "DLQ"
 REJECTED_PK = "REJECTED"
+BOARDS_PK = "BOARDS"
 LEADERBOARD_PK = "LEADERBOARD"
 GSI_LEADERBOARD = "GSI1"
 GSI_PLAYER_SCORES = "GSI2"
+# DynamoDB's Time to Live attribute: epoch seconds after which DynamoDB may
+# delete the item. Only housekeeping items carry it; SCORE and TOTAL never do.
+PURGE_AT = "purge_at"
 
+_REGISTRY_PREFIX = "w:"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -35,21 +47,31 @@ def total_key(player_id: str) -> dict:
 # The stream reader's own items share one partition each, so that reading all
 # leases or checkpoints is a Query over a few items, never a table scan.
 def shard_checkpoint_key(shard_id: str) -> dict:
-    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": CHECKPOINT_PREFIX + shard_id}}
+    return {"PK": {"S": STREAM_PK}, "SK": {"S": CHECKPOINT_PREFIX + shard_id}}
 
 
 def shard_lease_key(shard_id: str) -> dict:
-    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": LEASE_PREFIX + shard_id}}
+    return {"PK": {"S": STREAM_PK}, "SK": {"S": LEASE_PREFIX + shard_id}}
 
 
 def worker_key(worker_id: str) -> dict:
-    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": WORKER_PREFIX + worker_id}}
+    return {"PK": {"S": STREAM_PK}, "SK": {"S": WORKER_PREFIX + worker_id}}
 
 
 def worker_registry_key() -> dict:
     """One item listing live workers, one attribute each: read with GetItem,
     because a Query costs O(table) on moto (it scans every item)."""
-    return {"PK": {"S": CONSUMER_PK}, "SK": {"S": "WORKERS"}}
+    return {"PK": {"S": STREAM_PK}, "SK": {"S": "WORKERS"}}
+
+
+def worker_registry_attribute(worker_id: str) -> str:
+    return _REGISTRY_PREFIX + worker_id
+
+
+def worker_registry_expiries(item: dict) -> dict[str, int]:
+    """The registry item's workers -> when their heartbeat expires (epoch ms)."""
+    return {name.removeprefix(_REGISTRY_PREFIX): int(value["N"]) for name, value in item.items()
+            if name.startswith(_REGISTRY_PREFIX)}
 
 
 def dlq_key(record_id: str) -> dict:
@@ -61,20 +83,17 @@ def rejected_key(submission_id: str, processed_at: datetime) -> dict:
     return {"PK": {"S": REJECTED_PK}, "SK": {"S": f"{iso(processed_at)}#{submission_id}"}}
 
 
+def boards_stale_key() -> dict:
+    """The marker left when the Redis boards missed an update (see scoring/live.py)."""
+    return {"PK": {"S": BOARDS_PK}, "SK": {"S": "STALE"}}
+
+
 def player_scores_pk(player_id: str) -> str:
     return PLAYER_PREFIX + player_id
 
 
 def player_scores_sk(submission: Submission) -> str:
     return f"{iso(submission.submitted_at)}#{submission.id}"
-
-
-def leaderboard_sort_key(*, total: int, reached_at_ms: int) -> str:
-    """GSI1 sort key: higher total first; on a tie, who got there first.
-
-    Read with ScanIndexForward=False, so the time part is inverted.
-    """
-    return f"{total:015d}#{10**13 - reached_at_ms:013d}"
 
 
 def iso(moment: datetime) -> str:
@@ -92,6 +111,13 @@ def to_item(attrs: dict[str, Any]) -> dict:
 def from_item(item: dict) -> dict[str, Any]:
     out = {k: _deserializer.deserialize(v) for k, v in item.items()}
     return {k: int(v) if isinstance(v, Decimal) else v for k, v in out.items()}
+
+
+def _purge_at(purge_at: int | None) -> dict:
+    return {PURGE_AT: {"N": str(purge_at)}} if purge_at is not None else {}
+
+
+# --- SCORE ----------------------------------------------------------------
 
 
 def submission_to_item(submission: Submission) -> dict:
@@ -142,6 +168,51 @@ def submission_from_item(item: dict) -> Submission:
     )
 
 
+def submission_id_of_record(record: dict) -> str | None:
+    """The submission a stream record is about, from its keys alone (they are
+    there even when its image cannot be parsed); None if not a SCORE item."""
+    dynamodb = record.get("dynamodb") if isinstance(record, dict) else None
+    keys = (dynamodb or {}).get("Keys") or {}
+    pk = keys.get("PK", {}).get("S", "") if isinstance(keys, dict) else ""
+    return pk.removeprefix(SCORE_PREFIX) if pk.startswith(SCORE_PREFIX) else None
+
+
+def rejected_pointer_item(submission_id: str, processed_at: datetime, *, purge_at: int | None) -> dict:
+    return {**rejected_key(submission_id, processed_at), "type": {"S": "REJECTED"},
+            "submission_id": {"S": submission_id}, **_purge_at(purge_at)}
+
+
+def rejected_pointer_id(item: dict) -> str:
+    return item["submission_id"]["S"]
+
+
+# --- TOTAL ----------------------------------------------------------------
+
+
+def total_to_item(total: PlayerTotal) -> dict:
+    item = {
+        **total_key(total.player_id),
+        **to_item(
+            {
+                "type": "TOTAL",
+                "player_id": total.player_id,
+                "player_name": total.player_name,
+                "total": total.total,
+                "version": total.version,
+                "reached_at_ms": total.reached_at_ms,
+            }
+        ),
+        # An empty map must still be written: TypeSerializer turns {} into {"M": {}}.
+        "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
+        "rejected": {"M": {k: {"S": v} for k, v in total.rejected.items()}},
+        "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
+    }
+    if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
+        item["GSI1PK"] = {"S": LEADERBOARD_PK}
+        item["GSI1SK"] = {"S": rank_key(total=total.total, reached_at_ms=total.reached_at_ms)}
+    return item
+
+
 def total_from_item(item: dict) -> PlayerTotal:
     attrs = from_item(item)
     return PlayerTotal(
@@ -156,3 +227,108 @@ def total_from_item(item: dict) -> PlayerTotal:
         on_leaderboard="GSI1PK" in item,
     )
 
+
+# --- the stream reader's items --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    shard_id: str
+    sequence_number: str | None  # last record processed; None: nothing yet
+    closed: bool = False  # drained to its end: retired
+
+
+def checkpoint_to_item(checkpoint: Checkpoint, *, updated_at_ms: int) -> dict:
+    item = {**shard_checkpoint_key(checkpoint.shard_id), "type": {"S": "CHECKPOINT"},
+            "shard_id": {"S": checkpoint.shard_id}, "closed": {"BOOL": checkpoint.closed},
+            "updated_at_ms": {"N": str(updated_at_ms)}}
+    if checkpoint.sequence_number:
+        item["sequence_number"] = {"S": checkpoint.sequence_number}
+    return item
+
+
+def checkpoint_from_item(item: dict) -> Checkpoint:
+    return Checkpoint(item["shard_id"]["S"], item.get("sequence_number", {}).get("S"),
+                      item.get("closed", {}).get("BOOL", False))
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    shard_id: str
+    owner: str
+    expires_at_ms: int  # 0 once released
+    # How many holders in a row died with this lease (it expired instead of
+    # being released) while the shard's checkpoint stood at death_sequence.
+    deaths: int = 0
+    death_sequence: str | None = None
+
+    @property
+    def died_holding(self) -> bool:
+        """Not released: its holder died (or stalled) with it, or still holds it."""
+        return self.expires_at_ms > 0
+
+
+def lease_to_item(lease: Lease) -> dict:
+    item = {**shard_lease_key(lease.shard_id), "type": {"S": "LEASE"}, "shard_id": {"S": lease.shard_id},
+            "owner": {"S": lease.owner}, "expires_at_ms": {"N": str(lease.expires_at_ms)},
+            "deaths": {"N": str(lease.deaths)}}
+    if lease.death_sequence:
+        item["death_sequence"] = {"S": lease.death_sequence}
+    return item
+
+
+def lease_from_item(item: dict) -> Lease:
+    # "stalls" and "stall_sequence": the same counter, as leases written
+    # before it was renamed store it.
+    deaths = item.get("deaths") or item.get("stalls") or {"N": "0"}
+    sequence = item.get("death_sequence") or item.get("stall_sequence") or {}
+    return Lease(item["shard_id"]["S"], item["owner"]["S"], int(item["expires_at_ms"]["N"]), int(deaths["N"]),
+                 sequence.get("S"))
+
+
+def worker_to_item(worker_id: str, *, heartbeat_ms: int, expires_at_ms: int, status: dict,
+                   purge_at: int | None) -> dict:
+    return {**worker_key(worker_id), "type": {"S": "WORKER"}, "worker_id": {"S": worker_id},
+            "heartbeat_ms": {"N": str(heartbeat_ms)}, "expires_at_ms": {"N": str(expires_at_ms)},
+            "status": {"S": json.dumps(status, default=str)}, **_purge_at(purge_at)}
+
+
+def worker_status_from_item(item: dict) -> tuple[str, dict]:
+    return item["worker_id"]["S"], json.loads(item.get("status", {}).get("S", "{}"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A stream record that could not be processed, and why."""
+
+    sequence_number: str
+    error: str
+    attempts: int
+    record: dict
+    submission_id: str | None  # None: the record was not about a SCORE item
+
+
+def dead_letter_to_item(record: dict, *, error: str, attempts: int, created_at_ms: int,
+                        purge_at: int | None) -> dict:
+    seq = record.get("dynamodb", {}).get("SequenceNumber", "unknown")
+    return {**dlq_key(seq), "type": {"S": "DLQ"}, "sequence_number": {"S": seq},
+            "record": {"S": json.dumps(record, default=str)}, "error": {"S": error[:2000]},
+            "attempts": {"N": str(attempts)}, "created_at_ms": {"N": str(created_at_ms)}, **_purge_at(purge_at)}
+
+
+def dead_letter_from_item(item: dict) -> DeadLetter:
+    record = json.loads(item["record"]["S"])
+    return DeadLetter(item["sequence_number"]["S"], item["error"]["S"], int(item["attempts"]["N"]), record,
+                      submission_id_of_record(record))
+
+
+@dataclass(frozen=True, slots=True)
+class BoardsStale:
+    """The Redis boards missed ``misses`` updates, the first at ``since_ms``."""
+
+    since_ms: int
+    misses: int
+
+
+def boards_stale_from_item(item: dict) -> BoardsStale:
+    return BoardsStale(int(item["since_ms"]["N"]), int(item["misses"]["N"]))

@@ -3,17 +3,17 @@
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
+from django.conf import settings
 
-from scoring.domain import Page, Status, Submission, retry_id
+from scoring.domain import Outcome, Page, Status, Submission, fold_rejection, retry_id
 from scoring.store.base import (
+    ConditionFailed,
     SubmissionExists,
     call,
     call_if,
-    client,
-    conditional_failed,
     items_get_many,
     items_put_many,
+    paginate,
     table_name,
 )
 from scoring.store.keys import (
@@ -22,14 +22,15 @@ from scoring.store.keys import (
     REJECTED_PK,
     SCORE_PREFIX,
     iso,
-    parse_iso,
     player_scores_pk,
-    rejected_key,
+    rejected_pointer_id,
+    rejected_pointer_item,
     score_key,
     submission_from_item,
+    submission_id_of_record,
     submission_to_item,
 )
-from scoring.store.totals import total_commit_rejection
+from scoring.store.totals import total_change
 
 
 def score_put(*, submission: Submission) -> None:
@@ -47,10 +48,8 @@ def score_put(*, submission: Submission) -> None:
             ConditionExpression="attribute_not_exists(PK)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-    except ClientError as exc:
-        if not conditional_failed(exc):
-            raise
-        item = exc.response.get("Item")
+    except ConditionFailed as exc:
+        item = exc.item
         existing = submission_from_item(item) if item else score_get(submission_id=submission.id)
         raise SubmissionExists(existing) from None
 
@@ -101,19 +100,14 @@ def scores_put_outcomes(*, submissions: list[Submission]) -> None:
     These are MODIFY events on the stream, which the consumer's filter skips.
     """
     items = [submission_to_item(s) for s in submissions]
-    items += [{**rejected_key(s.id, s.processed_at), "type": {"S": "REJECTED"}, "submission_id": {"S": s.id}}
-              for s in submissions if s.status is Status.REJECTED]
+    items += [_rejected_pointer(s.id, s.processed_at) for s in submissions if s.status is Status.REJECTED]
     items_put_many(items)
 
 
 def scores_scan() -> Iterator[Submission]:
     """Every SCORE item, for rebuilding totals. A full scan: an ops tool."""
-    paginator = client().get_paginator("scan")
-    for page in paginator.paginate(
-        TableName=table_name(),
-        FilterExpression="begins_with(PK, :p)",
-        ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}},
-    ):
+    for page in paginate("scan", TableName=table_name(), FilterExpression="begins_with(PK, :p)",
+                         ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}}):
         for item in page.get("Items", []):
             yield submission_from_item(item)
 
@@ -122,7 +116,7 @@ def rejected_recent(*, limit: int) -> list[Submission]:
     """The most recently rejected submissions (one partition, newest first)."""
     response = call("query", TableName=table_name(), KeyConditionExpression="PK = :pk",
                      ExpressionAttributeValues={":pk": {"S": REJECTED_PK}}, ScanIndexForward=False, Limit=limit)
-    ids = [item["submission_id"]["S"] for item in response.get("Items", [])]
+    ids = [rejected_pointer_id(item) for item in response.get("Items", [])]
     found = scores_get_many(submission_ids=ids)
     return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
 
@@ -155,48 +149,48 @@ def retried_ids(*, submission_ids: list[str]) -> set[str]:
     return {s.retry_of for s in retries.values() if s.retry_of}
 
 
+def _rejected_pointer(submission_id: str, processed_at: datetime) -> dict:
+    """The staff page's pointer to a rejection, kept REJECTED_RETENTION_DAYS
+    (then DynamoDB's TTL deletes it; the SCORE item stays)."""
+    purge_at = int(processed_at.timestamp()) + int(settings.REJECTED_RETENTION_DAYS * 86400)
+    return rejected_pointer_item(submission_id, processed_at, purge_at=purge_at)
+
+
 def score_settle_failed(*, record: dict, error: str) -> None:
     """Give a dead-lettered submission an outcome, whatever its record holds.
 
     Rejected, committed in the player's TOTAL like any decision, unless the
     TOTAL already holds one for it (a failure after the commit point, or
-    another worker on the same record): then that decision stands, applied
-    with the points counted or rejected with its error, so that the SCORE
-    item never disagrees with the total. Only a pending item changes.
+    another worker on the same record): then that decision stands
+    (``domain.fold_rejection``), so that the SCORE item never disagrees with
+    the total. Only a pending item changes.
     """
-    keys = record.get("dynamodb", {}).get("Keys") or {}
-    pk = keys.get("PK", {}).get("S", "")
-    if not pk.startswith(SCORE_PREFIX):
+    submission_id = submission_id_of_record(record)
+    if submission_id is None:
         return
-    submission_id = pk.removeprefix(SCORE_PREFIX)
     # Field by field, not submission_from_item: the record may be here because
     # its item cannot be parsed.
     item = call("get_item", TableName=table_name(), Key=score_key(submission_id), ConsistentRead=True).get("Item")
     if not item or item.get("status", {}).get("S") != str(Status.PENDING):
         return
     player_id = item.get("player_id", {}).get("S")
-    points = None
+    outcome = Outcome(Status.REJECTED, error=error)
     if player_id:  # without one the item is too broken to have been counted anywhere
-        points, error = total_commit_rejection(
-            player_id=player_id, player_name=item.get("player_name", {}).get("S", player_id),
-            submission_id=submission_id, error=error)
-    if points is not None:
-        values = {":s": {"S": "applied"}, ":p": {"N": str(points)}}
-        update = "SET #status = :s, points = :p, processed_at = :t"
+        player_name = item.get("player_name", {}).get("S", player_id)
+        outcome = total_change(player_id=player_id, change=lambda current, _retrying: fold_rejection(
+            current, player_id=player_id, player_name=player_name, submission_id=submission_id, error=error))
+    processed_at = datetime.now(UTC)
+    if outcome.status is Status.APPLIED:
+        values = {":s": {"S": "applied"}, ":p": {"N": str(outcome.points)}}
+        update, names = "SET #status = :s, points = :p, processed_at = :t", {"#status": "status"}
     else:
-        values = {":s": {"S": "rejected"}, ":e": {"S": error}}
-        update = "SET #status = :s, #error = :e, processed_at = :t"
-    values[":t"] = {"S": iso(datetime.now(UTC))}
+        values = {":s": {"S": "rejected"}, ":e": {"S": outcome.error}}
+        update, names = "SET #status = :s, #error = :e, processed_at = :t", {"#status": "status", "#error": "error"}
+    values[":t"] = {"S": iso(processed_at)}
     values[":pending"] = {"S": "pending"}
-    names = {"#status": "status"}
-    if ":e" in values:
-        names["#error"] = "error"
     if not call_if("update_item", TableName=table_name(), Key=score_key(submission_id), UpdateExpression=update,
                    ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
                    ExpressionAttributeValues=values):
         return  # already settled
-    if ":e" in values:  # rejected: list it for the staff pipeline page
-        pointer = rejected_key(submission_id, parse_iso(values[":t"]["S"]))
-        call("put_item", TableName=table_name(),
-              Item={**pointer, "type": {"S": "REJECTED"}, "submission_id": {"S": submission_id}})
-
+    if outcome.status is Status.REJECTED:  # list it for the staff pipeline page
+        call("put_item", TableName=table_name(), Item=_rejected_pointer(submission_id, processed_at))

@@ -1,20 +1,31 @@
-"""TOTAL items: each player's total, written only by the stream consumer."""
+"""TOTAL items: each player's total, written only by the stream processor,
+and the marker left when the Redis boards missed an update."""
 
-import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import StoreUnavailable, call, call_if, client, items_get_many, table_name
+from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, paginate, table_name
 from scoring.store.keys import (
     GSI_LEADERBOARD,
     LEADERBOARD_PK,
     PLAYER_PREFIX,
+    BoardsStale,
+    boards_stale_from_item,
+    boards_stale_key,
     from_item,
-    leaderboard_sort_key,
-    to_item,
     total_from_item,
     total_key,
+    total_to_item,
 )
+
+T = TypeVar("T")
+
+# How many times a TOTAL write may lose the version race before the caller
+# gives up (StoreUnavailable) and its batch is retried as a whole.
+MAX_TOTAL_CONFLICTS = 20
+
+_UNREAD = object()
 
 
 def totals_get_many(*, player_ids: list[str]) -> dict[str, PlayerTotal]:
@@ -23,95 +34,81 @@ def totals_get_many(*, player_ids: list[str]) -> dict[str, PlayerTotal]:
     return {t.player_id: t for t in map(total_from_item, items)}
 
 
-# How many times a TOTAL write may lose the version race before the caller
-# gives up (StoreUnavailable) and its batch is retried as a whole.
-MAX_TOTAL_CONFLICTS = 20
-
-
 def total_put_if_version(*, total: PlayerTotal, expected_version: int) -> bool:
-    """Write a TOTAL item if nobody changed it since ``expected_version``.
+    """Write a TOTAL item if nobody changed it since ``expected_version``
+    (0: if there is none yet).
 
     Returns False when someone did (another worker, or a replay that got
     there first); the caller re-reads and folds again.
     """
-    item = {
-        **total_key(total.player_id),
-        **to_item(
-            {
-                "type": "TOTAL",
-                "player_id": total.player_id,
-                "player_name": total.player_name,
-                "total": total.total,
-                "version": total.version,
-                "reached_at_ms": total.reached_at_ms,
-            }
-        ),
-        # An empty map must still be written: TypeSerializer turns {} into {"M": {}}.
-        "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
-        "rejected": {"M": {k: {"S": v} for k, v in total.rejected.items()}},
-        "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
-    }
-    if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
-        item["GSI1PK"] = {"S": LEADERBOARD_PK}
-        item["GSI1SK"] = {"S": leaderboard_sort_key(total=total.total, reached_at_ms=total.reached_at_ms)}
     condition = "attribute_not_exists(PK)" if expected_version == 0 else "version = :v"
     kwargs = {"ExpressionAttributeValues": {":v": {"N": str(expected_version)}}} if expected_version else {}
-    return call_if("put_item", TableName=table_name(), Item=item, ConditionExpression=condition, **kwargs)
+    return call_if("put_item", TableName=table_name(), Item=total_to_item(total), ConditionExpression=condition,
+                   **kwargs)
 
 
-def total_commit_rejection(*, player_id: str, player_name: str, submission_id: str,
-                           error: str) -> tuple[int | None, str | None]:
-    """Commit a rejection of this submission in the player's TOTAL, under the
-    version check, unless the TOTAL already holds a decision for it; return
-    the decision that stands: ``(points, None)`` applied, ``(None, error)``
-    rejected. What dead-lettering settles with, so that it agrees with a
-    worker that committed the same submission meanwhile."""
-    for _ in range(MAX_TOTAL_CONFLICTS):
-        total = totals_get_many(player_ids=[player_id]).get(player_id)
-        if total is not None and submission_id in total.pending:
-            return total.pending[submission_id], None
-        if total is not None and submission_id in total.rejected:
-            return None, total.rejected[submission_id]
-        base = total or PlayerTotal(player_id=player_id, player_name=player_name, on_leaderboard=False)
-        new = dataclasses.replace(base, version=base.version + 1, rejected={**base.rejected, submission_id: error})
-        if total_put_if_version(total=new, expected_version=base.version):
-            return None, error
+def total_change(*, player_id: str, change: Callable[[PlayerTotal | None, bool], tuple[PlayerTotal | None, T]],
+                 current: PlayerTotal | None | object = _UNREAD) -> T:
+    """Change a player's TOTAL under its version, retrying lost races.
+
+    ``change(current, retrying)`` returns the TOTAL to write (None: nothing
+    to write) and what to return once it is written. ``current`` is the
+    TOTAL as the caller already read it, if it did; after a lost race it is
+    read again and ``change`` called with ``retrying=True``. The one loop
+    every TOTAL write goes through: the batch fold and dead-lettering.
+    """
+    for attempt in range(MAX_TOTAL_CONFLICTS):
+        if attempt or current is _UNREAD:
+            current = totals_get_many(player_ids=[player_id]).get(player_id)
+        new, result = change(current, attempt > 0)
+        if new is None or total_put_if_version(total=new, expected_version=current.version if current else 0):
+            return result
+        # Someone else wrote this TOTAL since we read it: another worker on
+        # another shard, or a duplicate of this batch. Read again and redo.
     raise StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
 
 
 def totals_scan() -> Iterator[PlayerTotal]:
     """Every TOTAL item."""
-    paginator = client().get_paginator("scan")
-    for page in paginator.paginate(
-        TableName=table_name(),
-        FilterExpression="begins_with(PK, :p) AND SK = :sk",
-        ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}},
-    ):
+    for page in paginate("scan", TableName=table_name(), FilterExpression="begins_with(PK, :p) AND SK = :sk",
+                         ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}}):
         for item in page.get("Items", []):
             yield total_from_item(item)
 
 
 def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
-    """The top ``limit`` TOTAL items, best first."""
-    response = call(
-        "query",
-        TableName=table_name(),
-        IndexName=GSI_LEADERBOARD,
-        KeyConditionExpression="GSI1PK = :pk",
-        ExpressionAttributeValues={":pk": {"S": LEADERBOARD_PK}},
-        ScanIndexForward=False,
-        Limit=limit,
-    )
+    """The top ``limit`` TOTAL items, best first (the DynamoDB index)."""
+    response = call("query", TableName=table_name(), IndexName=GSI_LEADERBOARD, KeyConditionExpression="GSI1PK = :pk",
+                    ExpressionAttributeValues={":pk": {"S": LEADERBOARD_PK}}, ScanIndexForward=False, Limit=limit)
     entries = []
     for rank, item in enumerate(response.get("Items", []), start=1):
         attrs = from_item(item)
-        entries.append(
-            LeaderboardEntry(
-                rank=rank,
-                player_id=attrs["player_id"],
-                player_name=attrs["player_name"],
-                total=attrs["total"],
-            )
-        )
+        entries.append(LeaderboardEntry(rank=rank, player_id=attrs["player_id"], player_name=attrs["player_name"],
+                                        total=attrs["total"]))
     return entries
 
+
+# --- the boards-stale marker (see scoring/live.py) ------------------------
+
+
+def boards_stale_mark(*, now_ms: int) -> None:
+    """Record that the Redis boards missed an update now. The first miss's
+    moment is kept; the count tells a heal whether another miss came since."""
+    call("update_item", TableName=table_name(), Key=boards_stale_key(),
+         UpdateExpression="SET #type = :type, since_ms = if_not_exists(since_ms, :now) ADD misses :one",
+         ExpressionAttributeNames={"#type": "type"},
+         ExpressionAttributeValues={":type": {"S": "BOARDS_STALE"}, ":now": {"N": str(now_ms)}, ":one": {"N": "1"}})
+
+
+def boards_stale_get() -> BoardsStale | None:
+    """The marker, if the boards are stale; else None."""
+    item = call("get_item", TableName=table_name(), Key=boards_stale_key(), ConsistentRead=True).get("Item")
+    return boards_stale_from_item(item) if item else None
+
+
+def boards_stale_clear(*, seen: BoardsStale) -> bool:
+    """Drop the marker after a heal that started after reading ``seen``,
+    unless another miss was marked since (then the heal may have missed it
+    too, and the marker stays for the next one). False if it stays."""
+    return call_if("delete_item", TableName=table_name(), Key=boards_stale_key(),
+                   ConditionExpression="misses = :seen", ExpressionAttributeValues={":seen": {"N": str(seen.misses)}})

@@ -7,7 +7,6 @@ same meaning as on Lambda, so the two deployments behave alike. An outage
 record, and the whole batch is retried once DynamoDB is back.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scoring import store
+from scoring.backoff import backoff_seconds
 from scoring.stream.reader import BatchAbandoned
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class BatchRunner:
                 records = self._drop_too_old(records, attempt)
                 if not records:
                     return
-                delay = min(10.0, self.policy.retry_base_seconds * 2 ** (attempt - 1))
+                delay = backoff_seconds(attempt - 1, base=self.policy.retry_base_seconds, cap=10.0, jitter=False)
                 logger.warning("Batch of %d failed (%r); retry %d in %.2fs.", len(records), exc, attempt, delay)
                 self.sleep(delay)
 
@@ -101,10 +101,8 @@ class BatchRunner:
             seq = record.get("dynamodb", {}).get("SequenceNumber")
             logger.error("Dead-lettering record %s after %d attempt(s): %s", seq, attempts, error)
             if self.policy.on_failure_sqs_url:
-                self.sqs_client.send_message(
-                    QueueUrl=self.policy.on_failure_sqs_url,
-                    MessageBody=json.dumps({"error": error, "attempts": attempts, "record": record}, default=str),
-                )
+                store.dlq_send(client=self.sqs_client, queue_url=self.policy.on_failure_sqs_url, record=record,
+                               error=error, attempts=attempts)
             else:
                 store.dlq_put(record=record, error=error, attempts=attempts)
             store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500])

@@ -12,18 +12,17 @@ tests can drive one step at a time.
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from scoring import store
+from scoring.store import Shard
 from scoring.stream.filters import matches_any
+from scoring.stream.leases import deaths_at, lease_take
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("scoring.stream")
 
 # Heartbeat samples kept for the pipeline page: at one per refresh (<= 5 s),
 # about the last ten minutes.
@@ -55,13 +54,6 @@ class ReaderConfig:
 
 
 @dataclass(slots=True)
-class Shard:
-    shard_id: str
-    parent_id: str | None
-    closed: bool
-
-
-@dataclass(slots=True)
 class ShardProgress:
     iterator: str | None = None
     last_sequence: str | None = None
@@ -83,26 +75,6 @@ class ReaderStats:
     takeovers_after_death: int = 0
     batches_abandoned: int = 0
     errors: int = 0
-
-
-def describe_shards(client, stream_arn: str) -> dict[str, Shard]:
-    """Every shard of the stream. DescribeStream returns at most 100 a page."""
-    shards: dict[str, Shard] = {}
-    start = None
-    while True:
-        kwargs = {"StreamArn": stream_arn, "Limit": 100}
-        if start:
-            kwargs["ExclusiveStartShardId"] = start
-        description = client.describe_stream(**kwargs)["StreamDescription"]
-        for raw in description.get("Shards", []):
-            shards[raw["ShardId"]] = Shard(
-                shard_id=raw["ShardId"],
-                parent_id=raw.get("ParentShardId"),
-                closed="EndingSequenceNumber" in raw.get("SequenceNumberRange", {}),
-            )
-        start = description.get("LastEvaluatedShardId")
-        if not start:
-            return shards
 
 
 class StreamReader:
@@ -145,7 +117,7 @@ class StreamReader:
         if not force and now < self._next_refresh:
             return False
         self._next_refresh = now + min(self.config.refresh_interval, self.config.renew_interval)
-        self.shards = describe_shards(self.client, self.stream_arn)
+        self.shards = store.shards_describe(client=self.client, stream_arn=self.stream_arn)
         checkpoints = store.checkpoints_get_many(shard_ids=list(self.shards))
         # Shards retired by anyone (ours in memory too: a shard trimmed away
         # from DescribeStream has no checkpoint to read back).
@@ -175,16 +147,16 @@ class StreamReader:
                 continue  # held by a live worker
             checkpoint = checkpoints.get(shard_id)
             at = checkpoint.sequence_number if checkpoint else None
-            taken = store.lease_take(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
-                                     seen=lease, checkpoint=at, now_ms=now_ms)
+            taken = lease_take(shard_id=shard_id, owner=self.worker_id, ttl_seconds=self.config.lease_seconds,
+                               seen=lease, checkpoint=at, now_ms=now_ms)
             if taken:
-                self.owned[shard_id] = ShardProgress(deaths=taken.deaths_at(at))
+                self.owned[shard_id] = ShardProgress(deaths=deaths_at(taken, at))
                 gained = True
                 if lease and lease.died_holding:
                     self.stats.takeovers_after_death += 1
                     logger.warning("Took the lease on %s from %s, which died holding it (%d death(s) in a row at "
                                    "checkpoint %s): reading the next batch one record at a time.",
-                                   shard_id, lease.owner, taken.stalls, at or "none")
+                                   shard_id, lease.owner, taken.deaths, at or "none")
                 else:
                     logger.info("Took the lease on %s.", shard_id)
         return gained
@@ -261,11 +233,11 @@ class StreamReader:
                 self.stats.batches_abandoned += 1
                 logger.warning("Gave up a batch of %s (%s); its records stay after the checkpoint.", shard_id, exc)
                 return got_any
-            except (store.StoreUnavailable, BotoCoreError) as exc:
+            except store.StoreUnavailable:
                 # DynamoDB is unreachable or throttling: keep the checkpoint
                 # where it is and let the caller back off.
                 self.stats.errors += 1
-                raise store.StoreUnavailable(str(exc)) from exc
+                raise
         return got_any
 
     def _poll_shard(self, shard_id: str) -> bool:
@@ -340,41 +312,31 @@ class StreamReader:
         deadline = self.clock() + self.config.batching_window
         while True:
             try:
-                response = self.client.get_records(ShardIterator=iterator,
-                                                   Limit=self.config.batch_size - len(records))
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code")
-                if code == "ExpiredIteratorException":
-                    # Iterators live 15 minutes; the checkpoint does not expire.
-                    self.stats.expired_iterators += 1
-                    logger.info("Iterator for %s expired; resuming from the checkpoint.", shard_id)
-                    iterator = self._iterator_from_checkpoint(shard_id, last=progress.last_sequence)
-                    continue
-                if code == "TrimmedDataAccessException":
-                    iterator = self._after_trim(shard_id)
-                    continue
-                raise
-            records += response.get("Records", [])
-            iterator = response.get("NextShardIterator")
+                got, iterator = store.records_get(client=self.client, iterator=iterator,
+                                                  limit=self.config.batch_size - len(records))
+            except store.IteratorExpired:
+                # Iterators live 15 minutes; the checkpoint does not expire.
+                self.stats.expired_iterators += 1
+                logger.info("Iterator for %s expired; resuming from the checkpoint.", shard_id)
+                iterator = self._iterator_from_checkpoint(shard_id, last=progress.last_sequence)
+                continue
+            except store.DataTrimmed:
+                iterator = self._after_trim(shard_id)
+                continue
+            records += got
             if iterator is None or len(records) >= self.config.batch_size or self.clock() >= deadline:
                 return records, iterator
-            if not response.get("Records"):
+            if not got:
                 self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
 
     def _iterator_from_checkpoint(self, shard_id: str, last: str | None = None) -> str:
         checkpoint = None if last else store.checkpoint_get(shard_id=shard_id)
         last = last or (checkpoint.sequence_number if checkpoint else None)
-        kwargs = {"StreamArn": self.stream_arn, "ShardId": shard_id}
-        if last:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
-        else:
-            kwargs["ShardIteratorType"] = self._start_type(shard_id)
         try:
-            return self.client.get_shard_iterator(**kwargs)["ShardIterator"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TrimmedDataAccessException":
-                return self._after_trim(shard_id)
-            raise
+            return store.shard_iterator(client=self.client, stream_arn=self.stream_arn, shard_id=shard_id,
+                                        after=last, position=self._start_type(shard_id))
+        except store.DataTrimmed:
+            return self._after_trim(shard_id)
 
     def _start_type(self, shard_id: str) -> str:
         """LATEST applies only to shards open when we first looked; a child
@@ -392,8 +354,7 @@ class StreamReader:
         logger.error(
             "DATA LOSS: records of shard %s were trimmed (past the stream's 24 h retention) before they "
             "were processed. Continuing from TRIM_HORIZON. Run rebuild_totals, and check the DLQ.", shard_id)
-        return self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return store.shard_iterator(client=self.client, stream_arn=self.stream_arn, shard_id=shard_id)
 
     # --- shutdown and status -------------------------------------------------
 
@@ -424,8 +385,3 @@ def _lag_ms(created, now: float) -> int | None:
         return None
     created_s = created.timestamp() if isinstance(created, datetime) else float(created)
     return max(0, int((now - created_s) * 1000))
-
-
-def backoff_seconds(attempt: int, *, base: float = 0.2, cap: float = 20.0) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(cap, base * 2**attempt))

@@ -19,7 +19,7 @@ def test_readyz_is_ready_when_dynamodb_and_redis_answer(client):
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"]["dynamodb"]["ok"] and body["checks"]["redis"]["ok"]
-    assert body["consumers_alive"] == 0
+    assert body["workers_alive"] == 0
 
 
 @pytest.mark.usefixtures("table", "redis_url")

@@ -70,7 +70,8 @@ def test_store_failure_is_reported_and_redelivery_applies_once(stream_event, mon
             raise store.StoreUnavailable("throttled")
         return real_put(total=total, expected_version=expected_version)
 
-    monkeypatch.setattr(store, "total_put_if_version", put_failing_on_sub3)
+    # Where the version-checked retry loop (store.total_change) looks it up.
+    monkeypatch.setattr(store.totals, "total_put_if_version", put_failing_on_sub3)
     response = lambda_handler.handler(stream_event, None)
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == sequence_numbers(stream_event["Records"][2:])
     assert (total_of("p-ada"), total_of("p-bob")) == (10, 50)

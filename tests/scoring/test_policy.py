@@ -40,8 +40,8 @@ def test_bisect_isolates_the_poison_record_and_the_rest_are_processed():
     assert sorted(processed) == ["0", "1", "2", "3", "4", "6", "7"]
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0]  # backoff grows
     dlq = store.dlq_all()
-    assert [d["sequence_number"] for d in dlq] == ["5"]
-    assert dlq[0]["attempts"] == 3 and "poison" in dlq[0]["error"]
+    assert [d.sequence_number for d in dlq] == ["5"]
+    assert dlq[0].attempts == 3 and "poison" in dlq[0].error
     settled = store.score_get(submission_id="s5")
     assert settled.status is Status.REJECTED and "poison" in settled.error
     assert run.dead_lettered == 1
@@ -108,7 +108,7 @@ def test_records_older_than_the_maximum_age_go_to_the_dead_letters():
     processed = []
     runner(lambda batch: processed.extend(batch), [], max_record_age=3600).run([old, fresh])
     assert [r["dynamodb"]["SequenceNumber"] for r in processed] == ["2"]
-    assert [d["sequence_number"] for d in store.dlq_all()] == ["1"]
+    assert [d.sequence_number for d in store.dlq_all()] == ["1"]
 
 
 def test_retrying_forever_still_stops_at_the_maximum_age():
@@ -131,7 +131,7 @@ def test_retrying_forever_still_stops_at_the_maximum_age():
     assert run.dead_lettered == 1
     assert now[0] - created.timestamp() <= 30 + 10  # stopped within one backoff of the limit
     [dead] = store.dlq_all()
-    assert "MaximumRecordAgeInSeconds=30" in dead["error"] and dead["attempts"] == len(sleeps) + 1
+    assert "MaximumRecordAgeInSeconds=30" in dead.error and dead.attempts == len(sleeps) + 1
 
 
 def test_a_record_whose_stored_item_is_malformed_is_dead_lettered_and_settled():
@@ -145,7 +145,7 @@ def test_a_record_whose_stored_item_is_malformed_is_dead_lettered_and_settled():
                                                "SequenceNumber": "9"}}
     run = runner(lambda batch: records_process(batch, points_for=lambda task: 10), [], max_retry_attempts=1)
     run.run([rec])  # must not raise: a crash here would stop the shard on every restart
-    assert [d["sequence_number"] for d in store.dlq_all()] == ["9"]
+    assert [d.sequence_number for d in store.dlq_all()] == ["9"]
     raw = store.client().get_item(TableName=store.table_name(), Key=store.score_key("bad"))["Item"]
     assert raw["status"]["S"] == "rejected" and "PoisonRecord" in raw["error"]["S"]
 

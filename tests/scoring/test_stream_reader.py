@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import store
+from scoring.stream.leases import deaths_at, lease_take
 from scoring.stream.policy import BatchRunner, FailurePolicy
 from scoring.stream.reader import ReaderConfig, StreamReader
 from tests.fakes.streams import FakeDynamoDBStreams
@@ -234,7 +235,7 @@ def test_a_record_that_kills_the_process_is_isolated_and_its_deaths_counted(capl
     assert batches == [[seqs[0]], [seqs[1]]]
     assert store.checkpoint_get(shard_id=shard).sequence_number == seqs[1]
     lease = store.leases_all()[shard]
-    assert (lease.stalls, lease.stall_sequence) == (2, seqs[1])
+    assert (lease.deaths, lease.death_sequence) == (2, seqs[1])
     assert f"Its next record, {poison}, goes alone first" in caplog.text
     fixed = True  # a release that fixes the bug
     reader = next_worker(5)
@@ -260,20 +261,20 @@ def test_a_clean_handover_is_not_a_death():
     drain(second)
     assert calls == [3]
     assert second.stats.takeovers_after_death == 0
-    assert store.leases_all()[shard].stalls == 0
+    assert store.leases_all()[shard].deaths == 0
 
 
 def test_two_workers_taking_the_same_expired_lease_count_one_death_and_one_wins():
     fake = FakeDynamoDBStreams()
     shard = fake.create_shard()
-    assert store.lease_take(shard_id=shard, owner="dead", ttl_seconds=10, seen=None, checkpoint=None, now_ms=1_000)
+    assert lease_take(shard_id=shard, owner="dead", ttl_seconds=10, seen=None, checkpoint=None, now_ms=1_000)
     seen = store.leases_get_many(shard_ids=[shard])[shard]
-    takes = [store.lease_take(shard_id=shard, owner=w, ttl_seconds=10, seen=seen, checkpoint="42", now_ms=20_000)
+    takes = [lease_take(shard_id=shard, owner=w, ttl_seconds=10, seen=seen, checkpoint="42", now_ms=20_000)
              for w in ("a", "b")]
     assert takes[0] is not None and takes[1] is None
     lease = store.leases_all()[shard]
-    assert (lease.owner, lease.stalls, lease.stall_sequence) == ("a", 1, "42")
-    assert lease.deaths_at("42") == 1 and lease.deaths_at("43") == 0
+    assert (lease.owner, lease.deaths, lease.death_sequence) == ("a", 1, "42")
+    assert deaths_at(lease, "42") == 1 and deaths_at(lease, "43") == 0
 
 
 def test_a_worker_retrying_a_failing_record_keeps_its_lease():
@@ -339,7 +340,7 @@ def test_a_shard_lost_while_another_shards_batch_retried_is_skipped_not_a_crash(
         if not taken:  # a pause past the leases: the rival takes the shard not in hand
             clock.now += 11
             other = next(s for s in shards if s != shard_id)
-            assert store.lease_take(shard_id=other, owner="w2", ttl_seconds=10,
+            assert lease_take(shard_id=other, owner="w2", ttl_seconds=10,
                                     seen=store.leases_get_many(shard_ids=[other])[other], checkpoint=None,
                                     now_ms=int(clock.now * 1000))
             taken.append(other)

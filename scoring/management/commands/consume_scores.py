@@ -6,22 +6,22 @@ import time
 import uuid
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 from prometheus_client import start_http_server
 
 from scoring import metrics, store
+from scoring.backoff import backoff_seconds
 from scoring.catalog import points_lookup
 from scoring.events import EventPublishError, publisher_from_settings
 from scoring.live import LiveUpdater
 from scoring.processing import records_process
 from scoring.stream.filters import InvalidFilter, parse_patterns
 from scoring.stream.policy import BatchRunner, FailurePolicy
-from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader, backoff_seconds
+from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
 
-logger = logging.getLogger("scoring.consumer")
+logger = logging.getLogger("scoring.stream")
 
 
 class Command(BaseCommand):
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         try:
             arn = store.stream_arn()
-        except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+        except store.StoreError as exc:
             raise CommandError(f"Cannot read the stream of table {settings.DYNAMODB_TABLE}: {exc}") from None
 
         self.applied = self.rejected = 0
@@ -92,7 +92,7 @@ class Command(BaseCommand):
         self._loop(once=options["once"], progress_every=options["progress_every"])
         try:
             self.reader.release_all()
-        except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+        except store.StoreError as exc:
             logger.warning("Could not release leases (%s); other workers take them over when they expire "
                            "in %s s.", exc, settings.STREAM_LEASE_SECONDS)
         self._progress(final=True)
@@ -134,10 +134,10 @@ class Command(BaseCommand):
                 for shard_id, progress in self.reader.owned.items():
                     if progress.lag_ms is not None:
                         metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
-            except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+            except store.StoreError as exc:
                 outage += 1
                 # Short enough that the next pass renews our leases in time.
-                delay = backoff_seconds(outage, cap=self.reader.config.renew_interval)
+                delay = backoff_seconds(outage, base=0.2, cap=self.reader.config.renew_interval)
                 service = "EventBridge" if isinstance(exc, EventPublishError) else "DynamoDB"
                 logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay, outage)
                 self._sleep(delay)

@@ -1,4 +1,3 @@
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,7 +15,7 @@ class Command(BaseCommand):
         where = settings.DYNAMODB_ENDPOINT_URL or f"AWS {settings.AWS_REGION}"
         try:
             stream_arn, created = store.table_ensure(name=name)
-        except (BotoCoreError, ClientError) as exc:
+        except store.StoreError as exc:
             raise CommandError(f"Could not create table {name!r} at {where}: {exc}") from exc
         verb = "Created" if created else "Table already exists:"
         self.stdout.write(self.style.SUCCESS(f"{verb} {name} at {where}; stream {stream_arn}"))

@@ -1,4 +1,3 @@
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring import ranking, store
@@ -12,6 +11,6 @@ class Command(BaseCommand):
             count = ranking.boards_rebuild(store.totals_scan())
         except ranking.RankingUnavailable as exc:
             raise CommandError(f"Redis is unavailable: {exc}") from None
-        except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+        except store.StoreError as exc:
             raise CommandError(f"DynamoDB is unavailable: {exc}") from None
         self.stdout.write(self.style.SUCCESS(f"Rebuilt the leaderboards from {count} player total(s)."))

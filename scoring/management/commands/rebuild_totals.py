@@ -1,6 +1,5 @@
 from collections import Counter
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -22,7 +21,7 @@ class Command(BaseCommand):
         try:
             drifts = self._drifts(progress=not no_progress)
             fixed = self._fix(drifts) if fix else 0
-        except (store.StoreUnavailable, BotoCoreError, ClientError) as exc:
+        except store.StoreError as exc:
             raise CommandError(f"DynamoDB is unavailable: {exc}") from None
         for player_id, (stored, expected) in sorted(drifts.items()):
             self.stdout.write(f"drift: player {player_id}: stored {stored}, expected {expected} "
