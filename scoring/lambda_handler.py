@@ -2,7 +2,10 @@
 
 Deploy with ``FunctionResponseTypes=["ReportBatchItemFailures"]`` and the
 seed filter. The handler is thin: the catalog and the publisher are built per
-invocation, and all the work is ``processing.records_process``.
+invocation, all the work is ``processing.records_process``, and the live
+boards get the same after-batch step as ``consume_scores`` (``scoring.live``)
+when ``REDIS_URL`` is set. Each invocation first heals boards an earlier one
+left stale (a Redis outage), since a container remembers nothing reliably.
 """
 
 import logging
@@ -20,26 +23,29 @@ from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 
 from scoring import catalog, events, processing  # noqa: E402
+from scoring.live import LiveUpdater  # noqa: E402
 from scoring.stream.filters import matches_any, parse_patterns  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
-
 def handler(event: dict, context) -> dict:
     """Process a batch; report the records Lambda must deliver again."""
     _drop_stale_db_connections()
+    live = LiveUpdater()
+    live.heal_if_stale()
     failed = records_failed(
         event.get("Records") or [],
         points_for=catalog.points_lookup(),
         publish=events.publisher_from_settings(),
+        on_commit=live.after_batch,
     )
     # An empty identifier makes Lambda retry the whole batch, which is right
     # for a record too broken to carry its own sequence number.
     return {"batchItemFailures": [{"itemIdentifier": _sequence_number(r)} for r in failed]}
 
 
-def records_failed(records: list[dict], *, points_for, publish) -> list[dict]:
+def records_failed(records: list[dict], *, points_for, publish, on_commit=None) -> list[dict]:
     """The records to report as failed: none, or the first failure and all after.
 
     The whole batch goes first, in one pass. If it fails, the records go
@@ -54,13 +60,15 @@ def records_failed(records: list[dict], *, points_for, publish) -> list[dict]:
     filters = parse_patterns(settings.STREAM_FILTERS)
     wanted = [i for i, r in enumerate(records) if matches_any(r, filters)]
     try:
-        processing.records_process([records[i] for i in wanted], points_for=points_for, publish=publish)
+        processing.records_process([records[i] for i in wanted], points_for=points_for, publish=publish,
+                                   on_commit=on_commit)
         return []
     except Exception:
         logger.exception("Batch of %d records failed; retrying them one at a time", len(wanted))
     for index in wanted:
         try:
-            processing.records_process([records[index]], points_for=points_for, publish=publish)
+            processing.records_process([records[index]], points_for=points_for, publish=publish,
+                                       on_commit=on_commit)
         except Exception:
             # PoisonRecord included: reporting it stops the shard here, and the
             # mapping's retry limit and on-failure destination take over.

@@ -1,13 +1,22 @@
 """After each batch: update the leaderboard read model, then push to browsers.
 
-Runs in the consumer after the batch's writes to DynamoDB have succeeded.
-Redis being down must not stop scoring, so nothing here fails the batch:
-totals are already safe in DynamoDB. When Redis comes back, the boards are
-rebuilt from DynamoDB once, because updates made while it was down are
-missing from them.
+The one after-batch step of every consumer shape: ``consume_scores``'s
+workers and the Lambda handler both run it, after the batch's TOTALs are
+committed and before its outcomes are written.
+
+Redis being down must not fail a batch: totals are already safe in
+DynamoDB. It must not leave the boards wrong for good either, and a Lambda
+container keeps nothing between invocations, so a missed update is recorded
+where every process can see it: the ``BOARDS/STALE`` item in the table
+(``store.boards_stale_mark``). Whoever sees the marker next heals the boards:
+rebuilds them from the TOTAL items (under a Redis lock, so one process at a
+time) and deletes the marker, unless another miss was marked meanwhile.
+Workers look every refresh interval (``heal_if_stale``); the Lambda handler
+at the start of every invocation. docs/consumer.md has the argument.
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -20,17 +29,27 @@ logger = logging.getLogger(__name__)
 
 
 class LiveUpdater:
-    def __init__(self, *, push: Callable[[list[tuple[str, dict]]], None] = broadcast.push):
+    def __init__(self, *, push: Callable[[list[tuple[str, dict]]], None] = broadcast.push,
+                 clock: Callable[[], float] = time.time):
         self.push = push
-        self.boards_stale = False
+        self.clock = clock
+        self.stale = False  # this process saw the boards miss an update, or found the marker
         self.pushes_failed = 0
+        self.heals = 0
 
     def after_batch(self, result: BatchResult) -> None:
         """Update boards and push one message per changed board, plus each
         player's own submission outcomes. Without REDIS_URL there are no
-        boards and no layer another process could hear: nothing to do."""
+        boards and no layer another process could hear: nothing to do.
+
+        Never fails for Redis. Raises StoreUnavailable only if the boards
+        missed this batch and DynamoDB cannot take the marker either: then
+        the batch is retried, which updates the boards again.
+        """
         if not settings.REDIS_URL:
             return
+        if self.stale:
+            self.heal_if_stale()
         changes = self._update_boards(result)
         ranks = {e.player_id: e for c in changes if c.window == "all" for e in c.changes}
         messages = [(broadcast.leaderboard_group(c.window), _delta(c)) for c in changes]
@@ -57,18 +76,44 @@ class LiveUpdater:
             logger.warning("Could not push %d message(s) to browsers: %r", len(messages), exc)
 
     def _update_boards(self, result: BatchResult) -> list[ranking.BoardChange]:
+        if not result.totals:
+            return []
         try:
-            if self.boards_stale:
-                count = ranking.boards_rebuild(store.totals_scan())
-                logger.info("Redis is back: rebuilt the leaderboards from %d totals.", count)
-                self.boards_stale = False
             return ranking.boards_update(list(result.totals.values()))
         except ranking.RankingUnavailable as exc:
-            if not self.boards_stale:
-                logger.warning("Leaderboard read model unavailable (%s); totals still apply. "
-                               "The boards will be rebuilt when Redis returns.", exc)
-            self.boards_stale = True
+            store.boards_stale_mark(now_ms=int(self.clock() * 1000))
+            if not self.stale:
+                logger.warning("Leaderboard read model unavailable (%s); totals still apply. The boards are "
+                               "marked stale and will be rebuilt when Redis returns.", exc)
+            self.stale = True
             return []
+
+    def heal_if_stale(self) -> bool:
+        """Rebuild the boards from DynamoDB if they are marked stale and Redis
+        is back. True if this call healed them. Never raises: a heal that
+        cannot run now is tried again on the next call."""
+        if not settings.REDIS_URL:
+            return False
+        try:
+            marker = store.boards_stale_get()
+            if marker is None:
+                self.stale = False
+                return False
+            self.stale = True
+            with ranking.rebuild_lock() as held:
+                if not held:
+                    return False  # another process is healing them
+                count = ranking.boards_rebuild(store.totals_scan())
+            healed = store.boards_stale_clear(seen=marker)
+        except (ranking.RankingUnavailable, store.StoreUnavailable) as exc:
+            logger.info("Boards still stale (%s); healing them later.", exc)
+            return False
+        self.heals += 1
+        lag_s = max(0.0, self.clock() - marker.since_ms / 1000)
+        logger.info("Redis is back: rebuilt the leaderboards from %d totals (%d missed update(s), stale for %.0f s).",
+                    count, marker.misses, lag_s)
+        self.stale = not healed
+        return healed
 
 
 def _delta(change: ranking.BoardChange) -> dict:

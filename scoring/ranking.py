@@ -12,6 +12,7 @@ item's version and are ignored when older than what the board holds, so two
 workers finishing out of order cannot make a board go back in time.
 """
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,6 +146,21 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
         change.left = [{"player_id": p, "player": names.get(p, p)} for p in before - after]
         changes.append(change)
     return changes
+
+
+@contextlib.contextmanager
+def rebuild_lock(*, timeout: float = 600.0):
+    """Yields True if this process may rebuild the boards now, False if
+    another one holds the lock. Expires after ``timeout`` seconds, so a
+    process that dies mid-rebuild cannot block the next one for good."""
+    lock = client().lock("lb:rebuild", timeout=timeout, blocking=False)
+    held = _call(lock.acquire)
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(redis.RedisError):
+                lock.release()
 
 
 def boards_rebuild(totals, *, now: datetime | None = None) -> int:
