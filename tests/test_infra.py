@@ -34,6 +34,8 @@ def test_table_definition_matches_what_init_dynamodb_creates():
     for index in definition["GlobalSecondaryIndexes"]:
         assert f"IndexName: {index['IndexName']}" in text
     assert f"StreamViewType: {definition['StreamSpecification']['StreamViewType']}" in text
+    ttl = re.search(r"TimeToLiveSpecification:\n\s+AttributeName: (\w+)\n\s+Enabled: true", text)
+    assert ttl and ttl.group(1) == store.PURGE_AT
 
 
 def test_the_lambda_mapping_reports_what_it_gives_up_on():

@@ -6,6 +6,7 @@ import pytest
 
 from scoring import processing, store
 from scoring.domain import Status, Submission, retry_id
+from tests.records import stream_record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
 
@@ -14,8 +15,7 @@ def rejected_submission(sub_id="r1"):
     submission = Submission(id=sub_id, player_id="p1", player_name="P1", task="gone",
                             submitted_at=datetime.now(UTC))
     store.score_put(submission=submission)
-    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
-                                                  "SequenceNumber": "1"}}
+    record = stream_record(submission, seq="1")
     processing.records_process([record], points_for=lambda task: None)
     assert store.score_get(submission_id=sub_id).status is Status.REJECTED
     return submission
@@ -56,8 +56,7 @@ def test_retry_resubmits_a_rejected_submission_exactly_once(admin_client):
     assert "already retried" in again.content.decode()
     assert 'data-role="retried"' in again.content.decode()
     # The retry is a new INSERT; processing it (twice: a replay) applies it once.
-    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(retry),
-                                                  "SequenceNumber": "2"}}
+    record = stream_record(retry, seq="2")
     processing.records_process([record], points_for=lambda task: 25)
     processing.records_process([record], points_for=lambda task: 25)
     assert store.score_get(submission_id=retry.id).points == 25
@@ -67,8 +66,7 @@ def test_retry_resubmits_a_rejected_submission_exactly_once(admin_client):
 def test_retry_of_an_applied_submission_changes_nothing(admin_client):
     submission = Submission(id="a1", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
     store.score_put(submission=submission)
-    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
-                                                  "SequenceNumber": "1"}}
+    record = stream_record(submission, seq="1")
     processing.records_process([record], points_for=lambda task: 10)
     admin_client.post("/ops/pipeline/retry/a1/")
     assert store.score_get(submission_id="a1").status is Status.APPLIED

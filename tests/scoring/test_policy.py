@@ -9,6 +9,7 @@ import pytest
 from scoring import store
 from scoring.domain import PlayerTotal, Status, Submission
 from scoring.stream.policy import BatchRunner, FailurePolicy
+from tests.records import stream_record
 
 pytestmark = pytest.mark.usefixtures("table")
 
@@ -17,9 +18,7 @@ def record(seq: str, sub_id: str | None = None, created: datetime | None = None)
     sub_id = sub_id or f"s{seq}"
     submission = Submission(id=sub_id, player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
     store.score_put(submission=submission)
-    return {"eventName": "INSERT", "dynamodb": {
-        "Keys": store.score_key(sub_id), "NewImage": store.submission_to_item(submission), "SequenceNumber": seq,
-        "ApproximateCreationDateTime": created or datetime.now(UTC)}}
+    return stream_record(submission, seq=seq, created=created)
 
 
 def runner(process, sleeps, **policy):
@@ -141,8 +140,7 @@ def test_a_record_whose_stored_item_is_malformed_is_dead_lettered_and_settled():
     item = store.submission_to_item(submission)
     item["submitted_at"] = {"S": "not-a-date"}
     store.client().put_item(TableName=store.table_name(), Item=item)
-    rec = {"eventName": "INSERT", "dynamodb": {"Keys": store.score_key("bad"), "NewImage": item,
-                                               "SequenceNumber": "9"}}
+    rec = stream_record(item=item, seq="9")
     run = runner(lambda batch: records_process(batch, points_for=lambda task: 10), [], max_retry_attempts=1)
     run.run([rec])  # must not raise: a crash here would stop the shard on every restart
     assert [d.sequence_number for d in store.dlq_all()] == ["9"]

@@ -6,6 +6,7 @@ import pytest
 
 from scoring import processing, store
 from scoring.domain import Status, Submission
+from tests.records import stream_record
 
 pytestmark = pytest.mark.usefixtures("table")
 
@@ -25,10 +26,7 @@ def put(sub_id, player="p1", task="easy", name=None):
 
 
 def record_for(submission, seq="1"):
-    """A stream record shaped as DynamoDB Streams delivers an INSERT."""
-    item = store.submission_to_item(submission)
-    return {"eventName": "INSERT", "eventSource": "aws:dynamodb",
-            "dynamodb": {"Keys": {"PK": item["PK"], "SK": item["SK"]}, "NewImage": item, "SequenceNumber": seq}}
+    return stream_record(submission, seq=seq)
 
 
 def total_of(player):

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from scoring import processing, store
 from scoring.domain import PlayerTotal, Status, Submission
+from tests.records import stream_record
 
 pytestmark = pytest.mark.usefixtures("table")
 
@@ -28,8 +29,7 @@ def rebuild(*args):
 def test_no_drift_after_normal_processing():
     submission = Submission(id="s1", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
     store.score_put(submission=submission)
-    record = {"eventName": "INSERT", "dynamodb": {"NewImage": store.submission_to_item(submission),
-                                                  "SequenceNumber": "1"}}
+    record = stream_record(submission)
     processing.records_process([record], points_for=lambda task: 10)
     assert "0 player(s) drifted" in rebuild()
 
