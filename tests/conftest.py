@@ -164,8 +164,10 @@ def redis_url(redis_server, settings):
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(ROOT) / "test-artifacts"
-# Without the background-networking flags Chromium keeps dialling Google on a
-# machine with no internet (NOTES.md).
+# Debian's Chromium, not Playwright's own browser (its download is not
+# reachable from these machines). Without the background-networking,
+# component-update and sync flags Chromium keeps dialling Google, which a
+# machine with no internet access never answers.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -173,9 +175,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, driven by Playwright. Missing Chromium fails the
-    run: CI installs it (.ci/run), and a skipped browser test proves nothing."""
+    run, since a skipped browser test proves nothing: `make test` installs it
+    first (scripts/provision.sh) as root or with passwordless sudo."""
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: run the suite with `make test`, which installs it as root or with "
+                    "passwordless sudo, or install it yourself: "
+                    "sudo apt-get install -y --no-install-recommends chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
