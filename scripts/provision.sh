@@ -29,7 +29,7 @@ else
   fail "this user cannot install it (not root, and sudo asks for a password or is absent)"
 fi
 
-echo "make test: installing Debian's chromium for the browser tests: ${as_root[*]} $install_cmd" >&2
+echo "make test: installing Debian's chromium for the browser tests: ${as_root[*]:+${as_root[*]} }$install_cmd" >&2
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update || fail "apt-get update failed"
 # shellcheck disable=SC2086 # install_cmd is split into words on purpose
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive $install_cmd || fail "apt-get could not install it"
