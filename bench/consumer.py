@@ -60,7 +60,8 @@ def stream_shard(store):
 def skip_prefill(store, *, prefill: int) -> None:
     """Checkpoint past the prefill, as a consumer that kept up would have.
 
-    moto's sequence numbers are consecutive integers (NOTES.md), so the last
+    moto numbers a stream's records with consecutive integers (AWS's are only
+    increasing), so the last
     prefill record is the first one plus prefill - 1; checked below.
     """
     client, arn, shard = stream_shard(store)
