@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 
 class LiveUpdater:
-    def __init__(self, *, push: Callable[[list[tuple[str, dict]]], None] = broadcast.push,
+    def __init__(self, *, push: Callable[[list[tuple[str, dict]]], None] | None = None,
                  clock: Callable[[], float] = time.time):
-        self.push = push
+        self.push = push or broadcast.push
         self.clock = clock
         self.stale = False  # this process saw the boards miss an update, or found the marker
         self.pushes_failed = 0

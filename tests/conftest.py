@@ -199,3 +199,14 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Every (group, message) pushed to browsers by the after-batch step, in
+    order, instead of through the channel layer."""
+    from scoring import broadcast
+
+    pushes: list[tuple[str, dict]] = []
+    monkeypatch.setattr(broadcast, "push", pushes.extend)
+    return pushes

@@ -121,6 +121,33 @@ def test_a_redis_outage_fails_no_batch_and_the_next_invocation_heals_the_boards(
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("table", "live_redis")
+def test_each_player_is_told_their_outcomes_with_total_and_rank(published):
+    event = stored(fixture_event())
+    assert lambda_handler.handler(event, None) == {"batchItemFailures": []}
+    own = [(group, m["submission"]) for group, m in published if m["type"] == "player.submission"]
+    assert sorted((g, s["id"], s["status"]) for g, s in own) == [
+        ("player.p-ada", "sub-1", "applied"), ("player.p-ada", "sub-3", "applied"),
+        ("player.p-bob", "sub-2", "applied"), ("player.p-bob", "sub-4", "applied")]
+    # A tie at 60: ranks 1 and 2, one each, as the board has them.
+    assert sorted({(g, s["total"], s["rank"]) for g, s in own}, key=lambda r: r[2]) in (
+        [("player.p-ada", 60, 1), ("player.p-bob", 60, 2)], [("player.p-bob", 60, 1), ("player.p-ada", 60, 2)])
+    # The fixture's tasks were played on 2026-11-26: no points in this week's or today's board.
+    assert [m["window"] for _, m in published if m["type"] == "leaderboard.delta"] == ["all"]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("table")
+def test_during_a_redis_outage_players_are_still_told_their_outcomes(own_redis, settings, published):
+    settings.REDIS_URL = own_redis.url
+    own_redis.stop()
+    assert lambda_handler.handler(stored(fixture_event()), None) == {"batchItemFailures": []}
+    own = [m["submission"] for _, m in published if m["type"] == "player.submission"]
+    assert len(own) == 4 and {(s["total"], s["rank"]) for s in own} == {(60, None)}
+    assert not [m for _, m in published if m["type"] == "leaderboard.delta"]
+
+
+@pytest.mark.django_db
 @pytest.mark.usefixtures("table")
 def test_a_miss_marked_while_healing_keeps_the_marker_for_the_next_heal(live_redis):
     store.boards_stale_mark(now_ms=1_000)
