@@ -137,8 +137,12 @@ def rank_member(*, total: int, reached_at_ms: int, player_id: str) -> str:
 
 
 def rank_member_parse(member: str) -> tuple[int, str]:
-    """(total, player id) of a board member. The rank key holds no ``|``."""
+    """(total, player id) of a board member. The rank key holds no ``|``.
+    Members written before it took its ``#`` (``<total>|<moment>|<player>``)
+    still parse, so boards carry over an upgrade."""
     key, _, player_id = member.partition("|")
+    if "#" not in key:
+        player_id = player_id.partition("|")[2]
     return int(key[:_TOTAL_DIGITS]), player_id
 
 

@@ -96,6 +96,10 @@ def test_a_board_member_names_its_total_and_player(player_id):
     assert rank_member_parse(member) == (1234, player_id)
 
 
+def test_a_board_member_written_before_the_shared_rank_key_still_parses():
+    assert rank_member_parse(f"{1234:015d}|{10**13 - 5:013d}|p|1") == (1234, "p|1")
+
+
 def test_a_leaderboard_entry_has_the_apis_shape():
     assert LeaderboardEntry(1, "p1", "Ada", 50).as_dict() == {"rank": 1, "player_id": "p1", "player": "Ada",
                                                               "total": 50}
