@@ -1,7 +1,6 @@
 """Prometheus metrics are exposed and scraped, from the web and the consumer."""
 
 import json
-import time
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scoring import store
 from scoring.domain import Submission
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 
 def samples(text: str) -> dict[tuple, float]:
@@ -73,17 +73,21 @@ def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
     store.score_put(submission=submission)
     port = free_port()
     consumer = start_consumer("--metrics-port", str(port))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-            values = samples(text)
-            if values.get(("gamescores_consumer_records_total", (("result", "applied"),)), 0) >= 1:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, open(consumer.log_path).read()[-2000:]
-        time.sleep(0.3)
+
+    def scraped_all():
+        values = samples(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode())
+        # Wait for every metric asserted below, not only the first: the
+        # records counter goes up inside the batch, while the iterator-age
+        # gauge is set only after the reader's whole pass (lease renewal,
+        # checkpoint write) returns, so a scrape can fall in between.
+        complete = (values.get(("gamescores_consumer_records_total", (("result", "applied"),)), 0) >= 1
+                    and values.get(("gamescores_consumer_batch_seconds_count", ()), 0) >= 1
+                    and any(name == "gamescores_consumer_iterator_age_seconds" for name, _ in values))
+        return values if complete else None
+
+    values = wait_until(scraped_all, timeout=30, interval=0.3, ignoring=(OSError,),
+                        message=lambda: open(consumer.log_path).read()[-2000:])
+    assert values[("gamescores_consumer_records_total", (("result", "applied"),))] >= 1
     assert values[("gamescores_consumer_batch_seconds_count", ())] >= 1
     assert any(name == "gamescores_consumer_iterator_age_seconds" for name, _ in values)
 

@@ -9,6 +9,7 @@ import pytest
 
 from scoring import store
 from scoring.domain import Status, Submission
+from tests.waiting import wait_until
 
 
 def put(player="p1", task="warm-up-sums"):
@@ -69,10 +70,8 @@ def test_consumers_own_writes_leave_nothing_to_process(run_consumer_once):
 def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
     put()
     consumer = start_consumer()
-    deadline = time.monotonic() + 30
-    while store.totals_get_many(player_ids=["p1"]).get("p1") is None:
-        assert time.monotonic() < deadline, open(consumer.log_path).read()
-        time.sleep(0.2)
+    wait_until(lambda: store.totals_get_many(player_ids=["p1"]).get("p1"), interval=0.2,
+               message=lambda: open(consumer.log_path).read())
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=30) == 0
     log = open(consumer.log_path).read()
@@ -85,10 +84,8 @@ def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it
     store.client().put_item(TableName=store.table_name(), Item={**store.score_key("broken"), "type": {"S": "SCORE"}})
     # Many retries, each waiting longer: a stop must not burn through them.
     consumer = start_consumer(env={"STREAM_MAX_RETRY_ATTEMPTS": "50"})
-    deadline = time.monotonic() + 30
-    while "retry 3 in" not in open(consumer.log_path).read():
-        assert time.monotonic() < deadline, open(consumer.log_path).read()
-        time.sleep(0.2)
+    wait_until(lambda: "retry 3 in" in open(consumer.log_path).read(), interval=0.2,
+               message=lambda: open(consumer.log_path).read())
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=15) == 0, open(consumer.log_path).read()[-3000:]
     log = open(consumer.log_path).read()
@@ -99,27 +96,33 @@ def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it
 @pytest.mark.slow
 def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
     first = start_consumer(log_name="w1.log")
-    deadline = time.monotonic() + 30
-    while not store.leases_all():
-        assert time.monotonic() < deadline, open(first.log_path).read()
-        time.sleep(0.2)
+    wait_until(store.leases_all, interval=0.2, message=lambda: open(first.log_path).read())
     second = start_consumer(log_name="w2.log")
     owner = next(iter(store.leases_all().values())).owner
     victim, survivor = (first, second) if str(first.pid) in owner else (second, first)
     early = [put(f"p{i % 3}") for i in range(30)]
-    time.sleep(1.0)
+    # Kill it once it has applied some of them, so the survivor takes over
+    # after work done (and maybe a batch in flight). A fixed sleep could, on
+    # a busy machine, kill it before it had applied any.
+    wait_until(lambda: any(stored.status is Status.APPLIED for stored in
+                           store.scores_get_many(submission_ids=[s.id for s in early]).values()),
+               interval=0.05, message=lambda: open(victim.log_path).read()[-3000:])
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_at = time.monotonic()
     late = [put(f"p{i % 3}") for i in range(30)]
-    deadline = time.monotonic() + 40
-    while True:
-        stored = store.scores_get_many(submission_ids=[s.id for s in early + late])
-        if all(s.status is Status.APPLIED for s in stored.values()):
-            break
-        assert time.monotonic() < deadline, open(survivor.log_path).read()[-3000:]
-        time.sleep(0.3)
+
+    def survivor_holds_every_lease():
+        leases = store.leases_all()
+        return leases and all(str(survivor.pid) in lease.owner for lease in leases.values())
+
+    # Timed to the takeover itself: applying the 60 records afterwards
+    # takes as long as a loaded machine makes it, which is no lease's doing.
+    wait_until(survivor_holds_every_lease, timeout=40, message=lambda: open(survivor.log_path).read()[-3000:])
     taken_over_after = time.monotonic() - killed_at
+    wait_until(lambda: all(stored.status is Status.APPLIED for stored in
+                           store.scores_get_many(submission_ids=[s.id for s in early + late]).values()),
+               timeout=40, interval=0.3, message=lambda: open(survivor.log_path).read()[-3000:])
     lease = next(iter(store.leases_all().values()))
     assert str(survivor.pid) in lease.owner
     assert taken_over_after < 3 + 10  # STREAM_LEASE_SECONDS=3 in consumer_env, plus a refresh

@@ -16,6 +16,7 @@ import pytest
 
 from scoring import store
 from scoring.domain import Status, Submission
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +42,9 @@ def submit_all(rng: random.Random, stop_at: float) -> list[Submission]:
     return written
 
 
-def wait_until_reading(consumer, timeout=30):
-    deadline = time.monotonic() + timeout
-    while "reading arn:" not in open(consumer.log_path).read():
-        assert time.monotonic() < deadline, open(consumer.log_path).read()
-        time.sleep(0.1)
+def wait_for_log(consumer, text: str, timeout: float = 30) -> None:
+    wait_until(lambda: text in open(consumer.log_path).read(), timeout=timeout,
+               message=lambda: open(consumer.log_path).read()[-3000:])
 
 
 def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_consumer, run_consumer_once):
@@ -56,13 +55,18 @@ def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_
     kills = 0
     consumer = start_consumer("--batch-size", "10")
     while writer.is_alive() or kills < KILLS:
-        time.sleep(rng.uniform(1.5, 3.0))  # long enough to start and be mid-batch
+        # A kill before it holds the shard tests nothing. After a kill the
+        # next one waits out the dead one's lease (3 s) besides starting up,
+        # so wait for the lease, then kill at a random moment, likely
+        # mid-batch (the chaos, not a wait).
+        wait_for_log(consumer, "Took the lease on")
+        time.sleep(rng.uniform(0.2, 1.5))
         consumer.send_signal(signal.SIGKILL)
         consumer.wait(timeout=10)
         kills += 1
         consumer = start_consumer("--batch-size", "10")
     writer.join()
-    wait_until_reading(consumer)  # SIGTERM before the handler is installed would just kill it
+    wait_for_log(consumer, "reading arn:")  # SIGTERM before the handler is installed would just kill it
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=30) == 0, open(consumer.log_path).read()[-3000:]
 

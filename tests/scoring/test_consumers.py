@@ -2,18 +2,22 @@
 ASGI application (origin check, session auth, routing), with a real Redis
 for the read model and the in-memory channel layer."""
 
+import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from gameapp.asgi import application
-from scoring import ranking
+from scoring import broadcast, ranking
 from scoring.domain import Decision, PlayerTotal, Status, Submission
 from scoring.live import LiveUpdater
 from scoring.processing import BatchResult
+from tests.waiting import wait_until_async
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_url"), pytest.mark.asyncio]
 
@@ -32,6 +36,22 @@ async def connect(path="/ws/leaderboard/", headers=(ORIGIN, HOST)):
     communicator = WebsocketCommunicator(application, path, headers=list(headers))
     connected, _ = await communicator.connect()
     return communicator, connected
+
+
+async def messages_before_marker(communicator, *, group: str) -> list[dict]:
+    """What the socket receives before a marker sent to ``group`` now.
+
+    That nothing arrives can only be checked up to some point. Here the point
+    is a positive signal, not a guessed timeout: a channel's messages are
+    delivered in order, so once the marker (sent after everything under test)
+    has reached the socket, anything sent to it earlier has too.
+    """
+    marker = uuid.uuid4().hex
+    await get_channel_layer().group_send(group, {"type": "leaderboard.delta", "marker": marker})
+    before = []
+    while (message := await communicator.receive_json_from(timeout=5)).get("marker") != marker:
+        before.append(message)
+    return before
 
 
 def applied_batch(player_id: str, name: str, total: int, version: int = 1) -> BatchResult:
@@ -89,7 +109,9 @@ async def test_an_anonymous_socket_never_receives_a_players_messages(player):
     await sync_to_async(LiveUpdater().after_batch)(applied_batch(str(player.pk), "Ada", 10))
     delta = await communicator.receive_json_from()
     assert delta["type"] == "delta"
-    assert await communicator.receive_nothing(timeout=0.3)
+    # Was receive_nothing(timeout=0.3): a player message sent to this socket
+    # by mistake would come before the marker.
+    assert await messages_before_marker(communicator, group=broadcast.leaderboard_group("all")) == []
     await communicator.disconnect()
 
 
@@ -125,9 +147,6 @@ async def test_a_frame_that_is_not_json_text_is_answered_and_the_socket_stays_op
 
 
 async def test_a_consumer_that_crashes_still_leaves_its_groups(player, session_cookie, monkeypatch):
-    from channels.layers import get_channel_layer
-
-    from scoring import broadcast
     from scoring.consumers import LeaderboardConsumer
 
     layer = get_channel_layer()
@@ -150,19 +169,21 @@ async def test_a_consumer_that_crashes_still_leaves_its_groups(player, session_c
 
 
 async def test_a_socket_open_longer_than_the_group_expiry_still_gets_deltas(settings, redis_url):
-    import asyncio
-
-    from channels.layers import get_channel_layer
-
-    from scoring import broadcast
-
     # The real Redis layer, with a group_expiry of 2 s instead of a day.
+    expiry = 2
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [redis_url], "group_expiry": 2}}}
+                                           "CONFIG": {"hosts": [redis_url], "group_expiry": expiry}}}
     communicator, connected = await connect()
+    joined_by = time.time()  # the consumer joins its group before it accepts
     assert connected
     await communicator.receive_json_from()  # the snapshot
-    await asyncio.sleep(4)  # twice the expiry
+    # Time passing is the condition here. Wait (rather than sleep twice the
+    # expiry) until channels_redis would drop the membership made at connect:
+    # group_send discards members added at or before int(now) - group_expiry,
+    # and the group's key expires too. From then on, only a renewed
+    # membership can carry the delta.
+    await wait_until_async(lambda: int(time.time()) - expiry >= joined_by, timeout=expiry + 5,
+                           message="the clock never passed the connect-time membership's expiry")
     await get_channel_layer().group_send(broadcast.leaderboard_group("all"),
                                          {"type": "leaderboard.delta", "window": "all", "seq": 99})
     delta = await communicator.receive_json_from(timeout=3)
