@@ -48,6 +48,14 @@ class LiveUpdater:
         """
         if not settings.REDIS_URL:
             return
+        try:
+            self._after_batch(result)
+        except store.StoreUnavailable:
+            raise
+        except Exception:  # noqa: BLE001 - the totals are committed; a push must never undo that
+            logger.exception("Live update after a batch failed; totals are applied, browsers resync later.")
+
+    def _after_batch(self, result: BatchResult) -> None:
         if self.stale:
             self.heal_if_stale()
         changes = self._update_boards(result)

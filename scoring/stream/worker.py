@@ -1,0 +1,176 @@
+"""A stream worker: the consume loop of ``manage.py consume_scores``, as steps.
+
+One pass (``step``) refreshes shards and leases, polls the owned shards,
+and reports. ``run`` repeats it, backing off through outages, until
+``stop()`` (SIGTERM) or, with ``once``, until the stream is drained. Each
+step can be called on its own, with an injected clock and sleep, so tests
+drive the loop one pass at a time instead of reimplementing it.
+
+The reader (``reader.StreamReader``) reads shards; the failure policy
+(``policy.BatchRunner``) decides what a failing batch does; processing
+(``scoring.processing``) applies a batch exactly once; the after-batch step
+(``scoring.live``) keeps the boards. The worker only strings them together.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import close_old_connections
+
+from scoring import metrics, store
+from scoring.backoff import backoff_seconds
+from scoring.catalog import points_lookup
+from scoring.events import EventPublishError
+from scoring.processing import records_process
+from scoring.stream.policy import BatchRunner, FailurePolicy
+from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
+
+logger = logging.getLogger("scoring.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    reader: ReaderConfig
+    policy: FailurePolicy
+    progress_every: float = 10.0  # seconds between progress lines
+    heartbeat_file: str | None = None  # touched every pass, for a container healthcheck
+
+
+class Worker:
+    """``clock`` is wall time (leases expire by it, across processes);
+    ``sleep`` waits. Tests pass a clock that moves only when slept."""
+
+    def __init__(self, *, stream_arn: str, worker_id: str, config: WorkerConfig, live, publish=None,
+                 streams_client=None, sqs_client=None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self.live = live  # after_batch(result), heal_if_stale(): see scoring/live.py
+        self.publish = publish
+        self.clock = clock
+        self._sleep_for = sleep
+        self.stopping = False
+        self.applied = self.rejected = 0
+        self.outages = 0
+        self.runner = BatchRunner(self.process, config.policy, sqs_client=sqs_client, sleep=self.retry_wait)
+        self.reader = StreamReader(client=streams_client or store.streams_client(), stream_arn=stream_arn,
+                                   worker_id=worker_id, handle_batch=lambda records, shard_id: self.runner.run(records),
+                                   config=config.reader, clock=clock, sleep=sleep)
+        self._last_progress = clock()
+        self._last_count = 0
+        self._next_heal = 0.0
+
+    # --- the steps ------------------------------------------------------------
+
+    def process(self, records: list[dict]) -> None:
+        """Apply one batch: what the failure policy runs, and retries."""
+        close_old_connections()  # a long-running process must not hold a dead DB connection
+        with metrics.BATCH_SECONDS.time():
+            result = records_process(records, points_for=points_lookup(), publish=self.publish,
+                                     on_commit=self.live.after_batch)
+        self.applied += len(result.applied)
+        self.rejected += len(result.rejected)
+        metrics.RECORDS.labels("applied").inc(len(result.applied))
+        metrics.RECORDS.labels("rejected").inc(len(result.rejected))
+        metrics.RECORDS.labels("skipped").inc(result.skipped)
+
+    def step(self, *, force_refresh: bool = False) -> bool:
+        """One pass: refresh shards and leases, poll every owned shard, heal
+        stale boards when due, report. True if a record was processed.
+        Raises StoreError (EventPublishError for EventBridge) on an outage."""
+        if self.config.heartbeat_file:
+            Path(self.config.heartbeat_file).touch()
+        self.reader.step_refresh(force=force_refresh)
+        got = self.reader.step_poll()
+        for shard_id, progress in self.reader.owned.items():
+            if progress.lag_ms is not None:
+                metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
+        if self.clock() >= self._next_heal:  # another process's Redis outage, or Lambda's
+            self._next_heal = self.clock() + self.reader.config.renew_interval
+            self.live.heal_if_stale()
+        if self.clock() - self._last_progress >= self.config.progress_every:
+            self.progress()
+        return got
+
+    def step_safely(self, *, force_refresh: bool = False) -> bool | None:
+        """``step``, backing off after an outage instead of raising: None if
+        there was one. The backoff is short enough that the next pass renews
+        our leases in time."""
+        try:
+            got = self.step(force_refresh=force_refresh)
+        except store.StoreError as exc:  # unreachable, throttled, refused: wait, never crash the shard
+            self.outages += 1
+            delay = backoff_seconds(self.outages, base=0.2, cap=self.reader.config.renew_interval)
+            service = "EventBridge" if isinstance(exc, EventPublishError) else "DynamoDB"
+            logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay,
+                           self.outages)
+            self.sleep(delay)
+            return None
+        self.outages = 0
+        return got
+
+    def run(self, *, once: bool = False) -> None:
+        """Pass after pass until stopped; with ``once``, until drained."""
+        idle_passes = 0
+        while not self.stopping:
+            got = self.step_safely(force_refresh=once and idle_passes > 0)
+            if got is None:
+                continue
+            if got:
+                idle_passes = 0
+                continue
+            idle_passes += 1
+            if once and idle_passes >= 2 and self.drained():
+                return
+            self.sleep(self.reader.config.poll_interval)
+
+    def drained(self) -> bool:
+        """Every readable shard is ours, and none gave a record last pass."""
+        return set(self.reader.ready_shards()) <= set(self.reader.owned)
+
+    def retry_wait(self, seconds: float) -> None:
+        """The failure policy's wait between retries of a batch: keeps our
+        leases meanwhile, and gives the batch up if we are stopping (rather
+        than burning through its retries without waiting)."""
+        end = self.clock() + seconds
+        while True:
+            if self.stopping:
+                raise BatchAbandoned("stopping")
+            self.reader.keep_leases()
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.sleep(min(left, self.reader.config.renew_interval))
+
+    def stop(self) -> None:
+        """Finish the batch in flight, then stop (what SIGTERM calls)."""
+        self.stopping = True
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early when stopped."""
+        end = self.clock() + seconds
+        while not self.stopping and self.clock() < end:
+            self._sleep_for(min(0.1, end - self.clock()))
+
+    def shutdown(self) -> None:
+        """Hand our shards back for the next worker, and say goodbye."""
+        try:
+            self.reader.release_all()
+        except store.StoreError as exc:
+            logger.warning("Could not release leases (%s); other workers take them over when they expire "
+                           "in %s s.", exc, self.reader.config.lease_seconds)
+        self.progress(final=True)
+
+    def progress(self, *, final: bool = False) -> None:
+        now = self.clock()
+        stats = self.reader.stats
+        rate = (stats.records_read - self._last_count) / max(1e-9, now - self._last_progress)
+        lags = ", ".join(f"{sid[-12:]} lag={p.lag_ms}ms" for sid, p in self.reader.owned.items()) or "no shards"
+        logger.info(
+            "%s records/s=%.1f read=%d applied=%d rejected=%d dlq=%d trimmed=%d | %s",
+            "final:" if final else "progress:", rate, stats.records_read, self.applied, self.rejected,
+            self.runner.dead_lettered, stats.trimmed, lags,
+        )
+        self._last_progress, self._last_count = now, stats.records_read

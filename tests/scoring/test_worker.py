@@ -1,0 +1,132 @@
+"""The consume loop's steps, one at a time: the worker of consume_scores on a
+real moto table, with the stream from tests/fakes/streams.py."""
+
+from datetime import UTC, datetime
+
+import pytest
+from botocore.exceptions import ClientError
+
+from scoring import store
+from scoring.domain import Status, Submission
+from scoring.stream.policy import FailurePolicy
+from scoring.stream.reader import BatchAbandoned, ReaderConfig
+from scoring.stream.worker import Worker, WorkerConfig
+from tests.fakes.streams import FakeDynamoDBStreams
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
+
+SEED_FILTER = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}}]
+
+
+class Clock:
+    """Time that passes only when the worker sleeps."""
+
+    def __init__(self):
+        self.now = datetime.now(UTC).timestamp()
+        self.slept: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class Live:
+    """The after-batch step's interface (scoring/live.py), recording calls."""
+
+    def __init__(self):
+        self.batches, self.heals = [], 0
+
+    def after_batch(self, result):
+        self.batches.append(result)
+
+    def heal_if_stale(self):
+        self.heals += 1
+
+
+def worker(streams, clock, live, **policy) -> Worker:
+    config = WorkerConfig(reader=ReaderConfig(filters=SEED_FILTER, poll_interval=0.25, lease_seconds=9),
+                          policy=FailurePolicy(**policy), progress_every=3600)
+    return Worker(stream_arn=streams.stream_arn, worker_id="w1", config=config, live=live,
+                  streams_client=streams, clock=clock, sleep=clock.sleep)
+
+
+def submitted(streams, shard, sub_id: str, task: str = "warm-up-sums") -> None:
+    submission = Submission(id=sub_id, player_id="p1", player_name="P1", task=task, submitted_at=datetime.now(UTC))
+    store.score_put(submission=submission)
+    item = store.submission_to_item(submission)
+    streams.put_record(shard, keys={"PK": item["PK"], "SK": item["SK"]}, new_image=item)
+
+
+def test_run_once_drains_the_stream_applies_each_submission_and_stops():
+    clock, live, streams = Clock(), Live(), FakeDynamoDBStreams()
+    shard = streams.create_shard()
+    for i in range(3):
+        submitted(streams, shard, f"s{i}")
+    w = worker(streams, clock, live)
+    w.run(once=True)
+    assert (w.applied, w.rejected) == (3, 0)
+    assert store.totals_get_many(player_ids=["p1"])["p1"].total == 30
+    assert [len(r.applied) for r in live.batches] == [3] and live.heals >= 1
+    assert w.drained() and shard in w.reader.owned
+
+
+def test_one_step_at_a_time():
+    clock, live, streams = Clock(), Live(), FakeDynamoDBStreams()
+    shard = streams.create_shard()
+    w = worker(streams, clock, live)
+    assert w.step() is False and shard in w.reader.owned  # took the lease; nothing to read yet
+    submitted(streams, shard, "s1")
+    assert w.step() is True and store.score_get(submission_id="s1").status is Status.APPLIED
+    assert w.step() is False
+
+
+class RefusingStreams(FakeDynamoDBStreams):
+    """DynamoDB Streams throttling every read, as AWS does with LimitExceededException."""
+
+    refusing = True
+
+    def describe_stream(self, **kwargs):
+        if self.refusing:
+            raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "slow down"}}, "DescribeStream")
+        return super().describe_stream(**kwargs)
+
+
+def test_an_outage_backs_off_growing_and_capped_then_the_worker_resumes():
+    clock, live, streams = Clock(), Live(), RefusingStreams()
+    shard = streams.create_shard()
+    submitted(streams, shard, "s1")
+    w = worker(streams, clock, live)
+    assert [w.step_safely(force_refresh=True) for _ in range(6)] == [None] * 6
+    assert w.outages == 6 and all(0 <= s <= w.reader.config.renew_interval for s in clock.slept)
+    streams.refusing = False
+    assert w.step_safely(force_refresh=True) is True and w.outages == 0
+    assert store.score_get(submission_id="s1").status is Status.APPLIED
+
+
+def test_waiting_between_retries_keeps_the_leases_and_gives_the_batch_up_when_stopping():
+    clock, live, streams = Clock(), Live(), FakeDynamoDBStreams()
+    shard = streams.create_shard()
+    w = worker(streams, clock, live)
+    w.step()
+    expires = store.leases_all()[shard].expires_at_ms
+    start = clock.now
+    w.retry_wait(20)  # more than twice the lease
+    assert clock.now >= start + 20 and shard in w.reader.owned
+    assert store.leases_all()[shard].expires_at_ms > expires
+    w.stop()
+    with pytest.raises(BatchAbandoned):
+        w.retry_wait(5)
+
+
+def test_stop_between_passes_ends_run_and_shutdown_hands_the_shards_back():
+    clock, live, streams = Clock(), Live(), FakeDynamoDBStreams()
+    shard = streams.create_shard()
+    w = worker(streams, clock, live)
+    w.step()
+    w.stop()
+    w.run()  # returns at once
+    w.shutdown()
+    assert store.leases_all()[shard].expires_at_ms == 0 and w.reader.owned == {}
