@@ -3,6 +3,7 @@ so only the task catalog uses a ModelSerializer."""
 
 from rest_framework import serializers
 
+from scoring.domain import WINDOWS
 from scoring.models import Task
 
 
@@ -73,16 +74,13 @@ class SubmissionListQuerySerializer(StrictSerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
-WINDOW_CHOICES = ["all", "week", "day"]
-
-
 class LeaderboardQuerySerializer(StrictSerializer):
-    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
+    window = serializers.ChoiceField(choices=WINDOWS, default="all", required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
 class LeaderboardMeQuerySerializer(StrictSerializer):
-    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
+    window = serializers.ChoiceField(choices=WINDOWS, default="all", required=False)
     around = serializers.IntegerField(required=False, min_value=0, max_value=50, default=2)
 
 
