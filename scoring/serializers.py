@@ -28,6 +28,8 @@ class StrictSlugField(serializers.SlugField):
 
 
 class SubmissionCreateSerializer(StrictSerializer):
+    """A task completion to submit."""
+
     task = StrictSlugField(max_length=64, help_text="Slug of an active task.")
 
 
