@@ -293,3 +293,29 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
+
+# OpenAPI links, which drf-spectacular has no decorator for: (operationId,
+# status) -> {link name: link}. They tell a client, and schemathesis's
+# stateful tests, where the ids in a response lead.
+LINKS = {
+    ("scores_create", status_code): {
+        "GetSubmission": {
+            "operationId": "scores_retrieve",
+            "parameters": {"submission_id": "$response.body#/id"},
+            "description": "The submission just made (or, for a replay, the original).",
+        }
+    }
+    for status_code in ("200", "202")
+}
+
+
+def schema_add_links(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): adds LINKS
+    to the responses they start from."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            for status_code, response in operation.get("responses", {}).items():
+                links = LINKS.get((operation.get("operationId"), status_code))
+                if links:
+                    response["links"] = links
+    return result
