@@ -5,6 +5,7 @@ import re
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -28,11 +29,42 @@ from scoring.serializers import (
 )
 from scoring.throttling import CounterRateThrottle, CounterUserRateThrottle
 
-# Printable ASCII without spaces, as Stripe and the IETF draft use.
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Printable ASCII without spaces, as Stripe and the IETF draft use. The
+# schema states this very pattern and length, so both are written once here.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = rf"^[!-~]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-ERROR = OpenApiResponse(description="JSON error: `{\"detail\": ...}` or field errors.")
+# DRF's error shapes, which api_errors keeps: {"detail": "..."}, or field
+# errors {"<field>": ["...", ...]}.
+ERROR = OpenApiResponse(
+    response={
+        "type": "object",
+        "properties": {"detail": {"type": "string"}},
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+    description="JSON error: `{\"detail\": ...}` or field errors.",
+)
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """A StrictSerializer refuses fields it does not declare: its schema says
+    so (``additionalProperties: false``). Registered by being defined."""
+
+    target_class = "scoring.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "additionalProperties": False}
+
+
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error responses for an operation. 401 is on every one, those open to
+    anyone too: a bad token is refused before the view runs. So is 406: the
+    API answers JSON only, whatever the Accept header asks for."""
+    return {code: ERROR for code in sorted({401, 406, *statuses})}
 
 
 class SubmissionRateThrottle(CounterUserRateThrottle):
@@ -60,20 +92,34 @@ class ScoreListCreateView(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
+                type={"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                      "pattern": IDEMPOTENCY_KEY_PATTERN},
                 location=OpenApiParameter.HEADER,
                 required=False,
-                description="Retrying with the same key returns the original submission.",
-            )
+                description="Retrying with the same key returns the original submission. "
+                f"1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters without spaces.",
+            ),
+            OpenApiParameter(
+                "Location",
+                location=OpenApiParameter.HEADER,
+                required=True,
+                response=[200, 202],
+                description="The submission's URL (GET it for its status).",
+            ),
         ],
-        responses={202: SubmissionSerializer, 200: SubmissionSerializer, 400: ERROR, 401: ERROR,
-                   413: ERROR, 415: ERROR, 422: ERROR, 429: ERROR, 503: ERROR},
+        # 403: a browser's session without its CSRF token.
+        responses={202: OpenApiResponse(SubmissionSerializer, description="Accepted: a new, pending submission."),
+                   200: OpenApiResponse(SubmissionSerializer, description="A replay: the original submission."),
+                   **_errors(400, 403, 413, 415, 422, 429, 503)},
         description="Submit a task completion. Answers 202 with a pending submission; "
-        "a replay with the same Idempotency-Key answers 200 with the original.",
+        "a replay with the same Idempotency-Key answers 200 with the original. "
+        "`task` is the slug of an active task (GET /api/tasks/); any other is a 400.",
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not _IDEMPOTENCY_KEY.match(key):
-            raise ValidationError({"Idempotency-Key": ["Must be 1-255 printable ASCII characters without spaces."]})
+        if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise ValidationError({"Idempotency-Key": [
+                f"Must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters without spaces."]})
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         player_id, player_name = _player(request)
@@ -101,7 +147,7 @@ class ScoreListCreateView(APIView):
     @extend_schema(
         operation_id="scores_list",
         parameters=[SubmissionListQuerySerializer],
-        responses={200: SubmissionPageSerializer, 400: ERROR, 401: ERROR, 404: ERROR, 503: ERROR},
+        responses={200: SubmissionPageSerializer, **_errors(400, 404, 503)},
         description="The caller's submissions, newest first. Follow `next` for more.",
     )
     def get(self, request):
@@ -125,7 +171,7 @@ class ScoreListCreateView(APIView):
 class ScoreDetailView(APIView):
     @extend_schema(
         operation_id="scores_retrieve",
-        responses={200: SubmissionSerializer, 401: ERROR, 404: ERROR, 503: ERROR},
+        responses={200: SubmissionSerializer, **_errors(404, 503)},
         description="One of the caller's submissions. Anyone else's is a 404.",
     )
     def get(self, request, submission_id: str):
@@ -141,7 +187,7 @@ class ScoreDetailView(APIView):
 class TaskListView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="tasks_list", responses={200: TaskSerializer(many=True)})
+    @extend_schema(operation_id="tasks_list", responses={200: TaskSerializer(many=True), **_errors()})
     def get(self, request):
         return Response(TaskSerializer(selectors.task_list_active(), many=True).data)
 
@@ -152,7 +198,7 @@ class LeaderboardView(APIView):
     @extend_schema(
         operation_id="leaderboard_retrieve",
         parameters=[LeaderboardQuerySerializer],
-        responses={200: LeaderboardEntrySerializer(many=True), 400: ERROR, 503: ERROR},
+        responses={200: LeaderboardEntrySerializer(many=True), **_errors(400, 503)},
         description="The top players of a window (all time, this ISO week, today; UTC), best first. "
         "Ties go to whoever got there first.",
     )
@@ -177,7 +223,7 @@ class LeaderboardMeView(APIView):
     @extend_schema(
         operation_id="leaderboard_me",
         parameters=[LeaderboardMeQuerySerializer],
-        responses={200: LeaderboardMeSerializer, 400: ERROR, 401: ERROR, 503: ERROR},
+        responses={200: LeaderboardMeSerializer, **_errors(400, 503)},
         description="The caller's rank in a window and the players around them; `me` is null "
         "until the caller has points in that window.",
     )
@@ -230,5 +276,46 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     """DRF's token endpoint, rate limited like the login form, with the API's
     body limit (DRF's own parsers read whatever is sent)."""
 
+    # As DRF's empty tuple, but drf-spectacular reads AllowAny as "no
+    # credentials needed" and says so in the schema.
+    permission_classes = [AllowAny]
     throttle_classes = [LoginAddressRateThrottle, LoginRateThrottle]
     parser_classes = [LimitedJSONParser, LimitedFormParser]
+
+    @extend_schema(
+        operation_id="token_create",
+        # 400: a wrong username or password, or a malformed body;
+        # 403: a browser's session without its CSRF token.
+        responses={200: TokenResponseSerializer, **_errors(400, 403, 413, 415, 429)},
+        description="Exchange a username and password for the API token to send as "
+        "`Authorization: Token <token>`.",
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+# OpenAPI links, which drf-spectacular has no decorator for: (operationId,
+# status) -> {link name: link}. They tell a client, and schemathesis's
+# stateful tests, where the ids in a response lead.
+LINKS = {
+    ("scores_create", status_code): {
+        "GetSubmission": {
+            "operationId": "scores_retrieve",
+            "parameters": {"submission_id": "$response.body#/id"},
+            "description": "The submission just made (or, for a replay, the original).",
+        }
+    }
+    for status_code in ("200", "202")
+}
+
+
+def schema_add_links(result, generator, request, public):
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): adds LINKS
+    to the responses they start from."""
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            for status_code, response in operation.get("responses", {}).items():
+                links = LINKS.get((operation.get("operationId"), status_code))
+                if links:
+                    response["links"] = links
+    return result

@@ -3,6 +3,7 @@ so only the task catalog uses a ModelSerializer."""
 
 from rest_framework import serializers
 
+from scoring.domain import WINDOWS
 from scoring.models import Task
 
 
@@ -27,6 +28,8 @@ class StrictSlugField(serializers.SlugField):
 
 
 class SubmissionCreateSerializer(StrictSerializer):
+    """A task completion to submit."""
+
     task = StrictSlugField(max_length=64, help_text="Slug of an active task.")
 
 
@@ -68,21 +71,42 @@ class SubmissionPageSerializer(serializers.Serializer):
     results = SubmissionSerializer(many=True)
 
 
-class SubmissionListQuerySerializer(StrictSerializer):
-    cursor = serializers.CharField(required=False, max_length=2048)
+class QuerySerializer(StrictSerializer):
+    """Query parameters. An empty one (``?limit=``) is refused, not taken as
+    absent, as DRF would for an optional field: the schema says a value is
+    at least one character, and ``?cursor=`` is a client bug worth naming."""
+
+    def to_internal_value(self, data):
+        getlist = getattr(data, "getlist", None)
+        empty = sorted(
+            name for name in self.fields
+            if name in data and "" in (getlist(name) if getlist else [data[name]])
+        )
+        if empty:
+            raise serializers.ValidationError({name: ["This parameter may not be empty."] for name in empty})
+        return super().to_internal_value(data)
+
+
+# A `next` cursor is signed with django.core.signing (selectors.submission_list):
+# URL-safe base64, with ":" between its parts and "." in front when compressed.
+CURSOR_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+class SubmissionListQuerySerializer(QuerySerializer):
+    # Whitespace is not trimmed: it is not in a cursor, so it is a 400 as the
+    # schema's pattern says.
+    cursor = serializers.RegexField(CURSOR_PATTERN, required=False, max_length=2048, trim_whitespace=False,
+                                    help_text="From a page's `next`; opaque.")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 
-WINDOW_CHOICES = ["all", "week", "day"]
-
-
-class LeaderboardQuerySerializer(StrictSerializer):
-    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
+class LeaderboardQuerySerializer(QuerySerializer):
+    window = serializers.ChoiceField(choices=WINDOWS, default="all", required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
 
 
-class LeaderboardMeQuerySerializer(StrictSerializer):
-    window = serializers.ChoiceField(choices=WINDOW_CHOICES, default="all", required=False)
+class LeaderboardMeQuerySerializer(QuerySerializer):
+    window = serializers.ChoiceField(choices=WINDOWS, default="all", required=False)
     around = serializers.IntegerField(required=False, min_value=0, max_value=50, default=2)
 
 

@@ -18,10 +18,14 @@ from django.views.generic import CreateView
 from django_ratelimit.decorators import ratelimit
 
 from scoring import selectors
+from scoring.domain import WINDOWS
 
 # The websocket route lives in the Channels router, not in Django's urls.
 LEADERBOARD_SOCKET_PATH = "/ws/leaderboard/"
-LEADERBOARD_WINDOWS = [("all", "All time"), ("week", "This week"), ("day", "Today")]
+# The page's names for the windows; which windows there are, and their order,
+# is scoring.domain.WINDOWS. A window without a label fails here, at import.
+WINDOW_LABELS = {"all": "All time", "week": "This week", "day": "Today"}
+LEADERBOARD_WINDOWS = [(window, WINDOW_LABELS[window]) for window in WINDOWS]
 
 
 def home(request):

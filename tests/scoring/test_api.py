@@ -145,6 +145,26 @@ def test_list_refuses_bad_query(player_client, table, query):
     assert response.json()
 
 
+@pytest.mark.parametrize(("path", "name"), [
+    (SCORES, "cursor"), (SCORES, "limit"),
+    ("/api/leaderboard/", "window"), ("/api/leaderboard/", "limit"),
+    ("/api/leaderboard/me/", "window"), ("/api/leaderboard/me/", "around"),
+])
+def test_an_empty_query_parameter_is_400_naming_it(player_client, table, path, name):
+    # DRF would take `?limit=` for no limit at all; the schema says a value
+    # is at least one character.
+    response = player_client.get(f"{path}?{name}=")
+    assert response.status_code == 400
+    assert response.json() == {name: ["This parameter may not be empty."]}
+
+
+@pytest.mark.parametrize("cursor", ["%20abc", "abc%00", "not/a+cursor"])
+def test_a_cursor_with_characters_no_cursor_has_is_400(player_client, table, cursor):
+    response = player_client.get(f"{SCORES}?cursor={cursor}")
+    assert response.status_code == 400
+    assert "cursor" in response.json()
+
+
 def test_tasks_lists_active_tasks_with_points(api_client):
     Task.objects.filter(slug="big-products").update(active=False)
     tasks = {t["slug"]: t for t in api_client.get("/api/tasks/").json()}
