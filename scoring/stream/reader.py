@@ -1,13 +1,13 @@
-"""Reads a DynamoDB Stream: shards, lineage, checkpoints, leases.
+"""Reads a DynamoDB Stream: polls the shards this worker leases, hands each
+batch on, and checkpoints.
 
-Modelled on what AWS documents for Streams (and on bloop's reader): shards
-form a tree through ``ParentShardId``; a parent is read to its end before its
-children; a drained closed shard (no ``NextShardIterator``) is retired. Each
-shard's progress is a checkpoint of sequence numbers, never iterators. Leases
-let several ``consume_scores`` processes share one stream's shards.
-
-The loop is split into steps that return "anything to do right away?", so
-tests can drive one step at a time.
+Modelled on what AWS documents for Streams (and on bloop's reader). Which
+shards may be read is ``shards.py`` (lineage: parents before children,
+retired shards); who reads them, and what a holder's death means, is
+``leases.py``. Each shard's progress is a checkpoint of sequence numbers,
+never iterators. The consume loop around it is ``worker.py``; the reader's
+own steps (``step_refresh``, ``step_poll``) return "anything to do right
+away?", so tests can drive one step at a time.
 """
 
 import logging
@@ -21,6 +21,7 @@ from scoring import store
 from scoring.store import Shard
 from scoring.stream.filters import matches_any
 from scoring.stream.leases import deaths_at, lease_take
+from scoring.stream.shards import gone_parents, ready_shards, start_position
 
 logger = logging.getLogger("scoring.stream")
 
@@ -167,7 +168,7 @@ class StreamReader:
         no worker read them. Its children are readable now, so nothing would
         fail: say so loudly, once, as _after_trim does for a shard still
         listed."""
-        gone = {s.parent_id for s in self.shards.values() if s.parent_id and s.parent_id not in self.shards}
+        gone = gone_parents(self.shards)
         unchecked = gone - self._gone_parents_checked
         if not unchecked:
             return
@@ -206,17 +207,8 @@ class StreamReader:
             raise BatchAbandoned(f"lost the lease on {self._in_hand} during its batch")
 
     def ready_shards(self) -> list[str]:
-        """Shards that may be read now: not retired, and whose parent is
-        retired or gone (trimmed past retention). Parents before children."""
-        ready = []
-        for shard_id, shard in self.shards.items():
-            if shard_id in self.retired:
-                continue
-            parent = shard.parent_id
-            if parent and parent in self.shards and parent not in self.retired:
-                continue
-            ready.append(shard_id)
-        return ready
+        """Shards that may be read now (see shards.ready_shards)."""
+        return ready_shards(self.shards, self.retired)
 
     # --- step 2: read and process ------------------------------------------
 
@@ -334,18 +326,10 @@ class StreamReader:
         last = last or (checkpoint.sequence_number if checkpoint else None)
         try:
             return store.shard_iterator(client=self.client, stream_arn=self.stream_arn, shard_id=shard_id,
-                                        after=last, position=self._start_type(shard_id))
+                                        after=last, position=start_position(self.shards.get(shard_id),
+                                                                        self.config.starting_position))
         except store.DataTrimmed:
             return self._after_trim(shard_id)
-
-    def _start_type(self, shard_id: str) -> str:
-        """LATEST applies only to shards open when we first looked; a child
-        shard found later always starts at its beginning, or records would
-        fall between parent and child."""
-        shard = self.shards.get(shard_id)
-        if self.config.starting_position == "LATEST" and shard and not shard.parent_id and not shard.closed:
-            return "LATEST"
-        return "TRIM_HORIZON"
 
     def _after_trim(self, shard_id: str) -> str:
         """Records we had not read are gone (older than 24 h). Say so loudly,
