@@ -210,6 +210,11 @@ class StreamReader:
         """Shards that may be read now (see shards.ready_shards)."""
         return ready_shards(self.shards, self.retired)
 
+    def owns_every_ready_shard(self) -> bool:
+        """Every shard that may be read now is ours: with a pass that read
+        nothing, the stream is drained as far as this worker can tell."""
+        return set(self.ready_shards()) <= set(self.owned)
+
     # --- step 2: read and process ------------------------------------------
 
     def step_poll(self) -> bool:

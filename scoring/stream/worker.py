@@ -128,7 +128,7 @@ class Worker:
 
     def drained(self) -> bool:
         """Every readable shard is ours, and none gave a record last pass."""
-        return set(self.reader.ready_shards()) <= set(self.reader.owned)
+        return self.reader.owns_every_ready_shard()
 
     def retry_wait(self, seconds: float) -> None:
         """The failure policy's wait between retries of a batch: keeps our

@@ -29,12 +29,12 @@ https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/):
 Not modelled: AT_TIMESTAMP, ShardFilter, the 1 MB GetRecords cap, throttling
 (LimitExceededException), more than one stream, and stream views other than
 NEW_AND_OLD_IMAGES. Time is whatever ``clock`` says; nothing trims on its own,
-call ``trim()``.
+call ``trim()``. The response metadata, errors and iterator encoding are in
+tests/fakes/stream_wire.py.
 """
 
 from __future__ import annotations
 
-import base64
 import bisect
 import copy
 import json
@@ -46,8 +46,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ParamValidationError
 from botocore.utils import parse_timestamp
+
+from tests.fakes.stream_wire import Exceptions, iterator_decode, iterator_encode, metadata, seq_format
 
 RETENTION_SECONDS = 24 * 60 * 60
 ITERATOR_TTL_SECONDS = 15 * 60
@@ -56,30 +58,11 @@ GET_RECORDS_MAX_LIMIT = 1000
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 VIEW_TYPE = "NEW_AND_OLD_IMAGES"
-# The errors these three operations can return, plus ValidationException.
-ERROR_CODES = (
-    "ExpiredIteratorException",
-    "InternalServerError",
-    "LimitExceededException",
-    "ResourceNotFoundException",
-    "TrimmedDataAccessException",
-    "ValidationException",
-)
-_ITERATOR_PREFIX = "fakeiter:"
 # The project's table keys; override with key_schema= for other tables.
 _DEFAULT_KEY_SCHEMA = [
     {"AttributeName": "PK", "KeyType": "HASH"},
     {"AttributeName": "SK", "KeyType": "RANGE"},
 ]
-
-
-class _Exceptions:
-    """Like ``client.exceptions``: one ClientError subclass per error code,
-    so both ``except ClientError`` and ``except client.exceptions.X`` work."""
-
-    def __init__(self) -> None:
-        for code in ERROR_CODES:
-            setattr(self, code, type(code, (ClientError,), {}))
 
 
 @dataclass
@@ -138,7 +121,7 @@ class FakeDynamoDBStreams:
         # Readers often poll from a thread while the test appends records.
         self._lock = threading.RLock()
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.exceptions = _Exceptions()
+        self.exceptions = Exceptions()
 
     @property
     def stream_arn(self) -> str:
@@ -176,7 +159,7 @@ class FakeDynamoDBStreams:
             }
             if len(visible) > limit:
                 description["LastEvaluatedShardId"] = page[-1].shard_id
-            return {"StreamDescription": description, "ResponseMetadata": _metadata()}
+            return {"StreamDescription": description, "ResponseMetadata": metadata()}
 
     def get_shard_iterator(
         self, *, StreamArn: str, ShardId: str, ShardIteratorType: str, SequenceNumber: str | None = None
@@ -215,7 +198,7 @@ class FakeDynamoDBStreams:
                 if shard.trimmed_through is not None and seq <= shard.trimmed_through:
                     self._raise(op, "TrimmedDataAccessException", f"{SequenceNumber} is past the trim point")
                 position = seq if ShardIteratorType == "AT_SEQUENCE_NUMBER" else seq + 1
-            return {"ShardIterator": self._encode(shard.shard_id, position), "ResponseMetadata": _metadata()}
+            return {"ShardIterator": self._encode(shard.shard_id, position), "ResponseMetadata": metadata()}
 
     def get_records(self, *, ShardIterator: str, Limit: int | None = None) -> dict:
         """GetRecords: up to ``Limit`` records from the iterator's position."""
@@ -237,7 +220,7 @@ class FakeDynamoDBStreams:
             next_position = batch[-1].seq + 1 if batch else position
             response: dict[str, Any] = {
                 "Records": [copy.deepcopy(r.body) for r in batch],
-                "ResponseMetadata": _metadata(),
+                "ResponseMetadata": metadata(),
             }
             drained = shard.end_seq is not None and start + len(batch) >= len(shard.records)
             if not drained:
@@ -299,7 +282,7 @@ class FakeDynamoDBStreams:
             if event_name != "INSERT":
                 data["OldImage"] = copy.deepcopy(old_image if old_image is not None else keys)
             sizes = {k: v for k, v in data.items() if k != "ApproximateCreationDateTime"}
-            data["SequenceNumber"] = _fmt(seq)
+            data["SequenceNumber"] = seq_format(seq)
             data["SizeBytes"] = max(1, len(json.dumps(sizes, separators=(",", ":"))))
             data["StreamViewType"] = VIEW_TYPE
             body = {
@@ -313,7 +296,7 @@ class FakeDynamoDBStreams:
             shard.records.append(_Record(seq, created_at, body))
             shard.seqs.append(seq)
             shard.issued.add(seq)
-            return _fmt(seq)
+            return seq_format(seq)
 
     def close_shard(self, shard_id: str) -> None:
         """Close a shard: it gets an EndingSequenceNumber and takes no more records."""
@@ -379,9 +362,9 @@ class FakeDynamoDBStreams:
         return shard
 
     def _describe_shard(self, shard: _Shard) -> dict:
-        seq_range = {"StartingSequenceNumber": _fmt(shard.start_seq)}
+        seq_range = {"StartingSequenceNumber": seq_format(shard.start_seq)}
         if shard.end_seq is not None:
-            seq_range["EndingSequenceNumber"] = _fmt(shard.end_seq)
+            seq_range["EndingSequenceNumber"] = seq_format(shard.end_seq)
         described: dict[str, Any] = {"ShardId": shard.shard_id, "SequenceNumberRange": seq_range}
         if shard.parent_id is not None:
             described["ParentShardId"] = shard.parent_id
@@ -402,31 +385,13 @@ class FakeDynamoDBStreams:
         return limit
 
     def _encode(self, shard_id: str, position: int) -> str:
-        # The nonce keeps two iterators for the same position distinct, as on AWS.
-        payload = {"a": self._arn, "s": shard_id, "p": position, "t": self._clock(), "n": secrets.token_hex(2)}
-        return _ITERATOR_PREFIX + base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+        return iterator_encode(self._arn, shard_id, position, self._clock())
 
     def _decode(self, op: str, iterator: Any) -> tuple[str, str, int, float]:
-        try:
-            if not isinstance(iterator, str) or not iterator.startswith(_ITERATOR_PREFIX):
-                raise ValueError(iterator)
-            payload = json.loads(base64.urlsafe_b64decode(iterator[len(_ITERATOR_PREFIX) :].encode()))
-            arn, shard_id, position, issued_at = payload["a"], payload["s"], payload["p"], payload["t"]
-            if not (isinstance(arn, str) and isinstance(shard_id, str) and isinstance(position, int)):
-                raise ValueError(payload)
-            return arn, shard_id, position, float(issued_at)
-        except (ValueError, KeyError, TypeError):
+        decoded = iterator_decode(iterator)
+        if decoded is None:
             self._raise(op, "ValidationException", "Invalid ShardIterator")
+        return decoded
 
     def _raise(self, op: str, code: str, message: str) -> NoReturn:
-        error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": _metadata(400)}
-        raise getattr(self.exceptions, code)(error, op)
-
-
-def _fmt(seq: int) -> str:
-    return f"{seq:021d}"
-
-
-def _metadata(status: int = 200) -> dict:
-    request_id = secrets.token_hex(16).upper()
-    return {"RequestId": request_id, "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
+        self.exceptions.throw(op, code, message)
