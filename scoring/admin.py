@@ -7,7 +7,7 @@ from scoring.selectors import task_cache_clear
 
 @admin.register(Difficulty)
 class DifficultyAdmin(admin.ModelAdmin):
-    list_display = ["name", "points", "ordering", "task_count"]
+    list_display = ["name", "points", "ordering", "question_count", "min_seconds", "task_count"]
     list_editable = ["points", "ordering"]
     search_fields = ["name"]
 
@@ -21,7 +21,7 @@ class DifficultyAdmin(admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "difficulty", "points", "active"]
+    list_display = ["title", "slug", "difficulty", "points", "ops", "active"]
     list_filter = ["active", "difficulty"]
     search_fields = ["slug", "title", "description"]
     list_select_related = ["difficulty"]
