@@ -47,7 +47,8 @@ class QuestionSpec:
             raise ValueError(f"ops must be a non-empty subset of {OPS}, not {self.ops!r}")
         for name in ("add", "factor", "factor2", "divisor", "quotient"):
             low, high = getattr(self, name)
-            if not 0 <= low <= high or (name == "divisor" and low < 1):
+            whole = all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high))
+            if not whole or not 0 <= low <= high or (name == "divisor" and low < 1):
                 raise ValueError(f"{name} must be a range low <= high of non-negative integers, not {(low, high)!r}")
 
 

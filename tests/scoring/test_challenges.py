@@ -52,7 +52,9 @@ def test_answers_check_names_the_wrong_ones_and_all_of_them_for_a_wrong_count():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"ops": ()}, {"ops": ("%",)}, {"add": (9, 1)}, {"divisor": (0, 5)}, {"factor": (-1, 3)}]
+    "kwargs",
+    [{"ops": ()}, {"ops": ("%",)}, {"add": (9, 1)}, {"divisor": (0, 5)}, {"factor": (-1, 3)}, {"add": (1.5, 3)},
+     {"add": (True, 3)}],
 )
 def test_a_spec_outside_what_the_generator_can_ask_is_refused(kwargs):
     with pytest.raises(ValueError):
