@@ -17,9 +17,10 @@ Pure: stdlib only, no Django.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 OPS = ("+", "-", "*", "/")
+RANGES = ("add", "factor", "factor2", "divisor", "quotient")  # QuestionSpec's operand ranges
 SIGNS = {"+": "+", "-": "\u2212", "*": "\u00d7", "/": "\u00f7"}
 Range = tuple[int, int]
 
@@ -43,10 +44,14 @@ class QuestionSpec:
     quotient: Range = (2, 9)
 
     def __post_init__(self) -> None:
-        if not self.ops or any(op not in OPS for op in self.ops):
-            raise ValueError(f"ops must be a non-empty subset of {OPS}, not {self.ops!r}")
-        for name in ("add", "factor", "factor2", "divisor", "quotient"):
-            low, high = getattr(self, name)
+        if not self.ops or any(op not in OPS for op in self.ops) or len(set(self.ops)) != len(self.ops):
+            raise ValueError(f"ops must name each of {' '.join(OPS)} at most once, and one at least, "
+                             f"not {''.join(self.ops)!r}")
+        for name in RANGES:
+            try:
+                low, high = getattr(self, name)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a range [low, high], not {getattr(self, name)!r}") from None
             whole = all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high))
             if not whole or not 0 <= low <= high or (name == "divisor" and low < 1):
                 raise ValueError(f"{name} must be a range low <= high of non-negative integers, not {(low, high)!r}")
@@ -71,17 +76,32 @@ class Question:
         return {"a": self.a, "op": self.op, "b": self.b, "text": self.text}
 
 
-# play.js's LEVELS, and the number of questions each asks.
-LEVELS: dict[int, tuple[int, QuestionSpec]] = {
-    1: (3, QuestionSpec(add=(1, 9), factor=(2, 9), factor2=(2, 9), divisor=(2, 9), quotient=(2, 9))),
-    2: (5, QuestionSpec(add=(10, 99), factor=(2, 12), factor2=(2, 12), divisor=(2, 12), quotient=(2, 12))),
-    3: (8, QuestionSpec(add=(100, 999), factor=(11, 99), factor2=(3, 19), divisor=(3, 12), quotient=(11, 49))),
+# play.js's LEVELS. How many questions a challenge asks is the difficulty's
+# (Difficulty.question_count), not the level's.
+LEVELS: dict[int, QuestionSpec] = {
+    1: QuestionSpec(add=(1, 9), factor=(2, 9), factor2=(2, 9), divisor=(2, 9), quotient=(2, 9)),
+    2: QuestionSpec(add=(10, 99), factor=(2, 12), factor2=(2, 12), divisor=(2, 12), quotient=(2, 12)),
+    3: QuestionSpec(add=(100, 999), factor=(11, 99), factor2=(3, 19), divisor=(3, 12), quotient=(11, 49)),
 }
 
 
-def level_for(ordering: int | None) -> tuple[int, QuestionSpec]:
-    """(question count, spec) for a difficulty ordering, clamped to 1..3."""
+def level_for(ordering: int | None) -> QuestionSpec:
+    """The spec of a difficulty ordering, clamped to 1..3."""
     return LEVELS[min(3, max(1, ordering or 1))]
+
+
+def spec_with(spec: QuestionSpec, *, ops: str | None = None, ranges: object = None) -> QuestionSpec:
+    """``spec`` with a task's operations (``"+-"``) and ranges
+    (``{"add": [10, 99]}``, as JSON gives them) in place of its own. Raises
+    ValueError, saying what is wrong, for anything QuestionSpec cannot ask."""
+    ranges = ranges or {}
+    if not isinstance(ranges, dict) or set(ranges) - set(RANGES):
+        raise ValueError(f"ranges must be an object with some of: {', '.join(RANGES)}; not {ranges!r}")
+    try:
+        bounds = {name: tuple(value) for name, value in ranges.items()}
+    except TypeError:
+        raise ValueError(f"each range must be [low, high], not {ranges!r}") from None
+    return replace(spec, **bounds, **({"ops": tuple(ops)} if ops is not None else {}))
 
 
 def questions_generate(*, seed: int, spec: QuestionSpec, count: int) -> list[Question]:

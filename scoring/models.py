@@ -3,27 +3,24 @@
 Scores never live here; they live in DynamoDB (see scoring/store/).
 """
 
-from dataclasses import replace
-
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from scoring.challenges import OPS, QuestionSpec, level_for
+from scoring.challenges import QuestionSpec, level_for, spec_with
 
 
 def ops_validate(value: str) -> None:
-    if not value or any(op not in OPS for op in value) or len(set(value)) != len(value):
-        raise ValidationError(f"Use each of {' '.join(OPS)} at most once, at least one of them.")
+    try:
+        spec_with(QuestionSpec(), ops=value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def ranges_validate(value) -> None:
-    fields = set(QuestionSpec.__dataclass_fields__) - {"ops"}
-    if not isinstance(value, dict) or set(value) - fields:
-        raise ValidationError(f"A JSON object with some of: {', '.join(sorted(fields))}.")
     try:
-        QuestionSpec(**{name: tuple(bounds) for name, bounds in value.items()})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"Each range is [low, high], whole numbers, low <= high: {exc}") from exc
+        spec_with(QuestionSpec(), ranges=value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Difficulty(models.Model):
@@ -73,6 +70,5 @@ class Task(models.Model):
     def question_spec(self) -> tuple[int, QuestionSpec]:
         """(question count, spec) of this task's challenges: its difficulty's
         level, with this task's operations and ranges."""
-        _, level = level_for(self.difficulty.ordering)
-        ranges = {name: tuple(bounds) for name, bounds in (self.ranges or {}).items()}  # blank may be []
-        return self.difficulty.question_count, replace(level, ops=tuple(self.ops), **ranges)
+        spec = spec_with(level_for(self.difficulty.ordering), ops=self.ops, ranges=self.ranges)
+        return self.difficulty.question_count, spec
