@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from scoring import store
 from scoring.domain import Submission
 
+# The seed's filter: what the processor lets through (gameapp settings'
+# STREAM_FILTERS default), written out so tests pin it.
+SEED_FILTER = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}}]
+
 # What AWS puts in a record of an item that Time to Live deleted.
 TTL_USER_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 

@@ -5,28 +5,17 @@ behaviours are shown on tests/fakes/streams.py; the processing and state
 writes still go to a real moto server.
 """
 
-from datetime import UTC, datetime
-
 import pytest
 
 from scoring import store
 from scoring.stream.leases import deaths_at, lease_take
 from scoring.stream.policy import BatchRunner, FailurePolicy
 from scoring.stream.reader import ReaderConfig, StreamReader
+from tests.fakes.clock import Clock
 from tests.fakes.streams import FakeDynamoDBStreams
+from tests.records import SEED_FILTER
 
 pytestmark = pytest.mark.usefixtures("table")
-
-SEED_FILTER = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}}]
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(UTC).timestamp()
-
-    def __call__(self):
-        return self.now
-
 
 def score_keys(n: int) -> dict:
     return {"PK": {"S": f"SCORE#{n}"}, "SK": {"S": "SCORE"}}

@@ -11,27 +11,11 @@ from scoring.domain import Status, Submission
 from scoring.stream.policy import FailurePolicy
 from scoring.stream.reader import BatchAbandoned, ReaderConfig
 from scoring.stream.worker import Worker, WorkerConfig
+from tests.fakes.clock import Clock
 from tests.fakes.streams import FakeDynamoDBStreams
+from tests.records import SEED_FILTER
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
-
-SEED_FILTER = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}}]
-
-
-class Clock:
-    """Time that passes only when the worker sleeps."""
-
-    def __init__(self):
-        self.now = datetime.now(UTC).timestamp()
-        self.slept: list[float] = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
 
 class Live:
     """The after-batch step's interface (scoring/live.py), recording calls."""
