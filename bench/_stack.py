@@ -93,9 +93,12 @@ def web_stack(*, server: str = "gunicorn", workers: int = 2, threads: int = 4, t
             env["REDIS_URL"] = redis_url
         manage(env, "migrate", "--noinput")
         manage(env, "init_dynamodb")
+        # A trusted client too (scoring.submit_trusted), for --path trusted.
         token = manage(env, "shell", "-c", (
-            "from django.contrib.auth.models import User; from rest_framework.authtoken.models import Token;"
-            "u = User.objects.create_user('bench', password='x'); print(Token.objects.create(user=u).key)"
+            "from django.contrib.auth.models import Permission, User; from rest_framework.authtoken.models "
+            "import Token; u = User.objects.create_user('bench', password='x'); "
+            "u.user_permissions.add(Permission.objects.get(codename='submit_trusted')); "
+            "print(Token.objects.create(user=u).key)"
         )).strip().splitlines()[-1]
         port = free_port()
         with process(web_server_args(server, port, workers, threads), port, env=env) as web:
@@ -113,11 +116,14 @@ def redis_server():
 _PLAYERS_SCRIPT = """
 import json
 from django.contrib.auth import get_user_model, HASH_SESSION_KEY, SESSION_KEY, BACKEND_SESSION_KEY
+from django.contrib.auth.models import Permission
 from django.contrib.sessions.backends.db import SessionStore
 from rest_framework.authtoken.models import Token
 out = []
+trusted = Permission.objects.get(codename="submit_trusted")
 for i in range({n}):
     user = get_user_model().objects.create_user(f"bench{{i}}", password="x")
+    user.user_permissions.add(trusted)  # posts a bare task: the pipeline is measured, not play
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -148,8 +154,10 @@ def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | Non
 
     with moto_server() as (endpoint, moto_pid), redis_server() as redis_url, \
             tempfile.TemporaryDirectory() as tmp:
+        # Hold rules off, as for any load test: a player's steady stream of
+        # completions is a burst they would hold.
         env = {**django_env(endpoint, table, f"{tmp}/live.sqlite3"), "REDIS_URL": redis_url,
-               "ALLOWED_HOSTS": "127.0.0.1,localhost", **(extra_env or {})}
+               "ALLOWED_HOSTS": "127.0.0.1,localhost", "SCORE_HOLD_RULES": "off", **(extra_env or {})}
         manage(env, "migrate", "--noinput")
         manage(env, "init_dynamodb")
         people = json.loads(manage(env, "shell", "-c", _PLAYERS_SCRIPT.format(n=players)).strip().splitlines()[-1])

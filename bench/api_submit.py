@@ -3,10 +3,17 @@
 Both write the same SCORE item with the same conditional PutItem to the same
 local DynamoDB (a moto server process), at the same client concurrency. The
 ratio API/raw shows what the API layer (web server, Django, DRF, token auth,
-rate limit, task lookup) costs on top of the one write it must make.
-Target: >= 0.8.
+rate limit, task lookup, and on the verified path the challenge's HMAC and
+answers) costs on top of the one write it must make. Target: >= 0.8.
 
-    python bench/api_submit.py                 # full run
+The verified path (the default) posts played challenges: tokens the server
+signed (issued here, with the web's SECRET_KEY, a minute in the past so
+that min_seconds has passed) and their right answers, one per request,
+made before the clock starts. ``--path trusted`` posts a bare task as a
+trusted client (scoring.submit_trusted).
+
+    python bench/api_submit.py                 # full run, verified path
+    python bench/api_submit.py --path trusted  # the bare path of a trusted client
     python bench/api_submit.py --smoke         # a few requests, for CI
 """
 
@@ -123,6 +130,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: the sync worker)")
     parser.add_argument("--no-redis", dest="redis", action="store_false",
                         help="keep the rate-limit counters in each process's memory instead of in Redis")
+    parser.add_argument("--path", choices=["verified", "trusted"], default="verified",
+                        help="what the API side posts: played challenges (default) or a bare task")
     parser.add_argument("--smoke", action="store_true", help="tiny run to prove the benchmark works")
     args = parser.parse_args()
     if args.smoke:
@@ -137,8 +146,13 @@ def main() -> int:
         import django
 
         django.setup()
-        from scoring import store
+        from datetime import timedelta
+
+        from rest_framework.authtoken.models import Token
+
+        from scoring import store, verification
         from scoring.domain import Submission, submission_id_new, utcnow
+        from scoring.models import Task
 
         ddb = store.client()
         # urllib3 is what botocore uses underneath the raw side, so the two
@@ -146,7 +160,22 @@ def main() -> int:
         http = urllib3.PoolManager(maxsize=args.concurrency, timeout=30)
         api_url = f"{web_url}/api/scores/"
         api_headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        api_body = json.dumps({"task": "warm-up-sums"}).encode()
+        bodies = iter(())
+        if args.path == "verified":
+            player_id = str(Token.objects.get(key=token).user_id)
+            task = Task.objects.select_related("difficulty").get(slug="warm-up-sums")
+            issued_at = utcnow() - timedelta(seconds=60)
+            total = 2 * args.warmup + args.rounds * args.requests
+            challenges = (verification.challenge_new(player_id=player_id, task=task, now=issued_at)
+                          for _ in range(total))
+            bodies = iter([json.dumps({"task": task.slug, "challenge": c.token,
+                                       "answers": [q.answer for q in c.questions]}).encode() for c in challenges])
+        bare = json.dumps({"task": "warm-up-sums"}).encode()
+        body_lock = threading.Lock()
+
+        def api_body():
+            with body_lock:
+                return next(bodies, bare)
 
         def raw_put():
             submission = Submission(id=submission_id_new(player_id="1", idempotency_key=None), player_id="1",
@@ -155,7 +184,7 @@ def main() -> int:
                          ConditionExpression="attribute_not_exists(PK)")
 
         def api_post():
-            response = http.request("POST", api_url, body=api_body, headers=api_headers)
+            response = http.request("POST", api_url, body=api_body(), headers=api_headers)
             if response.status != 202:
                 raise RuntimeError(f"API answered {response.status}: {response.data[:200]!r}")
 
@@ -176,6 +205,7 @@ def main() -> int:
           f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"{args.requests} requests x {args.rounds} rounds per side, concurrency {args.concurrency}")
     shape = f", {args.workers} workers x {args.threads} threads" if args.server == "gunicorn" else ""
+    print(f"API side: {'played challenges (verified path)' if args.path == 'verified' else 'bare task (trusted)'}")
     print(f"server: {args.server}" + shape
           + f"; rate-limit counters in {'Redis' if args.redis else 'process memory'}")
     print(f"{'phase':<12} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   CPU ms/request: client web moto"

@@ -7,7 +7,8 @@ from scoring.selectors import task_cache_clear
 
 @admin.register(Difficulty)
 class DifficultyAdmin(admin.ModelAdmin):
-    list_display = ["name", "points", "ordering", "question_count", "min_seconds", "task_count"]
+    list_display = ["name", "points", "ordering", "question_count", "min_seconds", "review_seconds",
+                    "task_count"]
     list_editable = ["points", "ordering"]
     search_fields = ["name"]
 

@@ -6,7 +6,7 @@ import re
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -14,18 +14,21 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring import selectors, services
+from scoring import selectors, services, verification
 from scoring.api_errors import LimitedFormParser, LimitedJSONParser
+from scoring.domain import utcnow
 from scoring.serializers import (
+    ChallengeSerializer,
     LeaderboardEntrySerializer,
     LeaderboardMeQuerySerializer,
     LeaderboardMeSerializer,
     LeaderboardQuerySerializer,
-    SubmissionCreateSerializer,
+    PlayedSubmissionSerializer,
     SubmissionListQuerySerializer,
     SubmissionPageSerializer,
     SubmissionSerializer,
     TaskSerializer,
+    TrustedSubmissionSerializer,
 )
 from scoring.throttling import CounterRateThrottle, CounterUserRateThrottle
 
@@ -37,15 +40,40 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # DRF's error shapes, which api_errors keeps: {"detail": "..."}, or field
-# errors {"<field>": ["...", ...]}.
+# errors {"<field>": ["...", ...]}. A refused play adds its `code` (and, for
+# wrong answers, the indexes in `wrong`); a 503 on submit names the
+# `submission_id` it tried.
 ERROR = OpenApiResponse(
     response={
         "type": "object",
-        "properties": {"detail": {"type": "string"}},
+        "properties": {
+            "detail": {"type": "string"},
+            "code": {"type": "string"},
+            "wrong": {"type": "array", "items": {"type": "integer"}},
+            "submission_id": {"type": "string"},
+        },
         "additionalProperties": {"type": "array", "items": {"type": "string"}},
     },
-    description="JSON error: `{\"detail\": ...}` or field errors.",
+    description="JSON error: `{\"detail\": ...}` (with a `code` when play is refused) or field errors.",
 )
+
+# What a refused play answers: the check that failed, in the order they run.
+PLAY_REFUSAL_STATUS = {
+    verification.ChallengeInvalid: status.HTTP_400_BAD_REQUEST,
+    verification.ChallengeNotYours: status.HTTP_403_FORBIDDEN,
+    verification.ChallengeTaskMismatch: status.HTTP_400_BAD_REQUEST,
+    verification.ChallengeExpired: status.HTTP_410_GONE,
+    verification.TooFast: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    verification.WrongAnswers: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    verification.PlayRequired: status.HTTP_403_FORBIDDEN,
+}
+
+SUBMISSION_REQUEST = PolymorphicProxySerializer(
+    component_name="SubmissionCreate",
+    serializers=[PlayedSubmissionSerializer, TrustedSubmissionSerializer],
+    resource_type_field_name=None,
+)
+TRUSTED_PERMISSION = "scoring.submit_trusted"
 
 
 class StrictSerializerSchema(OpenApiSerializerExtension):
@@ -82,13 +110,50 @@ def _player(request) -> tuple[str, str]:
     return str(user.pk), user.get_full_name() or user.get_username()
 
 
+class ChallengeRateThrottle(CounterUserRateThrottle):
+    scope = "challenges"
+
+    def get_rate(self):
+        return settings.CHALLENGE_RATE
+
+
+class ChallengeCreateView(APIView):
+    throttle_classes = [ChallengeRateThrottle]
+
+    @extend_schema(
+        operation_id="challenges_create",
+        request=None,
+        responses={201: ChallengeSerializer, **_errors(403, 404, 429)},
+        description="Start a challenge of an active task: its questions, and a signed token to send back "
+        "with the answers to POST /api/scores/. Nothing is stored; the token is the challenge.",
+    )
+    def post(self, request, slug: str):
+        task = selectors.task_get_active(slug=slug)
+        if task is None:
+            raise NotFound("Unknown or inactive task.")
+        player_id, _ = _player(request)
+        issued = verification.challenge_new(player_id=player_id, task=task, now=utcnow())
+        return Response({
+            "challenge": issued.token,
+            "task": issued.task,
+            "questions": [q.as_dict() for q in issued.questions],
+            "issued_at": _iso(issued.issued_at),
+            "expires_at": _iso(issued.expires_at),
+            "min_seconds": issued.min_seconds,
+        }, status=status.HTTP_201_CREATED)
+
+
+def _iso(moment) -> str:
+    return serializers.DateTimeField().to_representation(moment)
+
+
 class ScoreListCreateView(APIView):
     def get_throttles(self):
         return [SubmissionRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         operation_id="scores_create",
-        request=SubmissionCreateSerializer,
+        request=SUBMISSION_REQUEST,
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -110,28 +175,45 @@ class ScoreListCreateView(APIView):
         # 403: a browser's session without its CSRF token.
         responses={202: OpenApiResponse(SubmissionSerializer, description="Accepted: a new, pending submission."),
                    200: OpenApiResponse(SubmissionSerializer, description="A replay: the original submission."),
-                   **_errors(400, 403, 413, 415, 422, 429, 503)},
-        description="Submit a task completion. Answers 202 with a pending submission; "
-        "a replay with the same Idempotency-Key answers 200 with the original. "
-        "`task` is the slug of an active task (GET /api/tasks/); any other is a 400.",
+                   **_errors(400, 403, 410, 413, 415, 422, 429, 503)},
+        description="Submit a task completion: a played challenge (`task`, `challenge`, `answers`), or, "
+        "for a trusted game server with the permission `scoring.submit_trusted`, a bare `task`. "
+        "Answers 202 with a pending submission; a repeat of the same challenge, or of the same "
+        "Idempotency-Key, answers 200 with the original. Refused play: 400 (bad token, or another "
+        "task's), 403 (another player's challenge, or a bare task from a player), 410 (expired), "
+        "422 (faster than `min_seconds`, or wrong answers: `wrong` lists their indexes). "
+        "A 503 names the `submission_id` it tried: GET it, or resend the same request.",
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
             raise ValidationError({"Idempotency-Key": [
                 f"Must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters without spaces."]})
-        serializer = SubmissionCreateSerializer(data=request.data)
+        data = request.data
+        played = isinstance(data, dict) and ("challenge" in data or "answers" in data)
+        serializer = (PlayedSubmissionSerializer if played else TrustedSubmissionSerializer)(data=data)
         serializer.is_valid(raise_exception=True)
         player_id, player_name = _player(request)
+        trusted_by = None
+        if not played and request.user.has_perm(TRUSTED_PERMISSION):
+            trusted_by = request.user.get_username()
         try:
             submission, created = services.submission_create(
                 player_id=player_id,
                 player_name=player_name,
                 task_slug=serializer.validated_data["task"],
                 idempotency_key=key,
+                challenge=serializer.validated_data.get("challenge"),
+                answers=serializer.validated_data.get("answers"),
+                trusted_by=trusted_by,
             )
         except services.TaskNotAvailable:
             raise ValidationError({"task": ["Unknown or inactive task."]}) from None
+        except verification.PlayRefused as exc:
+            body = {"detail": exc.detail, "code": exc.code}
+            if isinstance(exc, verification.WrongAnswers):
+                body["wrong"] = exc.wrong
+            return Response(body, status=PLAY_REFUSAL_STATUS[type(exc)])
         except services.IdempotencyConflict:
             return Response(
                 {"detail": "This Idempotency-Key was already used for a different request."},
@@ -309,11 +391,18 @@ LINKS = {
 }
 
 
+# Operations whose body is a oneOf of shapes: drf-spectacular marks a body
+# required only from a serializer's own required fields.
+REQUIRED_BODIES = {"scores_create"}
+
+
 def schema_add_links(result, generator, request, public):
     """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): adds LINKS
-    to the responses they start from."""
+    to the responses they start from, and marks REQUIRED_BODIES required."""
     for operations in result["paths"].values():
         for operation in operations.values():
+            if operation.get("operationId") in REQUIRED_BODIES and "requestBody" in operation:
+                operation["requestBody"]["required"] = True
             for status_code, response in operation.get("responses", {}).items():
                 links = LINKS.get((operation.get("operationId"), status_code))
                 if links:

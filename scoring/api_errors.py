@@ -74,11 +74,12 @@ class LimitedFormParser(FormParser):
 
 
 def exception_handler(exc, context):
+    tried = getattr(exc, "submission_id", None)  # services.SubmissionUnconfirmed
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(f"Request body exceeds the limit of {settings.SCORE_MAX_BODY_BYTES} bytes.")
     elif isinstance(exc, StoreUnavailable):
         logger.warning("DynamoDB unavailable: %s", exc)
-        exc = ServiceUnavailable()
+        exc = ServiceUnavailable(UNCONFIRMED.format(id=tried) if tried else None)
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an API error: a bug. Log it with its traceback; the client gets
@@ -87,4 +88,13 @@ def exception_handler(exc, context):
         return Response({"detail": "Internal server error."}, status=500)
     if isinstance(exc, ServiceUnavailable):
         response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+        if tried:
+            response.data["submission_id"] = tried
     return response
+
+
+# A write DynamoDB did not confirm may have been stored: say so, and how to
+# find out, rather than "nothing was saved".
+UNCONFIRMED = ("The score store is unavailable and did not confirm submission {id}: it may or may not be "
+               "saved. GET /api/scores/{id}/ to see, or resend the same request (same challenge, or same "
+               "Idempotency-Key), which cannot count it twice.")

@@ -1,7 +1,11 @@
-"""The task catalog as the stream processor sees it: slug -> points."""
+"""The task catalog as the stream processor sees it: slug -> points, and the
+hold rules."""
 
 from collections.abc import Callable
 
+from django.conf import settings
+
+from scoring.domain import HoldRules
 from scoring.models import Task
 
 
@@ -15,3 +19,15 @@ def points_lookup() -> Callable[[str], int | None]:
     """
     points = dict(Task.objects.values_list("slug", "difficulty__points"))
     return points.get
+
+
+def hold_rules() -> HoldRules | None:
+    """The hold rules now (None when SCORE_HOLD_RULES is off): the burst
+    limit from settings, each task's review time from its difficulty. One
+    query; call it once per batch, like points_lookup."""
+    if not settings.SCORE_HOLD_RULES:
+        return None
+    review = Task.objects.values_list("slug", "difficulty__review_seconds")
+    return HoldRules(burst_count=settings.SCORE_HOLD_BURST_COUNT,
+                     burst_window_ms=int(settings.SCORE_HOLD_BURST_SECONDS * 1000),
+                     review_ms={slug: int(seconds * 1000) for slug, seconds in review if seconds})

@@ -18,6 +18,12 @@ class Status(StrEnum):
     PENDING = "pending"
     APPLIED = "applied"
     REJECTED = "rejected"
+    HELD = "held"  # quarantined for staff review; counts nowhere until approved
+
+
+class Review(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,20 @@ class Submission:
     processed_at: datetime | None = None
     idempotency_key: str | None = None
     retry_of: str | None = None  # the rejected submission this one retries
+    # The evidence of play (see scoring/verification.py): the challenge it
+    # answered, how long after the challenge was issued, and who vouched:
+    # "challenge", or "trusted:<username>" for a trusted game server.
+    challenge_id: str | None = None
+    elapsed_ms: int | None = None
+    verified_by: str | None = None
+    hold_reason: str | None = None  # why it is (or was) held for review
+    # A staff review is a SCORE item of its own (an INSERT the stream
+    # processes like any submission) naming the held one it decides.
+    review_of: str | None = None
+    review: Review | None = None
+    reviewed_by: str | None = None
+    review_note: str | None = None
+    reviewed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,18 @@ def submission_id_new(*, player_id: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{player_id}\n{idempotency_key}"))
+
+
+def challenge_submission_id(challenge_id: str) -> str:
+    """The one submission a challenge can make: a second answer to it targets
+    the same SCORE item, which the conditional put refuses."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"challenge\n{challenge_id}"))
+
+
+def review_id(submission_id: str) -> str:
+    """The one review a held submission can have: of two staff deciding at
+    once (or a double click), one conditional put wins."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"review\n{submission_id}"))
 
 
 def retry_id(submission_id: str) -> str:
@@ -111,6 +143,12 @@ class PlayerTotal:
     # list only totals above 0. A player whose submissions were all rejected
     # has a TOTAL (for ``rejected``) but no rank.
     on_leaderboard: bool = True
+    # Held for review (id -> reason), as ``rejected`` is: the decision stands
+    # until the SCORE item shows it.
+    held: dict[str, str] = field(default_factory=dict)
+    # When the player's latest completions were played (epoch ms, oldest
+    # first, at most the burst limit of them): what the burst rule reads.
+    recent: list[int] = field(default_factory=list)
 
 
 # The leaderboard windows: all time, the ISO week, the day (UTC). Every other
@@ -169,6 +207,7 @@ class Decision:
     status: Status
     points: int | None = None
     error: str | None = None
+    hold_reason: str | None = None
 
 
 def decide(submission: Submission, points: int | None) -> Decision:
@@ -186,6 +225,7 @@ class Outcome:
     status: Status
     points: int | None = None
     error: str | None = None
+    hold_reason: str | None = None
 
 
 def decision_standing(total: PlayerTotal | None, submission_id: str) -> Outcome | None:
@@ -204,7 +244,56 @@ def decision_standing(total: PlayerTotal | None, submission_id: str) -> Outcome 
         return Outcome(Status.APPLIED, points=total.pending[submission_id])
     if submission_id in total.rejected:
         return Outcome(Status.REJECTED, error=total.rejected[submission_id])
+    if submission_id in total.held:
+        return Outcome(Status.HELD, hold_reason=total.held[submission_id])
     return None
+
+
+# --- quarantine --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRules:
+    """When a submission is held for review instead of counted.
+
+    ``burst_count`` completions by one player within ``burst_window_ms``
+    are allowed; one more is held. ``review_ms`` maps a task to its
+    difficulty's review threshold: a verified completion faster than that
+    (but past the hard floor the API enforces) is held.
+    """
+
+    burst_count: int
+    burst_window_ms: int
+    review_ms: dict[str, int] = field(default_factory=dict)
+
+
+def hold_decide(submission: Submission, total: PlayerTotal, rules: HoldRules | None) -> str | None:
+    """Why this submission is held for review, or None to count it.
+
+    A pure function of the submission, the player's TOTAL (its ``recent``
+    completions) and the rules, so that a replay decides the same way. A
+    staff review is never held: it is the review.
+    """
+    if rules is None or submission.review_of is not None:
+        return None
+    played = _ms(submission.submitted_at)
+    window = [t for t in total.recent if played - rules.burst_window_ms < t <= played]
+    if len(window) >= rules.burst_count:
+        return (f"burst: {len(window) + 1} completions within {rules.burst_window_ms / 1000:g} s "
+                f"(more than {rules.burst_count})")
+    floor = rules.review_ms.get(submission.task)
+    if submission.elapsed_ms is not None and floor and submission.elapsed_ms < floor:
+        return f"fast: answered in {submission.elapsed_ms / 1000:.1f} s, under the review time of {floor / 1000:g} s"
+    return None
+
+
+def _recent_with(recent: list[int], played_ms: int, rules: HoldRules) -> list[int]:
+    """``recent`` with one more completion, keeping the newest the burst rule can need."""
+    return sorted([*recent, played_ms])[-rules.burst_count:]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def fold_rejection(current: PlayerTotal | None, *, player_id: str, player_name: str, submission_id: str,
@@ -240,6 +329,7 @@ class TotalChange:
     applied: list[Decision]  # decisions whose points are in new_total
     rejected: list[Decision]  # decisions recorded as rejected in new_total
     added: int  # points added by this batch (0 on a pure replay)
+    held: list[Decision] = field(default_factory=list)  # recorded as held for review
 
 
 def fold_player(
@@ -247,43 +337,57 @@ def fold_player(
     *,
     fresh: list[Decision],
     settled_ids: set[str],
+    rules: HoldRules | None = None,
 ) -> TotalChange:
     """Fold a batch's decisions for one player into one new TOTAL.
 
     ``fresh`` are decisions for submissions whose SCORE item is still
-    pending. Those already in ``current.pending`` or ``current.rejected``
-    were decided by an earlier attempt (one that crashed before writing
-    outcomes, or another worker on the same records): that decision stands,
-    with the points it was added with, and nothing is added again.
-    ``settled_ids`` are submissions whose SCORE item already shows an
-    outcome; they leave both maps.
+    pending. Those already in ``current.pending``, ``current.rejected`` or
+    ``current.held`` were decided by an earlier attempt (one that crashed
+    before writing outcomes, or another worker on the same records): that
+    decision stands, with the points it was added with, and nothing is
+    added again. A new one that would apply is first put to the hold
+    ``rules`` (``hold_decide``), in batch order. ``settled_ids`` are
+    submissions whose SCORE item already shows an outcome; they leave the
+    maps.
     """
     # Copies, which the loop extends: what stands is read from them.
     kept = replace(current, pending={k: v for k, v in current.pending.items() if k not in settled_ids},
-                   rejected={k: v for k, v in current.rejected.items() if k not in settled_ids})
-    pending, rejected = kept.pending, kept.rejected
+                   rejected={k: v for k, v in current.rejected.items() if k not in settled_ids},
+                   held={k: v for k, v in current.held.items() if k not in settled_ids})
+    pending, rejected, held = kept.pending, kept.rejected, kept.held
     windows = dict(current.windows)
     applied: list[Decision] = []
     rejections: list[Decision] = []
+    holds: list[Decision] = []
+    by_status = {Status.APPLIED: applied, Status.REJECTED: rejections, Status.HELD: holds}
     added = 0
     reached = current.reached_at_ms
     for decision in fresh:
         sub_id = decision.submission.id
         standing = decision_standing(kept, sub_id)
         if standing is not None:
-            stood = Decision(decision.submission, standing.status, points=standing.points, error=standing.error)
-            (applied if standing.status is Status.APPLIED else rejections).append(stood)
-        elif decision.status is not Status.APPLIED:
+            by_status[standing.status].append(Decision(decision.submission, standing.status, points=standing.points,
+                                                       error=standing.error, hold_reason=standing.hold_reason))
+            continue
+        if decision.status is not Status.APPLIED:
             rejected[sub_id] = decision.error or "Rejected."
             rejections.append(decision)
-        else:
-            pending[sub_id] = decision.points
-            added += decision.points
-            applied.append(decision)
-            reached = max(reached, int(decision.submission.submitted_at.timestamp() * 1000))
-            # Windows count by when the task was played, not when it was scored.
-            for key in window_keys(decision.submission.submitted_at).values():
-                windows[key] = windows.get(key, 0) + decision.points
+            continue
+        reason = hold_decide(decision.submission, kept, rules)
+        if rules is not None and decision.submission.review_of is None:
+            kept.recent = _recent_with(kept.recent, _ms(decision.submission.submitted_at), rules)
+        if reason is not None:
+            held[sub_id] = reason
+            holds.append(Decision(decision.submission, Status.HELD, hold_reason=reason))
+            continue
+        pending[sub_id] = decision.points
+        added += decision.points
+        applied.append(decision)
+        reached = max(reached, _ms(decision.submission.submitted_at))
+        # Windows count by when the task was played, not when it was scored.
+        for key in window_keys(decision.submission.submitted_at).values():
+            windows[key] = windows.get(key, 0) + decision.points
     new_total = PlayerTotal(
         player_id=current.player_id,
         player_name=fresh[-1].submission.player_name if fresh else current.player_name,
@@ -294,5 +398,7 @@ def fold_player(
         windows=_prune_windows(windows),
         rejected=rejected,
         on_leaderboard=current.on_leaderboard or added > 0,
+        held=held,
+        recent=kept.recent,
     )
-    return TotalChange(new_total=new_total, applied=applied, rejected=rejections, added=added)
+    return TotalChange(new_total=new_total, applied=applied, rejected=rejections, added=added, held=holds)

@@ -32,6 +32,9 @@ class Difficulty(models.Model):
     min_seconds = models.FloatField(
         default=6.0, help_text="The fastest credible honest completion of a challenge, in seconds; "
         "faster answers are refused.")
+    review_seconds = models.FloatField(
+        null=True, blank=True, help_text="Verified completions faster than this, in seconds, are held for staff "
+        "review before they count (above min_seconds; empty: never held for speed).")
 
     class Meta:
         ordering = ["ordering", "points"]
@@ -39,6 +42,11 @@ class Difficulty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.points} pts)"
+
+    def clean(self) -> None:
+        if self.review_seconds is not None and self.min_seconds is not None and self.review_seconds < self.min_seconds:
+            raise ValidationError({"review_seconds": "The review time cannot be below min_seconds: "
+                                   "faster completions are already refused."})
 
 
 class TaskQuerySet(models.QuerySet):
@@ -63,6 +71,7 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["difficulty__ordering", "title"]
+        permissions = [("submit_trusted", "Can submit completions without a challenge (a trusted game server)")]
 
     def __str__(self) -> str:
         return self.title

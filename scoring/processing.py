@@ -5,7 +5,9 @@ The effect on totals is exactly once although delivery is at least once:
 1. Read the SCORE items of the batch. One that already shows an outcome was
    settled by an earlier attempt: skip it.
 2. Decide each pending submission: applied with its task's points, or
-   rejected.
+   rejected. A staff review decides the held submission it names. Before
+   a submission counts, the hold rules may hold it for review
+   (``domain.hold_decide``, in the fold of step 3).
 3. Per player, fold the batch into one new TOTAL item and write it with a
    version condition. The TOTAL's ``pending`` map records which submissions
    its total includes, with their points, until their SCORE items show it.
@@ -26,7 +28,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from scoring import store
-from scoring.domain import Decision, PlayerTotal, Status, Submission, decide, fold_player, utcnow
+from scoring.domain import (
+    Decision,
+    HoldRules,
+    PlayerTotal,
+    Review,
+    Status,
+    Submission,
+    decide,
+    fold_player,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +49,8 @@ class PoisonRecord(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
-    """ScoreApplied or ScoreRejected, for EventBridge and browsers."""
+    """ScoreApplied, ScoreRejected or ScoreHeld, for EventBridge and browsers.
+    A review's event is about the submission it decided."""
 
     type: str
     submission_id: str
@@ -55,6 +68,7 @@ class DomainEvent:
 class BatchResult:
     applied: list[Decision] = field(default_factory=list)
     rejected: list[Decision] = field(default_factory=list)
+    held: list[Decision] = field(default_factory=list)
     skipped: int = 0
     totals: dict[str, PlayerTotal] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
@@ -73,6 +87,7 @@ def records_process(
     records: Iterable[dict],
     *,
     points_for: Callable[[str], int | None],
+    hold_rules: HoldRules | None = None,
     publish: Callable[[list[DomainEvent]], None] | None = None,
     on_commit: Callable[["BatchResult"], None] | None = None,
     now: Callable[[], datetime] = utcnow,
@@ -80,7 +95,8 @@ def records_process(
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
 
     ``points_for(task_slug)`` gives a task's points now, or None if the task
-    no longer exists. ``publish`` receives the domain events of this batch,
+    no longer exists. ``hold_rules`` (None: off) may hold a submission for
+    review instead of counting it. ``publish`` receives the domain events of this batch,
     after every write has succeeded.
     """
     submissions = [submission_from_record(r) for r in records]
@@ -91,7 +107,8 @@ def records_process(
     # and settled before these TOTALs were written then shows as settled
     # (see _still_pending).
     totals = store.totals_get_many(player_ids=list(dict.fromkeys(s.player_id for s in submissions)))
-    stored = store.scores_get_many(submission_ids=[s.id for s in submissions])
+    stored = store.scores_get_many(submission_ids=[s.id for s in submissions]
+                                   + [s.review_of for s in submissions if s.review_of])
     pending = []
     for submission in submissions:
         current = stored.get(submission.id)
@@ -101,27 +118,30 @@ def records_process(
             pending.append(current)
     by_player: dict[str, list[Decision]] = defaultdict(list)
     for submission in pending:
-        by_player[submission.player_id].append(decide(submission, points_for(submission.task)))
+        by_player[submission.player_id].append(_decide(submission, stored, points_for))
 
     processed_at = now()
     outcomes: list[Submission] = []
     for player_id, decisions in by_player.items():
-        applied, rejected, total = _apply_to_total(player_id, decisions, totals.get(player_id))
+        applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules)
         result.applied += applied
         result.rejected += rejected
-        if applied:  # a batch of rejections changes no board
+        result.held += held
+        if applied:  # a batch of rejections or holds changes no board
             result.totals[player_id] = total
-    for decision in result.applied + result.rejected:
+    for decision in result.applied + result.rejected + result.held:
         outcomes.append(
             replace(
                 decision.submission,
                 status=decision.status,
                 points=decision.points,
                 error=decision.error,
+                hold_reason=decision.hold_reason or decision.submission.hold_reason,
                 processed_at=processed_at,
             )
         )
-    if on_commit is not None and (result.applied or result.rejected):
+    reviewed = [r for r in (_reviewed(o, stored.get(o.review_of)) for o in outcomes if o.review_of) if r]
+    if on_commit is not None and (result.applied or result.rejected or result.held):
         on_commit(result)
     # Publish before writing outcomes: if publishing fails, the SCORE items
     # stay pending, the batch is replayed, and the events are sent again
@@ -129,18 +149,46 @@ def records_process(
     result.events = _events(outcomes, result.totals)
     if publish is not None and result.events:
         publish(result.events)
-    store.scores_put_outcomes(submissions=outcomes)
+    store.scores_put_outcomes(submissions=outcomes, reviewed=reviewed)
     return result
 
 
+def _decide(submission: Submission, stored: dict[str, Submission], points_for) -> Decision:
+    """A submission's decision before the hold rules; a review's is the
+    decision on the held submission it names."""
+    if submission.review_of is None:
+        return decide(submission, points_for(submission.task))
+    original = stored.get(submission.review_of)
+    if original is None or _reviewed(submission, original) is None:
+        return Decision(submission, Status.REJECTED, error="The reviewed submission is not held: nothing to decide.")
+    if submission.review is Review.APPROVE:
+        return decide(submission, points_for(submission.task))
+    note = f": {submission.review_note}" if submission.review_note else "."
+    return Decision(submission, Status.REJECTED, error=f"Rejected in review by {submission.reviewed_by}{note}")
+
+
+def _reviewed(review: Submission, original: Submission | None) -> Submission | None:
+    """The held submission as ``review`` decides it (with the review's
+    outcome, if it has one yet), or None if it is not this review's to
+    decide: not held, and not already decided by it."""
+    if original is None:
+        return None
+    if original.status is not Status.HELD and original.reviewed_at != review.reviewed_at:
+        return None
+    return replace(original, status=review.status if review.status is not Status.PENDING else original.status,
+                   points=review.points, error=review.error, processed_at=review.processed_at,
+                   review=review.review, reviewed_by=review.reviewed_by, review_note=review.review_note,
+                   reviewed_at=review.reviewed_at)
+
+
 def _apply_to_total(
-    player_id: str, decisions: list[Decision], current: PlayerTotal | None
-) -> tuple[list[Decision], list[Decision], PlayerTotal | None]:
+    player_id: str, decisions: list[Decision], current: PlayerTotal | None, rules: HoldRules | None
+) -> tuple[list[Decision], list[Decision], list[Decision], PlayerTotal | None]:
     """Fold one player's decisions into their TOTAL, retrying lost races.
 
     ``current`` is the TOTAL read for the whole batch, before its SCOREs; it
-    is read again only after losing a race. Returns the decisions applied
-    and rejected, as the TOTAL written records them, and that TOTAL. Every
+    is read again only after losing a race. Returns the decisions applied,
+    rejected and held, as the TOTAL written records them, and that TOTAL. Every
     decision, a rejection too, is committed by that version-checked write.
     """
 
@@ -149,13 +197,13 @@ def _apply_to_total(
         if retrying:
             decisions = _still_pending(decisions, current)
             if not decisions:
-                return None, ([], [], None)
+                return None, ([], [], [], None)
         if current is None:
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
                                   on_leaderboard=False)
         settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
-        folded = fold_player(current, fresh=decisions, settled_ids=settled)
-        return folded.new_total, (folded.applied, folded.rejected, folded.new_total)
+        folded = fold_player(current, fresh=decisions, settled_ids=settled, rules=rules)
+        return folded.new_total, (folded.applied, folded.rejected, folded.held, folded.new_total)
 
     return store.total_change(player_id=player_id, change=change, current=current)
 
@@ -170,7 +218,7 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
     can, because ids leave ``pending`` only after their outcome is written.
     Reading the SCORE after the TOTAL makes that order hold for us too.
     """
-    decided = {**current.pending, **current.rejected} if current else {}
+    decided = {**current.pending, **current.rejected, **current.held} if current else {}
     check = [d.submission.id for d in decisions if d.submission.id not in decided]
     if not check:
         return decisions
@@ -180,13 +228,16 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
 
 
 def _settled_ids(current: PlayerTotal, *, batch_ids: set[str]) -> set[str]:
-    """Ids in ``pending`` or ``rejected`` from earlier batches whose SCORE item
+    """Ids in ``pending``, ``rejected`` or ``held`` from earlier batches whose SCORE item
     now shows the outcome, so the maps can forget them."""
-    earlier = [i for i in (*current.pending, *current.rejected) if i not in batch_ids]
+    earlier = [i for i in (*current.pending, *current.rejected, *current.held) if i not in batch_ids]
     if not earlier:
         return set()
     stored = store.scores_get_many(submission_ids=earlier)
     return {i for i in earlier if i not in stored or stored[i].status is not Status.PENDING}
+
+
+_EVENT_TYPES = {Status.APPLIED: "ScoreApplied", Status.REJECTED: "ScoreRejected", Status.HELD: "ScoreHeld"}
 
 
 def _events(outcomes: list[Submission], totals: dict[str, PlayerTotal]) -> list[DomainEvent]:
@@ -195,8 +246,8 @@ def _events(outcomes: list[Submission], totals: dict[str, PlayerTotal]) -> list[
         total = totals.get(s.player_id)
         events.append(
             DomainEvent(
-                type="ScoreApplied" if s.status is Status.APPLIED else "ScoreRejected",
-                submission_id=s.id,
+                type=_EVENT_TYPES[s.status],
+                submission_id=s.review_of or s.id,
                 player_id=s.player_id,
                 player_name=s.player_name,
                 task=s.task,

@@ -27,10 +27,49 @@ class StrictSlugField(serializers.SlugField):
         return super().to_internal_value(data)
 
 
-class SubmissionCreateSerializer(StrictSerializer):
-    """A task completion to submit."""
+class TrustedSubmissionSerializer(StrictSerializer):
+    """A completion a trusted game server verified itself (the caller needs
+    the permission ``scoring.submit_trusted``; a player is refused, 403)."""
 
     task = StrictSlugField(max_length=64, help_text="Slug of an active task.")
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must arrive as a JSON number; DRF would take "12"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class FlatListField(serializers.ListField):
+    """A ListField whose item errors are a list of strings ("Item 2: ..."),
+    the API's field-error shape, not DRF's {index: [...]}."""
+
+    def run_child_validation(self, data):
+        try:
+            return super().run_child_validation(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if not isinstance(detail, dict):
+                raise
+            raise serializers.ValidationError(
+                [f"Item {i}: {' '.join(map(str, errors))}" for i, errors in detail.items()]) from None
+
+
+# Signed tokens are ~150 characters (scoring/challenge_tokens.py).
+CHALLENGE_TOKEN_MAX_LENGTH = 512
+
+
+class PlayedSubmissionSerializer(StrictSerializer):
+    """A completion of a server-issued challenge: its token and the answers."""
+
+    task = StrictSlugField(max_length=64, help_text="Slug of the challenge's task.")
+    challenge = serializers.CharField(max_length=CHALLENGE_TOKEN_MAX_LENGTH, trim_whitespace=False,
+                                      help_text="The `challenge` token from POST /api/tasks/{slug}/challenges/.")
+    answers = FlatListField(child=StrictIntegerField(min_value=-(10**12), max_value=10**12),
+                                    max_length=100, help_text="One answer per question, in order.")
 
 
 class PlainOutputSerializer(serializers.Serializer):
@@ -58,12 +97,33 @@ class PlainOutputSerializer(serializers.Serializer):
 
 class SubmissionSerializer(PlainOutputSerializer):
     id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "applied", "rejected"])
+    status = serializers.ChoiceField(choices=["pending", "applied", "rejected", "held"],
+                                     help_text="`held`: under staff review before it counts.")
     task = serializers.CharField()
     submitted_at = serializers.DateTimeField()
     points = serializers.IntegerField(allow_null=True, required=False, help_text="Set once applied.")
     error = serializers.CharField(allow_null=True, required=False, help_text="Set once rejected.")
     processed_at = serializers.DateTimeField(allow_null=True, required=False)
+    hold_reason = serializers.CharField(allow_null=True, required=False,
+                                        help_text="Why it was held for review, if it was.")
+    verified_by = serializers.CharField(allow_null=True, required=False,
+                                        help_text='"challenge", or "trusted:<username>" for a trusted client.')
+
+
+class QuestionSerializer(serializers.Serializer):
+    a = serializers.IntegerField()
+    op = serializers.ChoiceField(choices=["+", "-", "*", "/"])
+    b = serializers.IntegerField()
+    text = serializers.CharField(help_text="As a person reads it, e.g. `12 × 7`.")
+
+
+class ChallengeSerializer(serializers.Serializer):
+    challenge = serializers.CharField(help_text="Opaque signed token: send it back with the answers.")
+    task = serializers.CharField()
+    questions = QuestionSerializer(many=True)
+    issued_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    min_seconds = serializers.FloatField(help_text="Answers sent sooner after issue are refused (422).")
 
 
 class SubmissionPageSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ api_urlpatterns = [
     path("scores/", api.ScoreListCreateView.as_view(), name="score-list"),
     path("scores/<str:submission_id>/", api.ScoreDetailView.as_view(), name="score-detail"),
     path("tasks/", api.TaskListView.as_view(), name="task-list"),
+    path("tasks/<str:slug>/challenges/", api.ChallengeCreateView.as_view(), name="challenge-create"),
     path("leaderboard/", api.LeaderboardView.as_view(), name="leaderboard"),
     path("leaderboard/me/", api.LeaderboardMeView.as_view(), name="leaderboard-me"),
 ]

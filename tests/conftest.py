@@ -53,6 +53,17 @@ def player(django_user_model):
 
 
 @pytest.fixture
+def trusted(player):
+    """The player as a trusted game server: with the permission
+    ``scoring.submit_trusted`` it may post a bare ``{"task"}``, as the tests
+    of everything downstream of the submit do (they are not about play)."""
+    from django.contrib.auth.models import Permission
+
+    player.user_permissions.add(Permission.objects.get(codename="submit_trusted"))
+    return player
+
+
+@pytest.fixture
 def other_player(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
 

@@ -23,7 +23,7 @@ def samples(text: str) -> dict[tuple, float]:
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("table")
+@pytest.mark.usefixtures("table", "trusted")
 def test_web_metrics_count_submissions_and_time_api_requests(player_client, client):
     def accepted():
         return samples(client.get("/metrics").content.decode()).get(

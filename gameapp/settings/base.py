@@ -174,6 +174,8 @@ LEADERBOARD_SIZE = config.get_int("LEADERBOARD_SIZE", 10, minimum=1)
 
 # --- API ------------------------------------------------------------------
 SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
+# Challenges a player may start (POST /api/tasks/<slug>/challenges/).
+CHALLENGE_RATE = config.get_rate("CHALLENGE_RATE", "120/minute")
 # Login attempts (form and /api/token/) per client address, and per username for the API.
 LOGIN_RATE = config.get_rate("LOGIN_RATE", "10/minute")
 # /api/token/ attempts per client address, across usernames (password spraying).
@@ -185,6 +187,18 @@ NUM_PROXIES = config.get_int("NUM_PROXIES", 0)
 RATELIMIT_IP_META_KEY = "scoring.throttling.client_ip"
 # Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.
 SCORE_MAX_BODY_BYTES = config.get_int("SCORE_MAX_BODY_BYTES", 4096, minimum=64)
+
+# How long a challenge (POST /api/tasks/<slug>/challenges/) can be answered.
+CHALLENGE_TTL_SECONDS = config.get_float("CHALLENGE_TTL_SECONDS", 900.0, minimum=1.0)
+
+# Quarantine (scoring.domain.hold_decide): the stream processor holds for
+# staff review a completion that makes more than SCORE_HOLD_BURST_COUNT by
+# one player within SCORE_HOLD_BURST_SECONDS, or that was answered faster
+# than its difficulty's review_seconds. SCORE_HOLD_RULES=off turns every
+# hold rule off (load tests, scripted demos).
+SCORE_HOLD_RULES = config.get_bool("SCORE_HOLD_RULES", True)
+SCORE_HOLD_BURST_COUNT = config.get_int("SCORE_HOLD_BURST_COUNT", 30, minimum=1)
+SCORE_HOLD_BURST_SECONDS = config.get_float("SCORE_HOLD_BURST_SECONDS", 600.0, minimum=1.0)
 
 # How long each process trusts its snapshot of the active task catalog.
 TASK_CACHE_SECONDS = config.get_float("TASK_CACHE_SECONDS", 5.0)

@@ -60,12 +60,14 @@ from scoring.store.keys import (  # noqa: F401 (the package's API)
     worker_registry_key,
 )
 from scoring.store.scores import (  # noqa: F401 (the package's API)
+    held_list,
     rejected_recent,
     retried_ids,
     score_get,
     score_list_for_player,
     score_put,
     score_retry,
+    score_review,
     score_settle_failed,
     score_start_key_owner,
     scores_get_many,

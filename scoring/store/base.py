@@ -204,10 +204,13 @@ def batch_until_done(method: str, request: dict, *, unprocessed: str) -> Iterato
     raise StoreUnavailable(f"{method} left requests unprocessed after 10 attempts")
 
 
-def items_put_many(items: list[dict]) -> None:
-    """BatchWriteItem puts in pages of 25, retrying unprocessed items."""
-    for start in range(0, len(items), 25):
-        request = {table_name(): [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]}
+def items_put_many(items: list[dict], *, delete_keys: list[dict] = ()) -> None:
+    """BatchWriteItem puts (and deletes, by key) in pages of 25, retrying
+    unprocessed items."""
+    writes = [{"PutRequest": {"Item": item}} for item in items]
+    writes += [{"DeleteRequest": {"Key": key}} for key in delete_keys]
+    for start in range(0, len(writes), 25):
+        request = {table_name(): writes[start:start + 25]}
         for _ in batch_until_done("batch_write_item", request, unprocessed="UnprocessedItems"):
             pass
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from scoring.domain import PlayerTotal, Status, Submission, rank_key
+from scoring.domain import PlayerTotal, Review, Status, Submission, rank_key
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
@@ -23,6 +23,7 @@ LEASE_PREFIX = "LEASE#"
 WORKER_PREFIX = "WORKER#"
 DLQ_PK = "DLQ"
 REJECTED_PK = "REJECTED"
+HELD_PK = "HELD"
 BOARDS_PK = "BOARDS"
 LEADERBOARD_PK = "LEADERBOARD"
 GSI_LEADERBOARD = "GSI1"
@@ -83,6 +84,11 @@ def rejected_key(submission_id: str, processed_at: datetime) -> dict:
     return {"PK": {"S": REJECTED_PK}, "SK": {"S": f"{iso(processed_at)}#{submission_id}"}}
 
 
+def held_key(submission_id: str, submitted_at: datetime) -> dict:
+    """A pointer to a held submission, oldest first, for staff review."""
+    return {"PK": {"S": HELD_PK}, "SK": {"S": f"{iso(submitted_at)}#{submission_id}"}}
+
+
 def boards_stale_key() -> dict:
     """The marker left when the Redis boards missed an update (see scoring/live.py)."""
     return {"PK": {"S": BOARDS_PK}, "SK": {"S": "STALE"}}
@@ -138,8 +144,19 @@ def submission_to_item(submission: Submission) -> dict:
                 "latency_ms": _latency_ms(submission),
                 "idempotency_key": submission.idempotency_key,
                 "retry_of": submission.retry_of,
-                "GSI2PK": player_scores_pk(submission.player_id),
-                "GSI2SK": player_scores_sk(submission),
+                "challenge_id": submission.challenge_id,
+                "elapsed_ms": submission.elapsed_ms,
+                "verified_by": submission.verified_by,
+                "hold_reason": submission.hold_reason,
+                "review_of": submission.review_of,
+                "review": str(submission.review) if submission.review else None,
+                "reviewed_by": submission.reviewed_by,
+                "review_note": submission.review_note,
+                "reviewed_at": iso(submission.reviewed_at) if submission.reviewed_at else None,
+                # A review is not one of the player's submissions: the one it
+                # decides is, and shows the outcome (a sparse index).
+                "GSI2PK": None if submission.review_of else player_scores_pk(submission.player_id),
+                "GSI2SK": None if submission.review_of else player_scores_sk(submission),
             }
         ),
     }
@@ -165,6 +182,15 @@ def submission_from_item(item: dict) -> Submission:
         processed_at=parse_iso(attrs["processed_at"]) if attrs.get("processed_at") else None,
         idempotency_key=attrs.get("idempotency_key"),
         retry_of=attrs.get("retry_of"),
+        challenge_id=attrs.get("challenge_id"),
+        elapsed_ms=attrs.get("elapsed_ms"),
+        verified_by=attrs.get("verified_by"),
+        hold_reason=attrs.get("hold_reason"),
+        review_of=attrs.get("review_of"),
+        review=Review(attrs["review"]) if attrs.get("review") else None,
+        reviewed_by=attrs.get("reviewed_by"),
+        review_note=attrs.get("review_note"),
+        reviewed_at=parse_iso(attrs["reviewed_at"]) if attrs.get("reviewed_at") else None,
     )
 
 
@@ -182,8 +208,13 @@ def rejected_pointer_item(submission_id: str, processed_at: datetime, *, purge_a
             "submission_id": {"S": submission_id}, **_purge_at(purge_at)}
 
 
-def rejected_pointer_id(item: dict) -> str:
+def pointer_submission_id(item: dict) -> str:
     return item["submission_id"]["S"]
+
+
+def held_pointer_item(submission: Submission) -> dict:
+    return {**held_key(submission.id, submission.submitted_at), "type": {"S": "HELD"},
+            "submission_id": {"S": submission.id}}
 
 
 # --- TOTAL ----------------------------------------------------------------
@@ -206,6 +237,8 @@ def total_to_item(total: PlayerTotal) -> dict:
         "pending": {"M": {k: {"N": str(v)} for k, v in total.pending.items()}},
         "rejected": {"M": {k: {"S": v} for k, v in total.rejected.items()}},
         "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
+        "held": {"M": {k: {"S": v} for k, v in total.held.items()}},
+        "recent": {"L": [{"N": str(t)} for t in total.recent]},
     }
     if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
         item["GSI1PK"] = {"S": LEADERBOARD_PK}
@@ -225,6 +258,8 @@ def total_from_item(item: dict) -> PlayerTotal:
         windows={k: int(v) for k, v in attrs.get("windows", {}).items()},
         rejected=dict(attrs.get("rejected", {})),
         on_leaderboard="GSI1PK" in item,
+        held=dict(attrs.get("held", {})),
+        recent=[int(t) for t in attrs.get("recent", [])],
     )
 
 

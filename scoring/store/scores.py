@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from scoring.domain import Outcome, Page, Status, Submission, fold_rejection, retry_id
+from scoring.domain import Outcome, Page, Review, Status, Submission, fold_rejection, retry_id, review_id
 from scoring.store.base import (
     ConditionFailed,
     SubmissionExists,
@@ -14,16 +14,20 @@ from scoring.store.base import (
     items_get_many,
     items_put_many,
     paginate,
+    query_all,
     table_name,
 )
 from scoring.store.keys import (
     GSI_PLAYER_SCORES,
+    HELD_PK,
     PLAYER_PREFIX,
     REJECTED_PK,
     SCORE_PREFIX,
+    held_key,
+    held_pointer_item,
     iso,
     player_scores_pk,
-    rejected_pointer_id,
+    pointer_submission_id,
     rejected_pointer_item,
     score_key,
     submission_from_item,
@@ -91,16 +95,26 @@ def scores_get_many(*, submission_ids: list[str]) -> dict[str, Submission]:
     return {s.id: s for s in map(submission_from_item, items)}
 
 
-def scores_put_outcomes(*, submissions: list[Submission]) -> None:
+def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submission] = ()) -> None:
     """Write outcomes onto SCORE items, 25 a call.
 
     Whole-item puts (BatchWriteItem takes no conditions or updates). Safe
     because the TOTAL item's ``pending`` map, not the SCORE item, is what
     guards the total; a later put for the same id carries the same outcome.
     These are MODIFY events on the stream, which the consumer's filter skips.
+
+    ``reviewed`` are held submissions a review in ``submissions`` decided:
+    they and the removal of their HELD pointers are written first, so that
+    a crash in between leaves the review pending, and its replay writes
+    them again.
     """
+    if reviewed:
+        items_put_many([submission_to_item(s) for s in reviewed],
+                       delete_keys=[held_key(s.id, s.submitted_at) for s in reviewed])
     items = [submission_to_item(s) for s in submissions]
-    items += [_rejected_pointer(s.id, s.processed_at) for s in submissions if s.status is Status.REJECTED]
+    items += [_rejected_pointer(s.id, s.processed_at) for s in submissions
+              if s.status is Status.REJECTED and s.review_of is None]
+    items += [held_pointer_item(s) for s in submissions if s.status is Status.HELD]
     items_put_many(items)
 
 
@@ -116,7 +130,7 @@ def rejected_recent(*, limit: int) -> list[Submission]:
     """The most recently rejected submissions (one partition, newest first)."""
     response = call("query", TableName=table_name(), KeyConditionExpression="PK = :pk",
                      ExpressionAttributeValues={":pk": {"S": REJECTED_PK}}, ScanIndexForward=False, Limit=limit)
-    ids = [rejected_pointer_id(item) for item in response.get("Items", [])]
+    ids = [pointer_submission_id(item) for item in response.get("Items", [])]
     found = scores_get_many(submission_ids=ids)
     return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
 
@@ -141,6 +155,41 @@ def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
     except SubmissionExists:
         return None
     return retry
+
+
+def held_list(*, limit: int) -> list[Submission]:
+    """Submissions held for review, oldest first (one partition)."""
+    ids = []
+    for item in query_all(HELD_PK, ""):
+        ids.append(pointer_submission_id(item))
+        if len(ids) >= limit:
+            break
+    found = scores_get_many(submission_ids=ids)
+    return [found[i] for i in ids if i in found and found[i].status is Status.HELD]
+
+
+def score_review(*, submission_id: str, review: Review, reviewer: str, note: str,
+                 now: datetime) -> Submission | None:
+    """Approve or reject a held submission, exactly once.
+
+    The review is a new SCORE item (an INSERT on the stream, processed like
+    a retry) whose id derives from the held one's, so a second review of it,
+    a double click or another staff member's, is refused by the conditional
+    put: one wins. It carries the held submission's play time, so that an
+    approval counts in the leaderboard windows it was played in.
+    """
+    original = score_get(submission_id=submission_id)
+    if original is None or original.status is not Status.HELD:
+        return None
+    decision = Submission(id=review_id(original.id), player_id=original.player_id,
+                          player_name=original.player_name, task=original.task,
+                          submitted_at=original.submitted_at, review_of=original.id, review=review,
+                          reviewed_by=reviewer, review_note=note or None, reviewed_at=now)
+    try:
+        score_put(submission=decision)
+    except SubmissionExists:
+        return None
+    return decision
 
 
 def retried_ids(*, submission_ids: list[str]) -> set[str]:

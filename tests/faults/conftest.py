@@ -40,9 +40,11 @@ def web_server(consumer_env, tmp_path):
 
 @pytest.fixture
 def api_token(consumer_env):
-    """A token for a new player in the child processes' database."""
-    script = ("import uuid; from django.contrib.auth.models import User; from rest_framework.authtoken.models "
-              "import Token; u = User.objects.create_user('p-' + uuid.uuid4().hex[:8]); "
+    """A token for a new trusted client (it may post a bare task) in the
+    child processes' database."""
+    script = ("import uuid; from django.contrib.auth.models import Permission, User; from rest_framework.authtoken"
+              ".models import Token; u = User.objects.create_user('p-' + uuid.uuid4().hex[:8]); "
+              "u.user_permissions.add(Permission.objects.get(codename='submit_trusted')); "
               "print(Token.objects.create(user=u).key)")
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=consumer_env,
                          check=True, capture_output=True, text=True).stdout

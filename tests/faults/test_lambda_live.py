@@ -73,7 +73,7 @@ def submit(client, task: str) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("table", "live_redis")
+@pytest.mark.usefixtures("table", "live_redis", "trusted")
 def test_a_lambda_batch_shows_on_the_leaderboard_and_on_me(player, player_client):
     event = stored(fixture_event(**{"p-ada": str(player.pk)}))
     assert lambda_handler.handler(event, None) == {"batchItemFailures": []}
@@ -83,7 +83,7 @@ def test_a_lambda_batch_shows_on_the_leaderboard_and_on_me(player, player_client
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("table", "live_redis")
+@pytest.mark.usefixtures("table", "live_redis", "trusted")
 def test_records_read_off_the_tables_stream_reach_the_boards(player, player_client):
     for task in ("warm-up-sums", "warm-up-sums", "big-products"):
         submit(player_client, task)
@@ -97,7 +97,7 @@ def test_records_read_off_the_tables_stream_reach_the_boards(player, player_clie
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("table")
+@pytest.mark.usefixtures("table", "trusted")
 def test_a_redis_outage_fails_no_batch_and_the_next_invocation_heals_the_boards(live_redis, player,
                                                                                   player_client):
     submit(player_client, "warm-up-sums")

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from scoring.models import Task
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("trusted")]
 
 SCORES = "/api/scores/"
 
@@ -161,7 +161,10 @@ def test_dynamodb_unreachable_is_503_json(player_client, settings, db_writes):
         response = post(player_client, '{"task": "warm-up-sums"}')()
     assert response.status_code == 503
     assert response["Retry-After"]
-    assert "unavailable" in response.json()["detail"]
+    body = response.json()
+    assert "unavailable" in body["detail"]
+    # The id it tried, which the client can GET (404 here: nothing was stored).
+    assert body["submission_id"] in body["detail"]
     assert sql.writes == []
 
 

@@ -22,7 +22,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from rest_framework.authtoken.models import Token
 
-from scoring import store
+from scoring import store, verification
+from scoring.domain import utcnow
+from scoring.models import Difficulty, Task
 
 SEED = 20261203
 # Per operation and generation mode. The coverage phase adds its boundary
@@ -36,29 +38,47 @@ TASK = "warm-up-sums"  # in the seeded catalog (migration 0002)
 CREDENTIALS = {"username": "ada", "password": "pw-ada-123"}  # the `player` fixture
 
 
-def name_what_exists(context, case):
-    """Positive requests name a task in the catalog and a right password.
+def name_what_exists(player_id: str):
+    def hook(context, case):
+        """Positive requests name a task in the catalog, a right password, and
+        a challenge the server issued, answered right.
 
-    The schema allows any slug as a task and any string as a password, and it
-    cannot list the right ones: the catalog is edited in the admin, passwords
-    are secret. A slug that is not an active task, or a wrong password, is a
-    400, as it should be (test_api_errors, test_api hold those). Negative
-    requests keep whatever the schema forbids.
-    """
-    meta = case.meta
-    if meta is None or not meta.generation.mode.is_positive or not isinstance(case.body, dict):
+        The schema allows any slug as a task, any string as a password or a
+        challenge token, and cannot list the right ones: the catalog is edited
+        in the admin, passwords are secret, a token is signed. A slug that is
+        not an active task, a wrong password or a forged token is a 400, as it
+        should be (test_api_errors, test_api, test_api_play hold those).
+        Negative requests keep whatever the schema forbids.
+        """
+        meta = case.meta
+        if meta is None or not meta.generation.mode.is_positive:
+            return case
+        if case.operation.label == "POST /api/tasks/{slug}/challenges/":
+            case.path_parameters = {**(case.path_parameters or {}), "slug": TASK}
+        if not isinstance(case.body, dict):
+            return case
+        if case.operation.label == "POST /api/scores/":
+            case.body = {**case.body, "task": TASK}
+            if "challenge" in case.body:
+                issued = verification.challenge_new(player_id=player_id, task=Task.objects.get(slug=TASK),
+                                                    now=utcnow())
+                case.body.update(challenge=issued.token, answers=[q.answer for q in issued.questions])
+        elif case.operation.label == "POST /api/token/":
+            case.body = dict(CREDENTIALS)
         return case
-    if case.operation.label == "POST /api/scores/":
-        case.body = {**case.body, "task": TASK}
-    elif case.operation.label == "POST /api/token/":
-        case.body = dict(CREDENTIALS)
-    return case
+
+    return hook
 
 
 @pytest.fixture
-def api_schema(table, redis_url, db, player, settings):
+def api_schema(table, redis_url, db, trusted, settings):
+    """The schema against the app, as the `player` fixture: a trusted client
+    too, so that both request shapes of POST /api/scores/ can be accepted.
+    No challenge has a minimum time here: the hook answers at once."""
     from gameapp.wsgi import application
 
+    player = trusted
+    Difficulty.objects.update(min_seconds=0)
     settings.SCORE_SUBMIT_RATE = "100000/minute"
     settings.LOGIN_RATE = settings.LOGIN_IP_RATE = "100000/minute"
     Token.objects.create(user=player, key=TOKEN)
@@ -82,7 +102,7 @@ def api_schema(table, redis_url, db, player, settings):
         },
     })
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application, config=config)
-    schema.hook("map_case")(name_what_exists)
+    schema.hook("map_case")(name_what_exists(str(player.pk)))
     yield schema
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)

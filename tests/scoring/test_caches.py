@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from scoring.models import Task
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table", "trusted")]
 
 
 def submit(client, task="warm-up-sums"):
