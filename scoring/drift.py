@@ -26,14 +26,25 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     """Every player whose TOTAL differs from what their SCORE items give.
     Two full scans: an ops tool, never a hot path."""
     applied: Counter = Counter()
+    applied_ids: set[str] = set()
     pending_ids: set[str] = set()
+    pending_reviews: dict[str, str] = {}  # review id -> the held submission it decides
     approx = store.table_item_count_approx()
     for submission in tqdm(store.scores_scan(), total=approx or None, unit="score", desc="scanning scores",
                            disable=not progress):
-        if submission.status is Status.APPLIED:
+        if submission.review_of is not None:
+            # A review's points are on the submission it approved, which
+            # is written first: count them there, once.
+            if submission.status is Status.PENDING:
+                pending_reviews[submission.id] = submission.review_of
+        elif submission.status is Status.APPLIED:
             applied[submission.player_id] += submission.points or 0
+            applied_ids.add(submission.id)
         elif submission.status is Status.PENDING:
             pending_ids.add(submission.id)
+    # A pending review counts through the TOTAL's ``pending`` until the
+    # submission it approved shows the points.
+    pending_ids |= {rid for rid, original in pending_reviews.items() if original not in applied_ids}
     drifts = []
     for total in store.totals_scan():
         expected = total_expected(applied_points=applied.pop(total.player_id, 0), total=total,

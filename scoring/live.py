@@ -61,18 +61,21 @@ class LiveUpdater:
         changes = self._update_boards(result)
         ranks = {e.player_id: e for c in changes if c.window == "all" for e in c.changes}
         messages = [(broadcast.leaderboard_group(c.window), _delta(c)) for c in changes]
-        for decision in result.applied + result.rejected:
+        for decision in result.applied + result.rejected + result.held:
             submission = decision.submission
             entry = ranks.get(submission.player_id)
             total = result.totals.get(submission.player_id)
             messages.append((broadcast.player_group(submission.player_id), {
                 "type": "player.submission",
                 "submission": {
-                    "id": submission.id,
+                    # A review's outcome is that of the submission it decided:
+                    # the one the player's page knows.
+                    "id": submission.review_of or submission.id,
                     "task": submission.task,
                     "status": str(decision.status),
                     "points": decision.points,
                     "error": decision.error,
+                    "hold_reason": decision.hold_reason,
                     "total": total.total if total and decision.status is Status.APPLIED else None,
                     "rank": entry.rank if entry and decision.status is Status.APPLIED else None,
                 },

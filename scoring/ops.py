@@ -1,4 +1,5 @@
-"""The staff pipeline page: consumer health, throughput, lag, and retries."""
+"""The staff pipeline page: consumer health, throughput, lag, and retries;
+and the review queue of held submissions."""
 
 import logging
 
@@ -8,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from scoring import selectors, services, store
+from scoring.domain import Review
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +38,47 @@ def pipeline_retry(request, submission_id: str):
         messages.warning(request, f"Submission {submission_id} is not rejected or was already retried; "
                                   "nothing to retry.")
     return redirect("pipeline")
+
+
+@staff_member_required
+def review_queue(request):
+    try:
+        context = {"held": selectors.review_queue()}
+    except store.StoreUnavailable as exc:
+        context = {"error": f"DynamoDB is unavailable: {exc}", "held": []}
+    return render(request, "scoring/review.html", context)
+
+
+@staff_member_required
+@require_POST
+def review_decide(request):
+    """Approve or reject the ticked held submissions, with one note. Each
+    decision goes through the stream exactly once: a second click, or a
+    second staff member, finds it already taken and changes nothing."""
+    ids = request.POST.getlist("submission")
+    try:
+        decision = Review(request.POST.get("decision", ""))
+    except ValueError:
+        messages.error(request, "Choose approve or reject.")
+        return redirect("review-queue")
+    if not ids:
+        messages.warning(request, "Tick at least one submission.")
+        return redirect("review-queue")
+    note = request.POST.get("note", "").strip()[:500]
+    decided, skipped = [], []
+    try:
+        for submission_id in ids:
+            taken = services.submission_review(submission_id=submission_id, review=decision,
+                                               reviewer=request.user.get_username(), note=note)
+            (decided if taken else skipped).append(submission_id)
+    except store.StoreUnavailable:
+        messages.error(request, f"DynamoDB is unavailable; {len(decided)} decided, the rest not.")
+        return redirect("review-queue")
+    verb = "Approved" if decision is Review.APPROVE else "Rejected"
+    if decided:
+        logger.info("Staff %s: %s %s (note: %r)", request.user, verb.lower(), ", ".join(decided), note)
+        messages.success(request, f"{verb} {len(decided)} submission(s); they apply within seconds.")
+    if skipped:
+        messages.warning(request, f"{len(skipped)} submission(s) were no longer held or already decided; "
+                                  "nothing changed for them.")
+    return redirect("review-queue")

@@ -164,7 +164,7 @@ def _decide(submission: Submission, stored: dict[str, Submission], points_for) -
     if submission.review is Review.APPROVE:
         return decide(submission, points_for(submission.task))
     note = f": {submission.review_note}" if submission.review_note else "."
-    return Decision(submission, Status.REJECTED, error=f"Rejected in review by {submission.reviewed_by}{note}")
+    return Decision(submission, Status.REJECTED, error=f"Rejected in review{note}")
 
 
 def _reviewed(review: Submission, original: Submission | None) -> Submission | None:

@@ -1,12 +1,13 @@
 """Reads. Selectors never write, to DynamoDB or to the relational database."""
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
 
 from scoring import ranking, store
-from scoring.domain import Page, Submission
+from scoring.domain import Page, Submission, review_id
 from scoring.models import Task
 
 _CURSOR_SALT = "scoring.submissions.cursor"
@@ -148,6 +149,27 @@ def pipeline_overview(*, recent: int = 20) -> dict:
     retried = store.retried_ids(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
                                                                           if d.submission_id])
     return {"workers": workers, "rejected": rejected, "dead_letters": dead, "retried": retried}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldForReview:
+    """A held submission, with what staff need to judge it."""
+
+    submission: Submission
+    history: list[Submission]  # the player's latest submissions, newest first
+    review: Submission | None  # a decision already made, waiting for the stream to apply it
+
+
+def review_queue(*, limit: int = 50, history: int = 8) -> list[HeldForReview]:
+    """Held submissions, oldest first, each with the player's recent
+    history and any decision already taken on it."""
+    held = store.held_list(limit=limit)
+    reviews = store.scores_get_many(submission_ids=[review_id(s.id) for s in held])
+    histories: dict[str, list[Submission]] = {}
+    for s in held:
+        if s.player_id not in histories:
+            histories[s.player_id] = store.score_list_for_player(player_id=s.player_id, limit=history).items
+    return [HeldForReview(s, histories[s.player_id], reviews.get(review_id(s.id))) for s in held]
 
 
 def _sparkline(values: list[float], width: int = 200, height: int = 40) -> str:

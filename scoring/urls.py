@@ -19,4 +19,6 @@ page_urlpatterns = [
     path("leaderboard/", views.leaderboard_page, name="leaderboard-page"),
     path("ops/pipeline/", ops.pipeline, name="pipeline"),
     path("ops/pipeline/retry/<str:submission_id>/", ops.pipeline_retry, name="pipeline-retry"),
+    path("ops/review/", ops.review_queue, name="review-queue"),
+    path("ops/review/decide/", ops.review_decide, name="review-decide"),
 ]

@@ -1,0 +1,268 @@
+"""Quarantine: the hold rules, and staff review through the stream, against a
+real moto server. Held submissions count nowhere; a review counts exactly
+once, however often it is clicked or replayed."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scoring import processing, services, store
+from scoring.domain import HoldRules, PlayerTotal, Review, Status, Submission, hold_decide, review_id
+from scoring.drift import drifts_find
+from tests.records import stream_record
+
+pytestmark = pytest.mark.usefixtures("table")
+
+POINTS = {"easy": 10, "hard": 50}
+RULES = HoldRules(burst_count=3, burst_window_ms=60_000, review_ms={"easy": 4_000, "hard": 20_000})
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def points_for(task):
+    return POINTS.get(task)
+
+
+def submission(n: int, *, player="p1", task="easy", at: float | None = None, elapsed_ms: int | None = 10_000):
+    """The n-th completion, ``at`` seconds after T0 (default: n)."""
+    return Submission(id=f"{player}-s{n}", player_id=player, player_name=player.upper(), task=task,
+                      submitted_at=T0 + timedelta(seconds=n if at is None else at), elapsed_ms=elapsed_ms,
+                      verified_by="challenge", challenge_id=uuid.uuid4().hex)
+
+
+def put(*subs: Submission) -> list[dict]:
+    for s in subs:
+        store.score_put(submission=s)
+    return [stream_record(s, seq=str(i)) for i, s in enumerate(subs)]
+
+
+def process(records, rules=RULES):
+    return processing.records_process(records, points_for=points_for, hold_rules=rules)
+
+
+def total_of(player="p1") -> PlayerTotal | None:
+    return store.totals_get_many(player_ids=[player]).get(player)
+
+
+def status_of(sub_id: str) -> Status:
+    return store.score_get(submission_id=sub_id).status
+
+
+def review(sub_id: str, decision: Review, note="") -> dict | None:
+    """Staff decide; returns the review's stream record, or None if refused."""
+    if not services.submission_review(submission_id=sub_id, review=decision, reviewer="staff", note=note):
+        return None
+    return stream_record(store.score_get(submission_id=review_id(sub_id)), seq="r")
+
+
+def applied_points(player="p1") -> int:
+    """What the player's applied submissions are worth: the SCORE items that
+    are theirs (a review is not), as the API lists them."""
+    return sum(s.points for s in store.scores_scan()
+               if s.player_id == player and s.review_of is None and s.status is Status.APPLIED)
+
+
+# --- the rule, pure --------------------------------------------------------------
+
+
+def test_the_burst_rule_holds_the_completion_past_the_limit_within_the_window():
+    total = PlayerTotal(player_id="p1", player_name="P1", recent=[int((T0 + timedelta(seconds=s)).timestamp() * 1000)
+                                                                  for s in (0, 10, 20)])
+    reason = hold_decide(submission(30), total, RULES)
+    assert reason.startswith("burst: 4 completions within 60 s")
+    # Out of the window, the oldest no longer counts.
+    assert hold_decide(submission(61), total, RULES) is None
+
+
+def test_the_speed_rule_holds_a_verified_completion_under_the_review_time():
+    total = PlayerTotal(player_id="p1", player_name="P1")
+    assert hold_decide(submission(1, elapsed_ms=3_999), total, RULES).startswith("fast: answered in 4.0 s")
+    assert hold_decide(submission(1, elapsed_ms=4_000), total, RULES) is None
+    assert hold_decide(submission(1, elapsed_ms=None), total, RULES) is None  # a trusted client's: no timing
+
+
+def test_no_rules_and_reviews_are_never_held():
+    total = PlayerTotal(player_id="p1", player_name="P1", recent=[0] * 3)
+    assert hold_decide(submission(1, elapsed_ms=1), total, None) is None
+    reviewed = Submission(id="r", player_id="p1", player_name="P1", task="easy", submitted_at=T0, review_of="x",
+                          review=Review.APPROVE)
+    assert hold_decide(reviewed, total, RULES) is None
+
+
+def test_the_decision_is_the_same_for_the_same_total():
+    total = PlayerTotal(player_id="p1", player_name="P1", recent=[int(T0.timestamp() * 1000)] * 3)
+    assert {hold_decide(submission(5), total, RULES) for _ in range(3)} == {hold_decide(submission(5), total, RULES)}
+
+
+# --- through the processor -------------------------------------------------------
+
+
+def test_a_scripted_burst_is_held_and_counts_nowhere():
+    burst = [submission(n) for n in range(6)]  # six in six seconds; three are allowed a minute
+    result = process(put(*burst))
+    assert [d.submission.id for d in result.applied] == ["p1-s0", "p1-s1", "p1-s2"]
+    assert [d.submission.id for d in result.held] == ["p1-s3", "p1-s4", "p1-s5"]
+    assert total_of().total == 30
+    held = store.score_get(submission_id="p1-s3")
+    assert held.status is Status.HELD and held.points is None
+    assert held.hold_reason.startswith("burst: 4 completions within 60 s")
+    assert [s.id for s in store.held_list(limit=10)] == ["p1-s3", "p1-s4", "p1-s5"]
+    assert [e.type for e in result.events].count("ScoreHeld") == 3
+
+
+def test_a_burst_split_across_batches_is_held_the_same_way():
+    burst = [submission(n) for n in range(6)]
+    records = put(*burst)
+    for record in records:
+        process([record])
+    assert [status_of(s.id) for s in burst] == [Status.APPLIED] * 3 + [Status.HELD] * 3
+    assert total_of().total == 30
+
+
+def test_a_replayed_burst_decides_the_same_and_counts_once(monkeypatch):
+    records = put(*[submission(n) for n in range(5)])
+    real = store.scores_put_outcomes
+    monkeypatch.setattr(store, "scores_put_outcomes", lambda **kw: (_ for _ in ()).throw(store.StoreUnavailable("x")))
+    with pytest.raises(store.StoreUnavailable):
+        process(records)  # the TOTAL committed; no outcome was written
+    monkeypatch.setattr(store, "scores_put_outcomes", real)
+    result = process(records)
+    assert (len(result.applied), len(result.held)) == (3, 2)
+    assert total_of().total == 30
+    assert set(total_of().held) == {"p1-s3", "p1-s4"}
+    assert [status_of(f"p1-s{n}") for n in range(5)] == [Status.APPLIED] * 3 + [Status.HELD] * 2
+
+
+def test_hold_rules_off_hold_nothing():
+    result = process(put(*[submission(n, elapsed_ms=1) for n in range(6)]), rules=None)
+    assert len(result.applied) == 6 and not result.held
+    assert total_of().total == 60
+
+
+def test_staff_approve_some_and_reject_others_and_totals_equal_the_applied_points():
+    process(put(*[submission(n) for n in range(7)]))  # 3 applied, 4 held
+    held = [s.id for s in store.held_list(limit=10)]
+    assert len(held) == 4
+    records = [review(held[0], Review.APPROVE), review(held[1], Review.APPROVE, note="checked the replay"),
+               review(held[2], Review.REJECT, note="scripted"), review(held[3], Review.REJECT)]
+    result = process(records)
+    assert len(result.applied) == 2 and len(result.rejected) == 2 and not result.held
+    assert [status_of(i) for i in held] == [Status.APPLIED, Status.APPLIED, Status.REJECTED, Status.REJECTED]
+    approved = store.score_get(submission_id=held[1])
+    assert (approved.points, approved.reviewed_by, approved.review_note) == (10, "staff", "checked the replay")
+    assert approved.reviewed_at is not None and approved.review is Review.APPROVE
+    assert store.score_get(submission_id=held[2]).error == "Rejected in review: scripted"
+    assert total_of().total == applied_points() == 50
+    assert drifts_find() == []
+    assert store.held_list(limit=10) == []
+    # The events name the submission the player knows, not the review item.
+    assert sorted(e.submission_id for e in result.events) == sorted(held)
+
+
+def test_a_double_approval_counts_once():
+    process(put(*[submission(n) for n in range(4)]))
+    (held,) = [s.id for s in store.held_list(limit=10)]
+    first = review(held, Review.APPROVE)
+    assert review(held, Review.APPROVE) is None  # the double click: refused, nothing written
+    assert review(held, Review.REJECT) is None  # another staff member, the other way: refused too
+    process([first])
+    process([first])  # the stream delivers it again
+    assert total_of().total == applied_points() == 40
+    assert review(held, Review.APPROVE) is None  # no longer held
+
+
+def test_a_review_whose_batch_crashed_after_the_commit_counts_once(monkeypatch):
+    process(put(*[submission(n) for n in range(4)]))
+    (held,) = [s.id for s in store.held_list(limit=10)]
+    record = review(held, Review.APPROVE)
+    real = store.items_put_many
+    calls = []
+
+    def crash_after_the_held_one_is_written(items, **kwargs):
+        calls.append(items)
+        if len(calls) == 2:  # the held submission's outcome is written; the review's is not
+            raise store.StoreUnavailable("crash")
+        return real(items, **kwargs)
+
+    monkeypatch.setattr("scoring.store.scores.items_put_many", crash_after_the_held_one_is_written)
+    with pytest.raises(store.StoreUnavailable):
+        process([record])
+    assert status_of(held) is Status.APPLIED and status_of(review_id(held)) is Status.PENDING
+    assert drifts_find() == []  # rebuild_totals counts the approval once, mid-crash too
+    monkeypatch.setattr("scoring.store.scores.items_put_many", real)
+    process([record])
+    assert status_of(review_id(held)) is Status.APPLIED
+    assert total_of().total == applied_points() == 40
+    assert drifts_find() == []
+
+
+def test_an_approval_counts_in_the_window_it_was_played_in():
+    process(put(*[submission(n) for n in range(4)]))
+    (held,) = [s.id for s in store.held_list(limit=10)]
+    process([review(held, Review.APPROVE)])
+    assert total_of().windows["day:2026-12-03"] == 40
+
+
+def test_only_a_held_submission_can_be_reviewed():
+    process(put(submission(0)))
+    assert review("p1-s0", Review.APPROVE) is None
+    assert review("no-such-id", Review.REJECT) is None
+
+
+# --- the staff review page -------------------------------------------------------
+
+
+@pytest.fixture
+def four_held():
+    process(put(*[submission(n, elapsed_ms=10_000 + n) for n in range(7)]))
+    held = [s.id for s in store.held_list(limit=10)]
+    assert len(held) == 4
+    return held
+
+
+def decide(client, ids, decision, note=""):
+    return client.post("/ops/review/decide/", {"submission": ids, "decision": decision, "note": note}, follow=True)
+
+
+@pytest.mark.django_db
+def test_the_review_page_is_for_staff_only(client, player):
+    assert client.get("/ops/review/").status_code == 302
+    client.force_login(player)
+    assert "/admin/login/" in client.get("/ops/review/")["Location"]
+    assert "/admin/login/" in client.post("/ops/review/decide/", {"decision": "approve"})["Location"]
+
+
+@pytest.mark.django_db
+def test_the_review_page_lists_held_submissions_with_their_evidence(admin_client, four_held):
+    page = admin_client.get("/ops/review/").content.decode()
+    for sub_id in four_held:
+        assert f'data-submission-id="{sub_id}"' in page
+    assert "10003 ms" in page  # time taken
+    assert "burst: 4 completions within 60 s" in page
+    assert page.count("easy · applied") >= 3  # the player's recent history
+
+
+@pytest.mark.django_db
+def test_staff_approve_and_reject_in_bulk_with_a_note_once(admin_client, four_held):
+    response = decide(admin_client, four_held[:2], "approve", note="tournament final")
+    assert "Approved 2 submission(s)" in response.content.decode()
+    assert 'data-role="decided"' in response.content.decode()  # decided, waiting for the stream
+    again = decide(admin_client, four_held[:2], "reject")  # a second click, the other way
+    assert "2 submission(s) were no longer held or already decided" in again.content.decode()
+    decide(admin_client, four_held[2:], "reject", note="scripted")
+    reviews = [stream_record(store.score_get(submission_id=review_id(i)), seq=str(n)) for n, i in enumerate(four_held)]
+    process(reviews)
+    process(reviews)  # replayed
+    assert [status_of(i) for i in four_held] == [Status.APPLIED] * 2 + [Status.REJECTED] * 2
+    approved = store.score_get(submission_id=four_held[0])
+    assert (approved.reviewed_by, approved.review_note) == ("admin", "tournament final")
+    assert total_of().total == applied_points() == 50
+    assert "Nothing is held." in admin_client.get("/ops/review/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_decision_without_a_choice_or_a_selection_changes_nothing(admin_client, four_held):
+    assert "Choose approve or reject" in decide(admin_client, four_held, "maybe").content.decode()
+    assert "Tick at least one" in decide(admin_client, [], "approve").content.decode()
+    assert [status_of(i) for i in four_held] == [Status.HELD] * 4
+    assert store.scores_get_many(submission_ids=[review_id(i) for i in four_held]) == {}
