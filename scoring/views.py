@@ -57,6 +57,7 @@ def play(request):
     get_token(request)
     config = {
         "scoresUrl": reverse("score-list"),
+        "challengesUrl": reverse("challenge-create", args=["__slug__"]),
         "socketPath": LEADERBOARD_SOCKET_PATH,
     }
     # Grouped by difficulty in the template, which needs each group contiguous

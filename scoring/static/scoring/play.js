@@ -1,6 +1,9 @@
-/* The play page: a short arithmetic challenge per task card, then a
- * submission whose outcome arrives over the websocket, or by polling when
- * no message comes within a few seconds. */
+/* The play page: a challenge per task card, issued by the server
+ * (POST /api/tasks/<slug>/challenges/), answered here and checked there.
+ * The page never holds an answer: it sends them all at the end, and the
+ * server's 422 says which were wrong, after which a fresh challenge starts.
+ * The outcome arrives over the websocket, or by polling when no message
+ * comes within a few seconds. */
 (function () {
   "use strict";
 
@@ -9,45 +12,12 @@
   const template = document.getElementById("challenge-template");
   const myScore = document.querySelector('[data-role="my-score"]');
 
-  const SIGNS = { "+": "+", "-": "\u2212", "*": "\u00d7", "/": "\u00f7" };
   const POLL_AFTER_MS = 3000;
   const POLL_EVERY_MS = 1000;
   const POLL_MAX = 120;
   const FINAL = ["applied", "rejected"];
-
-  // Keyed by difficulty ordering (1 = easiest); 3 stands for 3 and above.
-  const LEVELS = {
-    1: { count: 3, add: [1, 9], factor: [2, 9], factor2: [2, 9], divisor: [2, 9], quotient: [2, 9] },
-    2: { count: 5, add: [10, 99], factor: [2, 12], factor2: [2, 12], divisor: [2, 12], quotient: [2, 12] },
-    3: { count: 8, add: [100, 999], factor: [11, 99], factor2: [3, 19], divisor: [3, 12], quotient: [11, 49] },
-  };
-
-  function levelFor(ordering) {
-    return LEVELS[Math.min(3, Math.max(1, ordering || 1))];
-  }
-
-  function randInt([min, max]) {
-    return min + Math.floor(Math.random() * (max - min + 1));
-  }
-
-  function makeQuestion(level) {
-    const op = "+-*/"[Math.floor(Math.random() * 4)];
-    let a;
-    let b;
-    if (op === "+" || op === "-") {
-      a = randInt(level.add);
-      b = randInt(level.add);
-      if (op === "-" && a < b) [a, b] = [b, a]; // answers are never negative
-    } else if (op === "*") {
-      a = randInt(level.factor);
-      b = randInt(level.factor2);
-    } else {
-      b = randInt(level.divisor);
-      a = b * randInt(level.quotient); // always divides exactly
-    }
-    const answer = { "+": a + b, "-": a - b, "*": a * b, "/": a / b }[op];
-    return { text: `${a} ${SIGNS[op]} ${b}`, expression: `${a}${op}${b}`, answer };
-  }
+  // Held for review: staff decide, maybe much later; the socket says when.
+  const WAITING = ["held"];
 
   // ---- per-card state -------------------------------------------------
 
@@ -58,7 +28,9 @@
   function stateFor(card) {
     const slug = card.dataset.task;
     if (!states.has(slug)) {
-      states.set(slug, { key: null, sending: false, shownId: null, watching: false, timer: null, polls: 0 });
+      states.set(slug, {
+        key: null, body: null, sending: false, shownId: null, watching: false, timer: null, polls: 0, starting: false,
+      });
     }
     return states.get(slug);
   }
@@ -72,14 +44,45 @@
 
   // ---- the challenge --------------------------------------------------
 
-  function startChallenge(card) {
-    const level = levelFor(Number(card.dataset.level));
-    const questions = Array.from({ length: level.count }, () => makeQuestion(level));
+  function challengesUrl(card) {
+    return config.challengesUrl.replace("__slug__", encodeURIComponent(card.dataset.task));
+  }
+
+  // ``notice``: what to say about the attempt this one replaces, if any.
+  async function startChallenge(card, notice = "") {
+    const state = stateFor(card);
+    if (state.starting) return;
+    state.starting = true;
+    showError(card, notice);
+    if (!notice) part(card, '[data-role="attempt"]').hidden = true;
+    let response;
+    try {
+      response = await fetch(challengesUrl(card), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      });
+    } catch (error) {
+      response = null;
+    }
+    state.starting = false;
+    if (!response || response.status !== 201) {
+      showError(card, response ? await errorMessage(response) : "Could not reach the server. Try again.");
+      part(card, '[data-action="play"]').focus();
+      return;
+    }
+    play(card, await response.json(), performance.now());
+  }
+
+  function play(card, challenge, receivedAt) {
+    const questions = challenge.questions;
+    const answers = [];
     const form = template.content.firstElementChild.cloneNode(true);
     const input = form.elements.answer;
     const question = part(form, '[data-role="question"]');
     const progress = part(form, '[data-role="progress"]');
     const feedback = part(form, '[data-role="feedback"]');
+    const next = part(form, '[data-role="next"]');
     const playButton = part(card, '[data-action="play"]');
     let index = 0;
 
@@ -88,8 +91,8 @@
 
     function show() {
       question.textContent = questions[index].text;
-      question.dataset.expression = questions[index].expression;
       progress.textContent = `Question ${index + 1} of ${questions.length}`;
+      next.textContent = index + 1 === questions.length ? "Send answers" : "Next";
       input.value = "";
     }
 
@@ -101,22 +104,23 @@
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const raw = input.value.trim();
-      if (raw === "") {
-        say(feedback, "Type a number first.", "bad");
-      } else if (Number(raw) !== questions[index].answer) {
-        say(feedback, `${raw} is not right. Try again.`, "bad");
-        input.select();
-      } else if (index + 1 === questions.length) {
-        close();
-        playButton.focus();
-        submit(card);
+      if (!/^-?\d+$/.test(raw)) {
+        say(feedback, "Type a whole number first.", "bad");
+        input.focus();
         return;
-      } else {
+      }
+      answers.push(Number(raw));
+      if (index + 1 < questions.length) {
         index += 1;
         show();
-        say(feedback, `Correct. Question ${index + 1} of ${questions.length}: what is ${questions[index].text}?`, "ok");
+        say(feedback, `Question ${index + 1} of ${questions.length}: what is ${questions[index].text}?`, "ok");
+        input.focus();
+        return;
       }
-      input.focus();
+      close();
+      playButton.focus();
+      const body = { task: card.dataset.task, challenge: challenge.challenge, answers };
+      sendWhenDue(card, body, questions, receivedAt + challenge.min_seconds * 1000);
     });
     part(form, '[data-action="cancel"]').addEventListener("click", () => {
       close();
@@ -129,12 +133,42 @@
       }
     });
 
-    showError(card, "");
     part(card, '[data-action="retry"]').hidden = true;
     part(card, '[data-role="challenge-area"]').replaceChildren(form);
     playButton.hidden = true;
     show();
     input.focus();
+  }
+
+  // The server refuses answers sent sooner than min_seconds after the
+  // challenge was issued. Counted from when this page received it (after
+  // the issue), a page that waits that long is never refused for speed.
+  function sendWhenDue(card, body, questions, dueAt) {
+    const wait = dueAt - performance.now();
+    const state = stateFor(card);
+    state.key = newKey();
+    state.body = body;
+    state.questions = questions;
+    if (wait <= 0) {
+      submit(card);
+      return;
+    }
+    const element = part(card, '[data-role="submission-status"]');
+    element.dataset.status = "waiting";
+    element.textContent = `Quick! Sending your answers in ${Math.ceil(wait / 1000)} s…`;
+    setTimeout(() => submit(card), wait);
+  }
+
+  function showAttempt(card, questions, answers, wrong) {
+    const list = part(card, '[data-role="attempt"]');
+    list.replaceChildren(...questions.map((q, i) => {
+      const item = document.createElement("li");
+      const right = !wrong.includes(i);
+      item.dataset.result = right ? "right" : "wrong";
+      item.textContent = `${q.text} = ${answers[i] ?? "?"} ${right ? "\u2713 right" : "\u2717 wrong"}`;
+      return item;
+    }));
+    list.hidden = false;
   }
 
   // ---- submitting -----------------------------------------------------
@@ -157,19 +191,25 @@
     return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
   }
 
-  async function errorMessage(response) {
-    let body = null;
+  async function jsonOf(response) {
     try {
-      body = await response.json();
+      return await response.json();
     } catch (error) {
-      // Not JSON, e.g. a proxy's error page.
+      return null; // not JSON, e.g. a proxy's error page
     }
+  }
+
+  async function errorMessage(response) {
+    return messageOf(await jsonOf(response), response.status);
+  }
+
+  function messageOf(body, status) {
     if (body && typeof body.detail === "string") return body.detail;
     if (body && typeof body === "object") {
       const messages = Object.values(body).flat().filter((value) => typeof value === "string");
       if (messages.length) return messages.join(" ");
     }
-    return `The server answered ${response.status}.`;
+    return `The server answered ${status}.`;
   }
 
   function showError(card, text) {
@@ -204,7 +244,7 @@
           "X-CSRFToken": csrfToken(),
           "Idempotency-Key": state.key,
         },
-        body: JSON.stringify({ task: card.dataset.task }),
+        body: JSON.stringify(state.body),
       });
     } catch (error) {
       state.sending = false;
@@ -213,12 +253,24 @@
       return;
     }
     state.sending = false;
-    if (response.ok) { // 202 when new, 200 when the key replays an earlier submission
+    if (response.ok) { // 202 when new, 200 when the same challenge was already recorded
       state.key = null;
       track(card, await response.json());
       return;
     }
-    showError(card, await errorMessage(response));
+    const refusal = (await jsonOf(response)) || {};
+    const message = messageOf(refusal, response.status);
+    showStatus(card, { status: "" });
+    if (response.status === 422 || response.status === 410) {
+      // Wrong answers (which ones, from the server), too fast, or expired:
+      // this challenge cannot count. A fresh one starts at once.
+      if (Array.isArray(refusal.wrong)) showAttempt(card, state.questions, state.body.answers, refusal.wrong);
+      state.key = null;
+      state.body = null;
+      startChallenge(card, `${message} Here is a new challenge.`);
+      return;
+    }
+    showError(card, message);
     if (response.status === 429 || response.status >= 500) {
       const wait = parseInt(response.headers.get("Retry-After"), 10);
       offerRetry(card, Number.isFinite(wait) ? Math.min(wait, 300) : 0);
@@ -237,6 +289,8 @@
       return text;
     }
     if (submission.status === "rejected") return `rejected: ${submission.error || "no reason given"}`;
+    if (submission.status === "held") return "under review: staff check it before it counts";
+    if (!submission.status) return "";
     return "pending";
   }
 
@@ -262,7 +316,7 @@
       early.delete(submission.id);
     }
     showStatus(card, submission);
-    if (FINAL.includes(submission.status)) return;
+    if (FINAL.includes(submission.status) || WAITING.includes(submission.status)) return;
     state.watching = true;
     state.polls = 0;
     state.timer = setTimeout(() => poll(card, submission.id), POLL_AFTER_MS);
@@ -288,7 +342,7 @@
       if (!current()) return; // the socket answered while we waited
       if (response.ok) {
         const submission = await response.json();
-        if (FINAL.includes(submission.status)) {
+        if (FINAL.includes(submission.status) || WAITING.includes(submission.status)) {
           settle(card, submission);
           return;
         }
@@ -322,10 +376,27 @@
     }
   }
 
+  // After a (re)connect, outcomes pushed while the socket was down are not
+  // sent again: ask once for each card still waiting on one.
+  function resyncWaiting() {
+    for (const [id, card] of cardsBySubmission) {
+      const state = stateFor(card);
+      const shown = part(card, '[data-role="submission-status"]').dataset.status;
+      if (state.shownId !== id || state.watching || !WAITING.includes(shown)) continue;
+      fetch(`${config.scoresUrl}${encodeURIComponent(id)}/`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      }).then((response) => (response.ok ? response.json() : null)).then((submission) => {
+        if (submission && submission.status !== shown) settle(card, submission);
+      }).catch(() => {});
+    }
+  }
+
   function onMessage(message) {
     if (message.type === "snapshot") {
       lastSeq = message.seq;
       showMyScore(message.me);
+      resyncWaiting();
     } else if (message.type === "delta") {
       if (message.seq <= lastSeq) return;
       lastSeq = message.seq;
