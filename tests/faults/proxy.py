@@ -5,6 +5,13 @@ Modes: ``pass`` forwards every call; ``down`` drops connections without an
 answer (DynamoDB unreachable); ``throttle`` answers every call the way
 DynamoDB does when over capacity (HTTP 400,
 ``ProvisionedThroughputExceededException``), which botocore retries.
+
+In ``pass`` mode, ``lose_answers = N`` loses the answers of the next N
+PutItem calls (X-Amz-Target ending in ``PutItem``): each is forwarded to
+moto, so the write really happens, and then the connection is dropped
+without an answer, as ``down`` does: an answer lost on its way back.
+botocore retries such a call, and the retry meets the item it wrote. Other
+calls pass. A lost answer is recorded (``counts``, ``calls``) as ``lost``.
 """
 
 import json
@@ -23,7 +30,9 @@ class FaultProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
         self.mode = "pass"
-        self.counts = {"pass": 0, "down": 0, "throttle": 0}
+        self.counts = {"pass": 0, "down": 0, "throttle": 0, "lost": 0}
+        self.lose_answers = 0
+        self._lock = threading.Lock()
         self.calls: list[tuple[str, str, bytes]] = []  # (mode, X-Amz-Target, body)
         self._http = urllib3.PoolManager(maxsize=32)
         proxy = self
@@ -33,9 +42,14 @@ class FaultProxy:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                mode = proxy.mode
-                proxy.counts[mode] += 1
-                proxy.calls.append((mode, self.headers.get("X-Amz-Target", ""), body))
+                target = self.headers.get("X-Amz-Target", "")
+                with proxy._lock:  # one request thread at a time takes one of the lost answers
+                    mode = proxy.mode
+                    if mode == "pass" and proxy.lose_answers > 0 and target.endswith("PutItem"):
+                        proxy.lose_answers -= 1
+                        mode = "lost"
+                    proxy.counts[mode] += 1
+                    proxy.calls.append((mode, target, body))
                 if mode == "down":
                     self.close_connection = True
                     self.connection.close()  # no answer at all
@@ -46,6 +60,10 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "content-length"}}
                 upstream = proxy._http.request("POST", proxy.upstream + self.path, body=body, headers=headers,
                                                retries=False, timeout=30)
+                if mode == "lost":
+                    self.close_connection = True
+                    self.connection.close()  # written upstream, but no answer comes back
+                    return
                 self._answer(upstream.status, upstream.data, upstream.headers.get("Content-Type", "application/json"))
 
             def _answer(self, status, data, content_type):
