@@ -63,6 +63,10 @@ class ShardProgress:
     # Earlier holders that died with the shard at the checkpoint we start
     # from: while > 0, records go one at a time (see _one_at_a_time).
     deaths: int = 0
+    # The last read came back short of a full batch: it caught up with the
+    # shard. (A full batch of only filtered records, our own writes, is not
+    # the tip: more may follow them.)
+    at_tip: bool = False
 
 
 @dataclass(slots=True)
@@ -211,9 +215,17 @@ class StreamReader:
         return ready_shards(self.shards, self.retired)
 
     def owns_every_ready_shard(self) -> bool:
-        """Every shard that may be read now is ours: with a pass that read
-        nothing, the stream is drained as far as this worker can tell."""
+        """Every shard that may be read now is ours."""
         return set(self.ready_shards()) <= set(self.owned)
+
+    def drained(self) -> bool:
+        """Drained, as far as this worker can tell: every ready shard is ours
+        and its last read caught up with it (came back short of a full
+        batch). Passes that only skipped records (our own writes) are not
+        enough: a long run of them (outcomes, pointers, checkpoints) can
+        stand between two submissions. A short read may still hold a few of
+        our own heartbeats; they never fill a batch."""
+        return self.owns_every_ready_shard() and all(p.at_tip for p in self.owned.values())
 
     # --- step 2: read and process ------------------------------------------
 
@@ -242,6 +254,7 @@ class StreamReader:
         if progress.iterator is None:
             progress.iterator = self._iterator_from_checkpoint(shard_id)
         records, next_iterator = self._read_batch(shard_id, progress)
+        progress.at_tip = len(records) < self.config.batch_size
         matching = [r for r in records if matches_any(r, self.config.filters)]
         if records:
             self.stats.records_read += len(records)

@@ -129,7 +129,7 @@ class Worker:
 
     def drained(self) -> bool:
         """Every readable shard is ours, and none gave a record last pass."""
-        return self.reader.owns_every_ready_shard()
+        return self.reader.drained()
 
     def retry_wait(self, seconds: float) -> None:
         """The failure policy's wait between retries of a batch: keeps our
