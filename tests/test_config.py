@@ -34,6 +34,10 @@ def manage(*args, **env):
         ("SCORE_SUBMIT_RATE", "lots"),
         ("DYNAMODB_MAX_ATTEMPTS", "0"),
         ("LOG_LEVEL", "verbose"),
+        ("SCORE_HOLD_RULES", "sometimes"),
+        ("SCORE_HOLD_BURST_COUNT", "0"),
+        ("CHALLENGE_TTL_SECONDS", "0"),
+        ("CHALLENGE_RATE", "often"),
     ],
 )
 def test_invalid_setting_fails_startup_naming_it(name, value):
@@ -46,6 +50,15 @@ def test_invalid_setting_fails_startup_naming_it(name, value):
 def test_valid_environment_passes_check():
     result = manage("check", DEBUG="1", AWS_REGION="eu-west-1", DATABASE_URL="sqlite:///:memory:")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_hold_rules_and_key_fallbacks_come_from_the_environment():
+    script = ("from django.conf import settings; from scoring.catalog import hold_rules; "
+              "print(settings.SECRET_KEY_FALLBACKS, hold_rules())")
+    off = manage("shell", "-c", script, SCORE_HOLD_RULES="off", SECRET_KEY_FALLBACKS="old-1, old-2",
+                 DATABASE_URL="sqlite:///:memory:")
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.strip().splitlines()[-1] == "['old-1', 'old-2'] None"
 
 
 def test_production_refuses_the_default_secret_key():

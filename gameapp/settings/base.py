@@ -12,6 +12,9 @@ from gameapp import config
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 SECRET_KEY = config.get_str("SECRET_KEY", "django-insecure-local-only-key")
+# Old keys still accepted when verifying signatures (challenges, sessions,
+# cursors) while a rotation settles: docs/security.md.
+SECRET_KEY_FALLBACKS = config.get_list("SECRET_KEY_FALLBACKS", [])
 DEBUG = config.get_bool("DEBUG", False)
 ALLOWED_HOSTS = config.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 
