@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from scoring import selectors, services, verification
 from scoring.api_errors import LimitedFormParser, LimitedJSONParser
-from scoring.domain import utcnow
+from scoring.domain import SUBMISSION_ID, utcnow
 from scoring.serializers import (
     ChallengeSerializer,
     LeaderboardEntrySerializer,
@@ -37,7 +37,6 @@ from scoring.throttling import CounterRateThrottle, CounterUserRateThrottle
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 IDEMPOTENCY_KEY_PATTERN = rf"^[!-~]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # DRF's error shapes, which api_errors keeps: {"detail": "..."}, or field
 # errors {"<field>": ["...", ...]}. A refused play adds its `code` (and, for
@@ -259,7 +258,7 @@ class ScoreDetailView(APIView):
     def get(self, request, submission_id: str):
         player_id, _ = _player(request)
         submission = None
-        if _UUID.match(submission_id):
+        if SUBMISSION_ID.fullmatch(submission_id):
             submission = selectors.submission_get(player_id=player_id, submission_id=submission_id)
         if submission is None:
             raise NotFound("No such submission.")

@@ -96,5 +96,5 @@ def exception_handler(exc, context):
 # A write DynamoDB did not confirm may have been stored: say so, and how to
 # find out, rather than "nothing was saved".
 UNCONFIRMED = ("The score store is unavailable and did not confirm submission {id}: it may or may not be "
-               "saved. GET /api/scores/{id}/ to see, or resend the same request (same challenge, or same "
-               "Idempotency-Key), which cannot count it twice.")
+               "saved. GET /api/scores/{id}/ to see, or resend the same request with the same challenge or "
+               "the same Idempotency-Key, which cannot count it twice.")

@@ -4,6 +4,7 @@ Nothing here knows about Django, boto3 or Channels, so the rules can be read
 and tested on their own.
 """
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -12,6 +13,9 @@ from enum import StrEnum
 # Fixed namespace for deriving a submission id from an Idempotency-Key; changing
 # it would make old keys map to new ids.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f2a5e-9d1e-4c4b-8a51-1f6f0c1e7d2a")
+# What every submission id looks like (a UUID, as the functions below make
+# them): anything else names no submission.
+SUBMISSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Status(StrEnum):

@@ -2,6 +2,7 @@
 and the review queue of held submissions."""
 
 import logging
+import re
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -12,6 +13,10 @@ from scoring import selectors, services, store
 from scoring.domain import Review
 
 logger = logging.getLogger(__name__)
+
+# What a submission id from the form may look like: the API's are UUIDs;
+# anything longer or stranger is refused before it reaches DynamoDB.
+_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 @staff_member_required
@@ -56,6 +61,9 @@ def review_decide(request):
     decision goes through the stream exactly once: a second click, or a
     second staff member, finds it already taken and changes nothing."""
     ids = request.POST.getlist("submission")
+    if any(not _SUBMISSION_KEY.fullmatch(i) for i in ids):
+        messages.error(request, "That is not a submission id; nothing was decided.")
+        return redirect("review-queue")
     try:
         decision = Review(request.POST.get("decision", ""))
     except ValueError:

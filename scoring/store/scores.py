@@ -1,5 +1,6 @@
 """SCORE items: the API's one write, their outcomes, and their retries."""
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from scoring.store.keys import (
     held_key,
     held_pointer_item,
     iso,
+    parse_iso,
     player_scores_pk,
     pointer_submission_id,
     rejected_pointer_item,
@@ -103,19 +105,31 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
     guards the total; a later put for the same id carries the same outcome.
     These are MODIFY events on the stream, which the consumer's filter skips.
 
-    ``reviewed`` are held submissions a review in ``submissions`` decided:
-    they and the removal of their HELD pointers are written first, so that
-    a crash in between leaves the review pending, and its replay writes
-    them again.
+    Holds are the exception: a held submission moves on (staff review it),
+    so a late duplicate of its ``held`` outcome, from a worker that paused
+    past its lease, must not put it back. Each is a put conditional on the
+    item still being pending. Holds are rare; the rest stays batched.
+
+    The staff pages' pointers go first, in a call of their own: an outcome
+    written without its pointer would never be listed (a replay skips a
+    settled item). ``reviewed`` are held submissions a review in
+    ``submissions`` decided: they, and the removal of their HELD pointers,
+    are written before the reviews, so that a crash in between leaves the
+    review pending, and its replay writes them again.
     """
+    pointers = [held_pointer_item(s) for s in submissions if s.status is Status.HELD]
+    pointers += [_rejected_pointer(s.id, s.processed_at) for s in submissions
+                 if s.status is Status.REJECTED and s.review_of is None]
+    if pointers:
+        items_put_many(pointers)
+    for held in (s for s in submissions if s.status is Status.HELD):
+        call_if("put_item", TableName=table_name(), Item=submission_to_item(held),
+                ConditionExpression="#status = :pending", ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":pending": {"S": str(Status.PENDING)}})
     if reviewed:
         items_put_many([submission_to_item(s) for s in reviewed],
                        delete_keys=[held_key(s.id, s.submitted_at) for s in reviewed])
-    items = [submission_to_item(s) for s in submissions]
-    items += [_rejected_pointer(s.id, s.processed_at) for s in submissions
-              if s.status is Status.REJECTED and s.review_of is None]
-    items += [held_pointer_item(s) for s in submissions if s.status is Status.HELD]
-    items_put_many(items)
+    items_put_many([submission_to_item(s) for s in submissions if s.status is not Status.HELD])
 
 
 def scores_scan() -> Iterator[Submission]:
@@ -158,14 +172,19 @@ def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
 
 
 def held_list(*, limit: int) -> list[Submission]:
-    """Submissions held for review, oldest first (one partition)."""
-    ids = []
-    for item in query_all(HELD_PK, ""):
-        ids.append(pointer_submission_id(item))
-        if len(ids) >= limit:
+    """Submissions held for review, oldest first (one partition), up to
+    ``limit`` of them. A pointer whose submission is no longer held (a crash
+    between a review's writes leaves one until its replay) is passed over,
+    not counted against the limit."""
+    held: list[Submission] = []
+    pointers = query_all(HELD_PK, "")
+    while len(held) < limit:
+        page = [pointer_submission_id(item) for item in itertools.islice(pointers, 100)]
+        if not page:
             break
-    found = scores_get_many(submission_ids=ids)
-    return [found[i] for i in ids if i in found and found[i].status is Status.HELD]
+        found = scores_get_many(submission_ids=page)
+        held += [found[i] for i in page if i in found and found[i].status is Status.HELD]
+    return held[:limit]
 
 
 def score_review(*, submission_id: str, review: Review, reviewer: str, note: str,
@@ -229,17 +248,56 @@ def score_settle_failed(*, record: dict, error: str) -> None:
         outcome = total_change(player_id=player_id, change=lambda current, _retrying: fold_rejection(
             current, player_id=player_id, player_name=player_name, submission_id=submission_id, error=error))
     processed_at = datetime.now(UTC)
-    if outcome.status is Status.APPLIED:
-        values = {":s": {"S": "applied"}, ":p": {"N": str(outcome.points)}}
-        update, names = "SET #status = :s, points = :p, processed_at = :t", {"#status": "status"}
-    else:
-        values = {":s": {"S": "rejected"}, ":e": {"S": outcome.error}}
-        update, names = "SET #status = :s, #error = :e, processed_at = :t", {"#status": "status", "#error": "error"}
-    values[":t"] = {"S": iso(processed_at)}
-    values[":pending"] = {"S": "pending"}
-    if not call_if("update_item", TableName=table_name(), Key=score_key(submission_id), UpdateExpression=update,
-                   ConditionExpression="#status = :pending", ExpressionAttributeNames=names,
-                   ExpressionAttributeValues=values):
+    if outcome.status is Status.HELD:  # committed as held before the failure: list it first
+        held = Submission(id=submission_id, player_id=player_id or "", player_name="", task="",
+                          submitted_at=parse_iso(item["submitted_at"]["S"]))
+        call("put_item", TableName=table_name(), Item=held_pointer_item(held))
+    if not _settle(item, outcome, processed_at):
         return  # already settled
-    if outcome.status is Status.REJECTED:  # list it for the staff pipeline page
+    if outcome.status is Status.REJECTED and "review_of" not in item:  # list it for the staff pipeline page
         call("put_item", TableName=table_name(), Item=_rejected_pointer(submission_id, processed_at))
+    if "review_of" in item:
+        _settle_reviewed(item, outcome, processed_at)
+
+
+def _settle(item: dict, outcome: Outcome, processed_at: datetime, extra: dict | None = None,
+            expect: Status = Status.PENDING) -> bool:
+    """Set a SCORE item's outcome (and ``extra`` attributes, AttributeValue
+    JSON) if its status is still ``expect``. False if it was not."""
+    names = {"#status": "status"}
+    values = {":s": {"S": str(outcome.status)}, ":t": {"S": iso(processed_at)}, ":expect": {"S": str(expect)}}
+    sets = ["#status = :s", "processed_at = :t"]
+    if outcome.status is Status.APPLIED:
+        sets.append("points = :p")
+        values[":p"] = {"N": str(outcome.points)}
+    elif outcome.status is Status.REJECTED:
+        sets.append("#error = :e")
+        names["#error"] = "error"
+        values[":e"] = {"S": outcome.error or "Rejected."}
+    else:
+        sets.append("hold_reason = :h")
+        values[":h"] = {"S": outcome.hold_reason or "held"}
+    for n, (name, value) in enumerate((extra or {}).items()):
+        sets.append(f"#x{n} = :x{n}")
+        names[f"#x{n}"], values[f":x{n}"] = name, value
+    return call_if("update_item", TableName=table_name(), Key={"PK": item["PK"], "SK": item["SK"]},
+                   UpdateExpression="SET " + ", ".join(sets), ConditionExpression="#status = :expect",
+                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+
+def _settle_reviewed(review: dict, outcome: Outcome, processed_at: datetime) -> None:
+    """A dead-lettered review still decides its held submission: applied if
+    the approval was committed, else rejected (staff can Retry it from the
+    pipeline page), and off the review queue."""
+    original_id = review["review_of"]["S"]
+    original = call("get_item", TableName=table_name(), Key=score_key(original_id), ConsistentRead=True).get("Item")
+    if not original:
+        return
+    if outcome.status is not Status.APPLIED:
+        outcome = Outcome(Status.REJECTED, error=f"The review could not be applied: {outcome.error}")
+    extra = {name: review[name] for name in ("review", "reviewed_by", "reviewed_at", "review_note") if name in review}
+    if not _settle(original, outcome, processed_at, extra, expect=Status.HELD):
+        return
+    call("delete_item", TableName=table_name(), Key=held_key(original_id, parse_iso(original["submitted_at"]["S"])))
+    if outcome.status is Status.REJECTED:
+        call("put_item", TableName=table_name(), Item=_rejected_pointer(original_id, processed_at))

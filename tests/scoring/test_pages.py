@@ -95,7 +95,8 @@ def test_play_passes_the_player_and_urls_to_its_script(browser_client, player):
     response = browser_client.get(reverse("play"))
 
     assert json_script(response, "player-data") == {"id": str(player.pk), "name": "Ada"}
-    assert json_script(response, "play-config") == {"scoresUrl": "/api/scores/", "socketPath": "/ws/leaderboard/"}
+    assert json_script(response, "play-config") == {"scoresUrl": "/api/scores/", "socketPath": "/ws/leaderboard/",
+                                                    "challengesUrl": "/api/tasks/__slug__/challenges/"}
 
 
 def test_leaderboard_renders_for_anonymous_visitor(client):

@@ -3,6 +3,7 @@ real moto server. Held submissions count nowhere; a review counts exactly
 once, however often it is clicked or replayed."""
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,6 +197,38 @@ def test_a_review_whose_batch_crashed_after_the_commit_counts_once(monkeypatch):
     assert drifts_find() == []
 
 
+def test_a_late_duplicate_of_a_hold_does_not_undo_its_review():
+    """A worker paused past its lease writes its batch's outcomes late: the
+    held one, after staff approved it and the approval applied. It stays
+    applied, and stays off the review queue."""
+    process(put(*[submission(n) for n in range(4)]))
+    (held,) = store.held_list(limit=10)
+    process([review(held.id, Review.APPROVE)])
+    late = replace(held, processed_at=held.processed_at)
+    store.scores_put_outcomes(submissions=[late])
+    after = store.score_get(submission_id=held.id)
+    assert (after.status, after.points, after.reviewed_by) == (Status.APPLIED, 10, "staff")
+    assert store.held_list(limit=10) == []
+    assert total_of().total == applied_points() == 40
+
+
+def test_a_held_outcome_lost_in_a_crash_is_written_and_listed_by_the_replay(monkeypatch):
+    records = put(*[submission(n) for n in range(4)])
+    real = store.scores.call_if
+
+    def crash(*args, **kwargs):
+        raise store.StoreUnavailable("crash before the held outcome")
+
+    monkeypatch.setattr("scoring.store.scores.call_if", crash)
+    with pytest.raises(store.StoreUnavailable):
+        process(records)
+    assert status_of("p1-s3") is Status.PENDING and store.held_list(limit=10) == []
+    monkeypatch.setattr("scoring.store.scores.call_if", real)
+    process(records)
+    assert [s.id for s in store.held_list(limit=10)] == ["p1-s3"]
+    assert total_of().total == 30
+
+
 def test_an_approval_counts_in_the_window_it_was_played_in():
     process(put(*[submission(n) for n in range(4)]))
     (held,) = [s.id for s in store.held_list(limit=10)]
@@ -266,3 +299,76 @@ def test_a_decision_without_a_choice_or_a_selection_changes_nothing(admin_client
     assert "Tick at least one" in decide(admin_client, [], "approve").content.decode()
     assert [status_of(i) for i in four_held] == [Status.HELD] * 4
     assert store.scores_get_many(submission_ids=[review_id(i) for i in four_held]) == {}
+
+
+# --- dead letters ----------------------------------------------------------------
+
+
+def dead_letter(record: dict) -> None:
+    """The failure policy gives up on ``record`` at once and settles it."""
+    from scoring.stream.policy import BatchRunner, FailurePolicy
+
+    def fail(batch):
+        raise ValueError("after commit")
+
+    BatchRunner(fail, FailurePolicy(max_retry_attempts=0), sleep=lambda s: None).run([record])
+
+
+def test_a_dead_letter_the_total_holds_as_held_is_settled_held_and_listed():
+    records = put(*[submission(n) for n in range(4)])
+    monkey_outcomes = store.scores_put_outcomes
+    try:
+        store.scores_put_outcomes = lambda **kw: (_ for _ in ()).throw(store.StoreUnavailable("crash"))
+        with pytest.raises(store.StoreUnavailable):
+            process(records)  # committed: three applied, one held; no outcome written
+    finally:
+        store.scores_put_outcomes = monkey_outcomes
+    dead_letter(records[3])
+    held = store.score_get(submission_id="p1-s3")
+    assert held.status is Status.HELD and held.hold_reason.startswith("burst")
+    assert [s.id for s in store.held_list(limit=10)] == ["p1-s3"]
+    process([review("p1-s3", Review.APPROVE)])
+    process(records)  # the rest settle
+    assert total_of().total == applied_points() == 40
+
+
+def test_a_dead_lettered_approval_already_committed_applies_the_held_submission():
+    process(put(*[submission(n) for n in range(4)]))
+    record = review("p1-s3", Review.APPROVE)
+    real = store.scores_put_outcomes
+    try:
+        store.scores_put_outcomes = lambda **kw: (_ for _ in ()).throw(store.StoreUnavailable("crash"))
+        with pytest.raises(store.StoreUnavailable):
+            process([record])  # the approval is committed in the TOTAL; no outcome written
+    finally:
+        store.scores_put_outcomes = real
+    dead_letter(record)
+    approved = store.score_get(submission_id="p1-s3")
+    assert (approved.status, approved.points, approved.reviewed_by) == (Status.APPLIED, 10, "staff")
+    assert store.held_list(limit=10) == []
+    assert total_of().total == applied_points() == 40
+    assert drifts_find() == []
+
+
+def test_a_dead_lettered_review_never_committed_rejects_the_held_submission_for_a_retry():
+    process(put(*[submission(n) for n in range(4)]))
+    dead_letter(review("p1-s3", Review.APPROVE))
+    original = store.score_get(submission_id="p1-s3")
+    assert original.status is Status.REJECTED and original.error.startswith("The review could not be applied")
+    assert store.held_list(limit=10) == []
+    assert "p1-s3" in {s.id for s in store.rejected_recent(limit=10)}  # the pipeline page offers Retry
+    assert total_of().total == applied_points() == 30
+
+
+@pytest.mark.django_db
+def test_a_decision_on_something_that_is_not_an_id_is_refused_plainly(admin_client, four_held):
+    response = decide(admin_client, ["x" * 3000, four_held[0]], "approve")
+    assert response.status_code == 200
+    assert "not a submission id" in response.content.decode()
+    assert status_of(four_held[0]) is Status.HELD  # nothing decided, not even the good one
+
+
+@pytest.mark.django_db
+def test_the_queue_names_a_rejection_waiting_for_the_stream(admin_client, four_held):
+    decide(admin_client, [four_held[0]], "reject")
+    assert "Rejected by admin, applying" in admin_client.get("/ops/review/").content.decode()

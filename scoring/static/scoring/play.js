@@ -101,6 +101,15 @@
       playButton.hidden = false;
     }
 
+    // One attempt at a time: until the answers are sent and answered, the
+    // card offers no new challenge.
+    function closeForSending() {
+      const status = part(card, '[data-role="submission-status"]');
+      status.tabIndex = -1; // keyboard focus stays on the card, where the outcome will show
+      status.focus();
+      form.remove();
+    }
+
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const raw = input.value.trim();
@@ -117,8 +126,7 @@
         input.focus();
         return;
       }
-      close();
-      playButton.focus();
+      closeForSending();
       const body = { task: card.dataset.task, challenge: challenge.challenge, answers };
       sendWhenDue(card, body, questions, receivedAt + challenge.min_seconds * 1000);
     });
@@ -142,9 +150,12 @@
 
   // The server refuses answers sent sooner than min_seconds after the
   // challenge was issued. Counted from when this page received it (after
-  // the issue), a page that waits that long is never refused for speed.
+  // the issue), a page that waits that long is never refused for speed; the
+  // margin covers web servers whose clocks differ a little.
+  const DUE_MARGIN_MS = 250;
+
   function sendWhenDue(card, body, questions, dueAt) {
-    const wait = dueAt - performance.now();
+    const wait = dueAt + DUE_MARGIN_MS - performance.now();
     const state = stateFor(card);
     state.key = newKey();
     state.body = body;
@@ -255,6 +266,7 @@
     state.sending = false;
     if (response.ok) { // 202 when new, 200 when the same challenge was already recorded
       state.key = null;
+      part(card, '[data-action="play"]').hidden = false;
       track(card, await response.json());
       return;
     }
@@ -272,10 +284,12 @@
     }
     showError(card, message);
     if (response.status === 429 || response.status >= 500) {
+      // The same answers again, when allowed: a resend cannot count twice.
       const wait = parseInt(response.headers.get("Retry-After"), 10);
       offerRetry(card, Number.isFinite(wait) ? Math.min(wait, 300) : 0);
     } else {
       state.key = null; // the same request would fail the same way
+      part(card, '[data-action="play"]').hidden = false;
     }
   }
 
