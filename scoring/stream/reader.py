@@ -63,9 +63,9 @@ class ShardProgress:
     # Earlier holders that died with the shard at the checkpoint we start
     # from: while > 0, records go one at a time (see _one_at_a_time).
     deaths: int = 0
-    # The last read came back short of a full batch: it caught up with the
-    # shard. (A full batch of only filtered records, our own writes, is not
-    # the tip: more may follow them.)
+    # The last read caught up with the shard (see _poll_shard). A full batch
+    # of only filtered records, our own writes, is not the tip: more may
+    # follow them.
     at_tip: bool = False
 
 
@@ -100,6 +100,7 @@ class StreamReader:
         self.handle_batch = handle_batch
         self.config = config
         self.clock = clock
+        self.started_at = clock()  # what "drained" measures against (see drained)
         self.sleep = sleep
         self.shards: dict[str, Shard] = {}
         self.retired: set[str] = set()
@@ -220,11 +221,11 @@ class StreamReader:
 
     def drained(self) -> bool:
         """Drained, as far as this worker can tell: every ready shard is ours
-        and its last read caught up with it (came back short of a full
-        batch). Passes that only skipped records (our own writes) are not
-        enough: a long run of them (outcomes, pointers, checkpoints) can
-        stand between two submissions. A short read may still hold a few of
-        our own heartbeats; they never fill a batch."""
+        and its last read caught up with it: it came back short of a full
+        batch, or held only skipped records written after this reader
+        started. Passes that merely skipped records are not enough: a long
+        run of our own writes (outcomes, pointers, checkpoints) can stand
+        between two submissions."""
         return self.owns_every_ready_shard() and all(p.at_tip for p in self.owned.values())
 
     # --- step 2: read and process ------------------------------------------
@@ -254,8 +255,13 @@ class StreamReader:
         if progress.iterator is None:
             progress.iterator = self._iterator_from_checkpoint(shard_id)
         records, next_iterator = self._read_batch(shard_id, progress)
-        progress.at_tip = len(records) < self.config.batch_size
         matching = [r for r in records if matches_any(r, self.config.filters)]
+        # Caught up: a short read; or, with batches so small that our own
+        # heartbeats fill them, a read of only our own writes made after we
+        # started (creation times are rounded down to the second: one more).
+        progress.at_tip = len(records) < self.config.batch_size or (
+            not matching and _created_s(records[0]) is not None
+            and _created_s(records[0]) >= self.started_at + 1)
         if records:
             self.stats.records_read += len(records)
             self.stats.records_matched += len(matching)
@@ -383,7 +389,17 @@ class StreamReader:
 
 def _lag_ms(created, now: float) -> int | None:
     """Now minus the record's ApproximateCreationDateTime (IteratorAge)."""
+    created_s = _seconds(created)
+    return None if created_s is None else max(0, int((now - created_s) * 1000))
+
+
+def _created_s(record: dict) -> float | None:
+    return _seconds(record["dynamodb"].get("ApproximateCreationDateTime"))
+
+
+def _seconds(created) -> float | None:
+    """ApproximateCreationDateTime in epoch seconds (boto3 gives a datetime,
+    a Lambda event a number)."""
     if created is None:
         return None
-    created_s = created.timestamp() if isinstance(created, datetime) else float(created)
-    return max(0, int((now - created_s) * 1000))
+    return created.timestamp() if isinstance(created, datetime) else float(created)

@@ -80,6 +80,37 @@ def test_a_long_run_of_skipped_records_is_not_the_end_of_the_stream():
     assert handled == [(shard, last)]
 
 
+def test_with_batches_our_own_heartbeats_fill_the_reader_still_drains():
+    """A batch size of 1: every read is full while the worker's own writes
+    (heartbeats, leases) keep coming. Once a read holds only such records,
+    written after the reader started, the stream is drained."""
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    first = fake.put_record(shard, keys=score_keys(1), created_at=clock() - 60)
+
+    class Chatty:
+        """The fake, with one of our own writes landing before every read."""
+
+        def __getattr__(self, name):
+            return getattr(fake, name)
+
+        def get_records(self, **kwargs):
+            clock.now += 0.5
+            fake.put_record(shard, event_name="MODIFY", keys={"PK": {"S": "CONSUMER"}, "SK": {"S": "WORKERS"}},
+                            old_image={}, new_image={})
+            return fake.get_records(**kwargs)
+
+    handled = []
+    reader = StreamReader(
+        client=Chatty(), stream_arn=fake.stream_arn, worker_id="w1", clock=clock, sleep=clock.sleep,
+        handle_batch=lambda records, shard_id: handled.extend(r["dynamodb"]["SequenceNumber"] for r in records),
+        config=ReaderConfig(filters=SEED_FILTER, poll_interval=0, batch_size=1),
+    )
+    drain(reader)
+    assert handled == [first]
+
+
 def test_filter_skips_other_items_but_checkpoint_moves_past_them():
     fake = FakeDynamoDBStreams()
     shard = fake.create_shard()
