@@ -58,7 +58,7 @@ class FlatListField(serializers.ListField):
                 [f"Item {i}: {' '.join(map(str, errors))}" for i, errors in detail.items()]) from None
 
 
-# Signed tokens are ~150 characters (scoring/challenge_tokens.py).
+# Signed tokens are ~200 characters (scoring/challenge_tokens.py).
 CHALLENGE_TOKEN_MAX_LENGTH = 512
 
 
