@@ -7,18 +7,29 @@ the same records with GetRecords and makes one UpdateItem per record. The
 whole thing is repeated on a table pre-filled with 100,000 applied SCORE
 items, to show that the cost of a record does not grow with the table.
 
+``--holds`` measures the hold rules instead (scoring.domain.hold_decide):
+the same backlog is drained with SCORE_HOLD_RULES on and off, side by side,
+each on a fresh table, in rounds that alternate which goes first. Target:
+on within 10% of off. With the defaults (10 submissions a player, a burst
+limit of 30) nothing is held, so this is the cost of the bookkeeping (each
+TOTAL's ``recent`` list, the rules read per batch); ``--hold-burst-count 5``
+holds about half.
+
     python bench/consumer.py            # full run (the prefill takes about a minute)
-    python bench/consumer.py --smoke    # tiny run, for CI
+    python bench/consumer.py --holds    # hold rules on vs off, about 20 minutes
+    python bench/consumer.py --smoke    # tiny run, for CI (with --holds: of that mode)
 """
 
 import argparse
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,14 +42,21 @@ TASKS = {"warm-up-sums": 10, "mixed-operations": 25, "big-products": 50}
 _RNG = random.Random(7)
 
 
-def write_backlog(store, Submission, *, count: int, players: int, status="pending", rng=_RNG):
+# How long the --holds backlog's completions took to play: above every
+# difficulty's review time (4.5, 9 and 24 s as seeded), so the speed rule is
+# checked for each and holds none.
+PLAYED_MS = 30_000
+
+
+def write_backlog(store, Submission, *, count: int, players: int, status="pending", rng=_RNG,
+                  elapsed_ms: int | None = None):
     """Submissions written 25 at a time (BatchWriteItem), as INSERTs on the stream."""
     items = []
     for _ in range(count):
         player = rng.randrange(players)
         task = rng.choice(list(TASKS))
         submission = Submission(id=str(uuid.uuid4()), player_id=f"p{player}", player_name=f"Player {player}",
-                                task=task, submitted_at=datetime.now(UTC))
+                                task=task, submitted_at=datetime.now(UTC), elapsed_ms=elapsed_ms)
         if status == "applied":
             from dataclasses import replace
 
@@ -131,19 +149,86 @@ def measure(label, *, count, players, prefill, batch_size, store, Submission, ca
     return {"label": label, "consumer_rps": count / consumer_s, "floor_rps": count / floor_s, "items": items}
 
 
+def drain_holds(*, table, rules_on, rng, count, players, batch_size, store, Submission, call_command) -> dict:
+    """One drain of a backlog on a fresh table, dropped after it."""
+    from django.conf import settings
+
+    from scoring.domain import Status
+
+    settings.DYNAMODB_TABLE = table
+    settings.SCORE_HOLD_RULES = rules_on  # read by scoring.catalog.hold_rules() each batch
+    store.table_ensure(name=table)
+    backlog = write_backlog(store, Submission, count=count, players=players, rng=rng, elapsed_ms=PLAYED_MS)
+    seconds = run_consumer(call_command, batch_size=batch_size)
+    statuses = Counter(s.status for s in store.scores_get_many(submission_ids=backlog).values())
+    assert sum(statuses.values()) == count and not statuses[Status.PENDING], \
+        f"{table}: {statuses[Status.PENDING]} of {count} submissions left pending"
+    store.table_delete(name=table)
+    return {"rps": count / seconds, "held": statuses[Status.HELD]}
+
+
+def measure_holds(*, rounds, count, players, **kwargs) -> list[dict]:
+    """Rounds of two drains of the same backlog (same players and tasks, in
+    the same order), hold rules on and off, each on a fresh table, so that
+    every drain starts from the same state. The side that goes first
+    alternates, after an unmeasured drain of each: the process's first drain
+    pays for imports and new connections, which would count against
+    whichever side went first."""
+    for rules_on in (True, False):
+        drain_holds(table=f"bench-holds-warm-up-{rules_on}", rules_on=rules_on, rng=random.Random(-1),
+                    count=max(1, count // 10), players=players, **kwargs)
+    rows = []
+    for i in range(rounds):
+        row = {}
+        for rules_on in (True, False) if i % 2 == 0 else (False, True):
+            side = "on" if rules_on else "off"
+            row[side] = drain_holds(table=f"bench-holds-{i + 1}-{side}", rules_on=rules_on, rng=random.Random(i),
+                                    count=count, players=players, **kwargs)
+            row.setdefault("first", side)
+            print(f"  [round {i + 1}] rules {side}: {row[side]['rps']:.1f} rec/s, {row[side]['held']} held",
+                  flush=True)
+        rows.append(row)
+    return rows
+
+
+def report_holds(args, rows) -> None:
+    from django.conf import settings
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"backlog: {args.count} submissions from {args.players} players, batch size {args.batch_size}; "
+          f"burst limit {settings.SCORE_HOLD_BURST_COUNT} in {settings.SCORE_HOLD_BURST_SECONDS:g} s")
+    print(f"{'round':>5} {'first':>5} {'on rec/s':>9} {'off rec/s':>10} {'on/off':>7} {'held (on)':>10} "
+          f"{'held (off)':>10}")
+    for i, row in enumerate(rows, start=1):
+        on, off = row["on"], row["off"]
+        print(f"{i:>5} {row['first']:>5} {on['rps']:>9.1f} {off['rps']:>10.1f} {on['rps'] / off['rps']:>7.2f} "
+              f"{on['held']:>10} {off['held']:>10}")
+    ratios = [row["on"]["rps"] / row["off"]["rps"] for row in rows]
+    print(f"median: on {statistics.median(r['on']['rps'] for r in rows):.1f} rec/s, "
+          f"off {statistics.median(r['off']['rps'] for r in rows):.1f} rec/s")
+    print(f"ratio on/off per round: {' '.join(f'{r:.2f}' for r in ratios)}")
+    print(f"ratio on/off (median of rounds): {statistics.median(ratios):.2f} (target >= 0.90)", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--players", type=int, default=1_000)
     parser.add_argument("--prefill", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--holds", action="store_true", help="hold rules on vs off instead of the floor")
+    parser.add_argument("--rounds", type=int, default=4, help="with --holds: on/off pairs")
+    parser.add_argument("--hold-burst-count", type=int,
+                        help="with --holds: SCORE_HOLD_BURST_COUNT (default: settings, 30)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
-        args.count, args.players, args.prefill, args.batch_size = 200, 20, 1_000, 100
+        args.count, args.players, args.prefill, args.batch_size, args.rounds = 200, 20, 1_000, 100, 2
 
     with moto_server() as (endpoint, _), tempfile.TemporaryDirectory() as tmp:
         env = django_env(endpoint, "bench-empty", f"{tmp}/catalog.sqlite3")
+        if args.hold_burst_count:
+            env["SCORE_HOLD_BURST_COUNT"] = str(args.hold_burst_count)
         manage(env, "migrate", "--noinput")
         os.environ.update(env)
         import django
@@ -154,6 +239,12 @@ def main() -> int:
         from scoring import store
         from scoring.domain import Submission
 
+        if args.holds:
+            rows = measure_holds(rounds=args.rounds, count=args.count, players=args.players,
+                                 batch_size=args.batch_size, store=store, Submission=Submission,
+                                 call_command=call_command)
+            report_holds(args, rows)
+            return 0
         kwargs = dict(count=args.count, players=args.players, batch_size=args.batch_size, store=store,
                       Submission=Submission, call_command=call_command)
         empty = measure("empty table", prefill=0, table="bench-empty", **kwargs)

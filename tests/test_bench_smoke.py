@@ -32,6 +32,19 @@ def test_consumer_benchmark_smoke():
     assert "per-record cost, full vs empty table" in result.stdout
 
 
+def test_consumer_benchmark_holds_smoke():
+    # A burst limit below the 10 submissions each player makes, so that the
+    # held path runs too.
+    result = subprocess.run([sys.executable, "bench/consumer.py", "--holds", "--smoke", "--hold-burst-count", "5"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(r"^\s+\d+\s+(on|off)\s+(\d+\.\d)\s+(\d+\.\d)\s+\d+\.\d\d\s+(\d+)\s+(\d+)$", result.stdout, re.M)
+    assert [first for first, *_ in rows] == ["on", "off"], result.stdout
+    assert all(float(on) > 0 and float(off) > 0 and int(held_on) > 0 and held_off == "0"
+               for _, on, off, held_on, held_off in rows), result.stdout
+    assert re.search(r"ratio on/off \(median of rounds\): \d+\.\d\d", result.stdout), result.stdout
+
+
 def test_latency_benchmark_smoke():
     result = subprocess.run([sys.executable, "bench/latency.py", "--smoke"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
