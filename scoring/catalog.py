@@ -7,6 +7,7 @@ from django.conf import settings
 
 from scoring.domain import HoldRules
 from scoring.models import Task
+from scoring.rules import version_subquery
 
 
 def points_lookup() -> Callable[[str], int | None]:
@@ -17,8 +18,16 @@ def points_lookup() -> Callable[[str], int | None]:
     None, which rejects the submission. Call it once per batch, so an admin's
     edit applies from the next batch on.
     """
-    points = dict(Task.objects.values_list("slug", "difficulty__points"))
-    return points.get
+    return points_versioned()[0]
+
+
+def points_versioned() -> tuple[Callable[[str], int | None], int]:
+    """``points_lookup`` and the rules version those points are (the latest
+    rules change's id, 0 before any), read in one query: one statement sees
+    one snapshot, so the version always goes with the points."""
+    rows = list(Task.objects.annotate(rules_version=version_subquery())
+                .values_list("slug", "difficulty__points", "rules_version"))
+    return dict((slug, points) for slug, points, _ in rows).get, (rows[0][2] or 0) if rows else 0
 
 
 def hold_rules() -> HoldRules | None:

@@ -99,3 +99,6 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def player_submission(self, event):
         await self.send_json({"type": "submission", "submission": event["submission"]})
+
+    async def player_adjustment(self, event):
+        await self.send_json({"type": "adjustment", "adjustment": event["adjustment"]})

@@ -6,6 +6,7 @@ and tested on their own.
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -59,6 +60,26 @@ class Submission:
     reviewed_by: str | None = None
     review_note: str | None = None
     reviewed_at: datetime | None = None
+    # The rules version (a rules change's id; 0 before any change) its
+    # outcome was scored under.
+    rules_version: int | None = None
+    # An adjustment is a SCORE item too (an INSERT the stream processes like
+    # any submission): a retroactive rules change re-scoring one player's
+    # past. ``rescore`` maps each task it re-scores to the points its
+    # applied submissions now earn; ``points`` is the delta, decided when the
+    # stream folds it into the TOTAL (``rescore_delta``). ``summary`` says it
+    # in words ("Hard re-scored 50 → 60"), ``reason`` is the admin's.
+    rules_change: int | None = None
+    rescore: dict[str, int] | None = None
+    summary: str | None = None
+    reason: str | None = None
+    # The player's all-time rank just after this outcome counted, when the
+    # boards could say (for the ledger's rank-over-time chart).
+    rank: int | None = None
+
+    @property
+    def is_adjustment(self) -> bool:
+        return self.rules_change is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +128,13 @@ def review_id(submission_id: str) -> str:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"review\n{submission_id}"))
 
 
+def adjustment_id(*, rules_change: int, player_id: str) -> str:
+    """The one adjustment a rules change can make to a player: applying the
+    change again targets the same SCORE item, which the conditional put
+    refuses."""
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"adjustment\n{rules_change}\n{player_id}"))
+
+
 def retry_id(submission_id: str) -> str:
     """The one id a retry of this submission can have: a second retry is the
     same item, which the conditional put refuses."""
@@ -153,6 +181,19 @@ class PlayerTotal:
     # When the player's latest completions were played (epoch ms, oldest
     # first, at most the burst limit of them): what the burst rule reads.
     recent: list[int] = field(default_factory=list)
+    # Applied submissions per (task, points they count), all time
+    # (``"<task>|<points>"``) and per kept window (``"<window>|<task>|<points>"``):
+    # what a retroactive rules change re-scores, without reading a single
+    # SCORE item (``rescore_delta``). Invariant: total = sum of points x count
+    # over the all-time keys.
+    counts: dict[str, int] = field(default_factory=dict)
+    # task -> [rules change, points]: the latest retroactive change applied
+    # to this player's submissions of the task. A submission decided under
+    # an older version and counted after it is scored as that change says.
+    rescored: dict[str, list[int]] = field(default_factory=dict)
+    # submission id -> the rules version its ``pending`` points were scored
+    # under, for the outcome a replay writes.
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 # The leaderboard windows: all time, the ISO week, the day (UTC). Every other
@@ -212,13 +253,19 @@ class Decision:
     points: int | None = None
     error: str | None = None
     hold_reason: str | None = None
+    rules_version: int = 0
 
 
-def decide(submission: Submission, points: int | None) -> Decision:
-    """Applied with the task's points, or rejected when the task is gone."""
+def decide(submission: Submission, points: int | None, rules_version: int = 0) -> Decision:
+    """Applied with the task's points under the rules version they come
+    from, or rejected when the task is gone. An adjustment applies: its
+    points (a delta) are decided by the fold, from the TOTAL."""
+    if submission.is_adjustment:
+        return Decision(submission, Status.APPLIED, points=0, rules_version=submission.rules_change)
     if points is None:
-        return Decision(submission, Status.REJECTED, error=f"Task {submission.task!r} no longer exists.")
-    return Decision(submission, Status.APPLIED, points=points)
+        return Decision(submission, Status.REJECTED, error=f"Task {submission.task!r} no longer exists.",
+                        rules_version=rules_version)
+    return Decision(submission, Status.APPLIED, points=points, rules_version=rules_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +277,7 @@ class Outcome:
     points: int | None = None
     error: str | None = None
     hold_reason: str | None = None
+    rules_version: int = 0
 
 
 def decision_standing(total: PlayerTotal | None, submission_id: str) -> Outcome | None:
@@ -245,7 +293,8 @@ def decision_standing(total: PlayerTotal | None, submission_id: str) -> Outcome 
     if total is None:
         return None
     if submission_id in total.pending:
-        return Outcome(Status.APPLIED, points=total.pending[submission_id])
+        return Outcome(Status.APPLIED, points=total.pending[submission_id],
+                       rules_version=total.versions.get(submission_id, 0))
     if submission_id in total.rejected:
         return Outcome(Status.REJECTED, error=total.rejected[submission_id])
     if submission_id in total.held:
@@ -278,7 +327,7 @@ def hold_decide(submission: Submission, total: PlayerTotal, rules: HoldRules | N
     completions) and the rules, so that a replay decides the same way. A
     staff review is never held: it is the review.
     """
-    if rules is None or submission.review_of is not None:
+    if rules is None or submission.review_of is not None or submission.is_adjustment:
         return None
     played = _ms(submission.submitted_at)
     window = [t for t in total.recent if played - rules.burst_window_ms < t <= played]
@@ -358,9 +407,10 @@ def fold_player(
     # Copies, which the loop extends: what stands is read from them.
     kept = replace(current, pending={k: v for k, v in current.pending.items() if k not in settled_ids},
                    rejected={k: v for k, v in current.rejected.items() if k not in settled_ids},
-                   held={k: v for k, v in current.held.items() if k not in settled_ids})
-    pending, rejected, held = kept.pending, kept.rejected, kept.held
-    windows = dict(current.windows)
+                   held={k: v for k, v in current.held.items() if k not in settled_ids},
+                   windows=dict(current.windows), counts=dict(current.counts), rescored=dict(current.rescored),
+                   versions=dict(current.versions))
+    pending, rejected, held, versions = kept.pending, kept.rejected, kept.held, kept.versions
     applied: list[Decision] = []
     rejections: list[Decision] = []
     holds: list[Decision] = []
@@ -368,41 +418,225 @@ def fold_player(
     added = 0
     reached = current.reached_at_ms
     for decision in fresh:
-        sub_id = decision.submission.id
+        submission = decision.submission
+        sub_id = submission.id
         standing = decision_standing(kept, sub_id)
         if standing is not None:
-            by_status[standing.status].append(Decision(decision.submission, standing.status, points=standing.points,
-                                                       error=standing.error, hold_reason=standing.hold_reason))
+            by_status[standing.status].append(Decision(submission, standing.status, points=standing.points,
+                                                       error=standing.error, hold_reason=standing.hold_reason,
+                                                       rules_version=standing.rules_version))
             continue
         if decision.status is not Status.APPLIED:
             rejected[sub_id] = decision.error or "Rejected."
             rejections.append(decision)
             continue
-        reason = hold_decide(decision.submission, kept, rules)
-        if rules is not None and decision.submission.review_of is None:
-            kept.recent = _recent_with(kept.recent, _ms(decision.submission.submitted_at), rules)
+        if submission.is_adjustment:
+            rescore = rescore_delta(kept, rules_change=submission.rules_change, rescore=submission.rescore or {})
+            kept.counts, kept.windows, kept.rescored = rescore.counts, rescore.windows, rescore.rescored
+            pending[sub_id] = rescore.delta
+            versions[sub_id] = submission.rules_change
+            added += rescore.delta
+            applied.append(replace(decision, points=rescore.delta))
+            continue
+        reason = hold_decide(submission, kept, rules)
+        if rules is not None and submission.review_of is None:
+            kept.recent = _recent_with(kept.recent, _ms(submission.submitted_at), rules)
         if reason is not None:
             held[sub_id] = reason
-            holds.append(Decision(decision.submission, Status.HELD, hold_reason=reason))
+            holds.append(Decision(submission, Status.HELD, hold_reason=reason, rules_version=decision.rules_version))
             continue
+        decision = _rescored(decision, kept.rescored)
         pending[sub_id] = decision.points
+        if decision.rules_version:
+            versions[sub_id] = decision.rules_version
         added += decision.points
         applied.append(decision)
-        reached = max(reached, _ms(decision.submission.submitted_at))
+        reached = max(reached, _ms(submission.submitted_at))
         # Windows count by when the task was played, not when it was scored.
-        for key in window_keys(decision.submission.submitted_at).values():
-            windows[key] = windows.get(key, 0) + decision.points
+        for window in (None, *window_keys(submission.submitted_at).values()):
+            key = count_key(submission.task, decision.points, window)
+            kept.counts[key] = kept.counts.get(key, 0) + 1
+            if window is not None:
+                kept.windows[window] = kept.windows.get(window, 0) + decision.points
+    windows = _prune_windows(kept.windows)
     new_total = PlayerTotal(
         player_id=current.player_id,
         player_name=fresh[-1].submission.player_name if fresh else current.player_name,
         total=current.total + added,
         version=current.version + 1,
         pending=pending,
-        reached_at_ms=reached if added else current.reached_at_ms,
-        windows=_prune_windows(windows),
+        reached_at_ms=reached,
+        windows=windows,
         rejected=rejected,
         on_leaderboard=current.on_leaderboard or added > 0,
         held=held,
         recent=kept.recent,
+        counts=_prune_counts(kept.counts, windows),
+        rescored=kept.rescored,
+        versions={k: v for k, v in versions.items() if k in pending},
     )
     return TotalChange(new_total=new_total, applied=applied, rejected=rejections, added=added, held=holds)
+
+
+def _rescored(decision: Decision, rescored: dict[str, list[int]]) -> Decision:
+    """A decision taken under rules older than a retroactive change this
+    TOTAL already applied to its task scores as that change says: the change
+    re-scored every submission of the task, and this one was counted after."""
+    done = rescored.get(decision.submission.task)
+    if done is None or done[0] <= decision.rules_version:
+        return decision
+    return replace(decision, points=done[1], rules_version=done[0])
+
+
+# --- rules changes -------------------------------------------------------------
+
+
+def count_key(task: str, points: int, window: str | None = None) -> str:
+    """A key of ``PlayerTotal.counts``: all time, or within a window."""
+    return f"{task}|{points}" if window is None else f"{window}|{task}|{points}"
+
+
+def count_key_parse(key: str) -> tuple[str | None, str, int]:
+    """(window or None for all time, task, points) of a counts key. Task
+    slugs and window names hold no ``|``."""
+    *window, task, points = key.split("|")
+    return (window[0] if window else None), task, int(points)
+
+
+def _prune_counts(counts: dict[str, int], windows: dict[str, int]) -> dict[str, int]:
+    """Counts of all time and of the windows still kept."""
+    return {k: n for k, n in counts.items() if n and (count_key_parse(k)[0] in (None, *windows))}
+
+
+@dataclass(frozen=True, slots=True)
+class Rescore:
+    """What a retroactive rules change does to one player's TOTAL."""
+
+    delta: int  # all-time points added (negative: taken)
+    submissions: int  # applied submissions whose points change
+    counts: dict[str, int]
+    windows: dict[str, int]
+    rescored: dict[str, list[int]]
+
+
+def rescore_delta(total: PlayerTotal, *, rules_change: int | float, rescore: dict[str, int]) -> Rescore:
+    """Re-score every applied submission of the tasks in ``rescore`` (task ->
+    points) to those points, from the TOTAL's counts alone.
+
+    A task that this change, or a later one, already re-scored is left
+    alone: so an adjustment applied twice, or after a later change's, adds
+    nothing (two changes in a row compose, whatever order their adjustments
+    arrive in). The preview calls it with ``rules_change=inf``: a change not
+    made yet is newer than every one there is.
+    """
+    counts, windows, rescored = dict(total.counts), dict(total.windows), dict(total.rescored)
+    delta = submissions = 0
+    for task, after in rescore.items():
+        done = rescored.get(task)
+        if done is not None and done[0] >= rules_change:
+            continue
+        if rules_change != float("inf"):
+            rescored[task] = [int(rules_change), after]
+        for key, n in total.counts.items():
+            window, counted_task, before = count_key_parse(key)
+            if counted_task != task or before == after:
+                continue
+            del counts[key]
+            moved = count_key(task, after, window)
+            counts[moved] = counts.get(moved, 0) + n
+            if window is None:
+                delta += n * (after - before)
+                submissions += n
+            else:
+                windows[window] = windows.get(window, 0) + n * (after - before)
+    return Rescore(delta, submissions, counts, windows, rescored)
+
+
+@dataclass(frozen=True, slots=True)
+class RankMove:
+    """One player in a preview: their total and all-time rank before and
+    after a change (None: not on the board)."""
+
+    player_id: str
+    player_name: str
+    total_before: int
+    total_after: int
+    rank_before: int | None
+    rank_after: int | None
+
+    @property
+    def move(self) -> int:
+        """Places gained (negative: lost); 0 when on no board either side."""
+        if self.rank_before is None or self.rank_after is None:
+            return 0
+        return self.rank_before - self.rank_after
+
+    def as_dict(self) -> dict:
+        return {"player_id": self.player_id, "player": self.player_name, "total_before": self.total_before,
+                "total_after": self.total_after, "delta": self.total_after - self.total_before,
+                "rank_before": self.rank_before, "rank_after": self.rank_after, "move": self.move}
+
+
+@dataclass(frozen=True, slots=True)
+class RescorePreview:
+    players: int  # TOTALs read
+    players_affected: int
+    submissions_affected: int
+    points_delta: int
+    top_before: list[RankMove]
+    top_after: list[RankMove]
+    moves: list[RankMove]  # the largest rank changes, largest first
+    changed: dict[str, RankMove]  # every player whose total or rank changes
+
+    def as_dict(self) -> dict:
+        return {"players": self.players, "players_affected": self.players_affected,
+                "submissions_affected": self.submissions_affected, "points_delta": self.points_delta,
+                "top_before": [m.as_dict() for m in self.top_before],
+                "top_after": [m.as_dict() for m in self.top_after],
+                "moves": [m.as_dict() for m in self.moves]}
+
+
+def rescore_preview(totals: Iterable[PlayerTotal], *, rescore: dict[str, int], top: int = 20,
+                    moves: int = 20) -> RescorePreview:
+    """What a retroactive change to ``rescore`` (task -> points) would do,
+    from the TOTALs alone: O(players), never O(submissions). Ranks are the
+    all-time board's, ordered as the Redis board orders its members
+    (``rank_member``): the apply leaves each ``reached_at_ms`` as it is.
+    """
+    rows = []  # (member before, member after, total)
+    affected = submissions = delta_sum = players = 0
+    for total in totals:
+        players += 1
+        change = rescore_delta(total, rules_change=float("inf"), rescore=rescore)
+        if change.submissions:
+            affected += 1
+            submissions += change.submissions
+            delta_sum += change.delta
+        if not total.on_leaderboard:
+            continue
+        after = total.total + change.delta
+
+        def member(value: int, t: PlayerTotal = total) -> str | None:
+            return rank_member(total=value, reached_at_ms=t.reached_at_ms, player_id=t.player_id) if value > 0 else None
+
+        rows.append((member(total.total), member(after), total, after))
+    rank_before = _ranks(r[0] for r in rows)
+    rank_after = _ranks(r[1] for r in rows)
+    all_moves = {}
+    for before_m, after_m, total, after in rows:
+        all_moves[total.player_id] = RankMove(total.player_id, total.player_name, total.total, after,
+                                              rank_before.get(before_m), rank_after.get(after_m))
+    changed = {p: m for p, m in all_moves.items() if m.total_before != m.total_after or m.move}
+    by_rank = sorted((m for m in all_moves.values() if m.rank_before is not None), key=lambda m: m.rank_before)
+    by_new_rank = sorted((m for m in all_moves.values() if m.rank_after is not None), key=lambda m: m.rank_after)
+    largest = sorted((m for m in changed.values() if m.move), key=lambda m: (-abs(m.move), m.rank_after or 0))
+    return RescorePreview(players=players, players_affected=affected, submissions_affected=submissions,
+                          points_delta=delta_sum, top_before=by_rank[:top], top_after=by_new_rank[:top],
+                          moves=largest[:moves], changed=changed)
+
+
+def _ranks(members: Iterable[str | None]) -> dict[str, int]:
+    """Board member -> rank (1 first), as Redis ranks members of one score:
+    the greatest name first."""
+    ordered = sorted((m for m in members if m is not None), reverse=True)
+    return {m: i for i, m in enumerate(ordered, start=1)}

@@ -34,9 +34,11 @@ def handler(event: dict, context) -> dict:
     _drop_stale_db_connections()
     live = LiveUpdater()
     live.heal_if_stale()
+    points_for, version = catalog.points_versioned()
     failed = records_failed(
         event.get("Records") or [],
-        points_for=catalog.points_lookup(),
+        points_for=points_for,
+        rules_version=version,
         hold_rules=catalog.hold_rules(),
         publish=events.publisher_from_settings(),
         on_commit=live.after_batch,
@@ -46,7 +48,8 @@ def handler(event: dict, context) -> dict:
     return {"batchItemFailures": [{"itemIdentifier": _sequence_number(r)} for r in failed]}
 
 
-def records_failed(records: list[dict], *, points_for, publish, on_commit=None, hold_rules=None) -> list[dict]:
+def records_failed(records: list[dict], *, points_for, publish, on_commit=None, hold_rules=None,
+                   rules_version: int = 0) -> list[dict]:
     """The records to report as failed: none, or the first failure and all after.
 
     The whole batch goes first, in one pass. If it fails, the records go
@@ -62,14 +65,14 @@ def records_failed(records: list[dict], *, points_for, publish, on_commit=None, 
     wanted = [i for i, r in enumerate(records) if matches_any(r, filters)]
     try:
         processing.records_process([records[i] for i in wanted], points_for=points_for, hold_rules=hold_rules,
-                                   publish=publish, on_commit=on_commit)
+                                   rules_version=rules_version, publish=publish, on_commit=on_commit)
         return []
     except Exception:
         logger.exception("Batch of %d records failed; retrying them one at a time", len(wanted))
     for index in wanted:
         try:
             processing.records_process([records[index]], points_for=points_for, hold_rules=hold_rules,
-                                       publish=publish, on_commit=on_commit)
+                                       rules_version=rules_version, publish=publish, on_commit=on_commit)
         except Exception:
             # PoisonRecord included: reporting it stops the shard here, and the
             # mapping's retry limit and on-failure destination take over.

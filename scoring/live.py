@@ -60,11 +60,18 @@ class LiveUpdater:
             self.heal_if_stale()
         changes = self._update_boards(result)
         ranks = {e.player_id: e for c in changes if c.window == "all" for e in c.changes}
+        result.ranks.update({p: e.rank for p, e in ranks.items()})
         messages = [(broadcast.leaderboard_group(c.window), _delta(c)) for c in changes]
         for decision in result.applied + result.rejected + result.held:
             submission = decision.submission
             entry = ranks.get(submission.player_id)
             total = result.totals.get(submission.player_id)
+            if submission.is_adjustment:
+                messages.append((broadcast.player_group(submission.player_id), {
+                    "type": "player.adjustment",
+                    "adjustment": _adjustment(decision, total, entry),
+                }))
+                continue
             messages.append((broadcast.player_group(submission.player_id), {
                 "type": "player.submission",
                 "submission": {
@@ -125,6 +132,14 @@ class LiveUpdater:
                     count, marker.misses, lag_s)
         self.stale = not healed
         return healed
+
+
+def _adjustment(decision, total, entry) -> dict:
+    """A player's adjustment as their pages show it: "Hard re-scored 50 → 60: +30"."""
+    adjustment = decision.submission
+    return {"id": adjustment.id, "rules_change": adjustment.rules_change, "summary": adjustment.summary,
+            "reason": adjustment.reason, "delta": decision.points,
+            "total": total.total if total else None, "rank": entry.rank if entry else None}
 
 
 def _delta(change: ranking.BoardChange) -> dict:

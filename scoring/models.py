@@ -4,7 +4,8 @@ Scores never live here; they live in DynamoDB (see scoring/store/).
 """
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
 from scoring.challenges import QuestionSpec, level_for, spec_with
 
@@ -43,6 +44,19 @@ class Difficulty(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.points} pts)"
 
+    def save(self, *args, **kwargs):
+        """A save that changes the points records a rules change (forward),
+        whoever makes it: ``scoring.rules`` records its own, with its mode
+        and reason, and marks the instance so this one is not."""
+        recorded = self.__dict__.pop("rules_change_recorded", False)
+        with transaction.atomic():
+            before = Difficulty.objects.filter(pk=self.pk).values_list("points", flat=True).first() if self.pk else None
+            super().save(*args, **kwargs)
+            if before is not None and before != self.points and not recorded:
+                _forward_recorded(summary=f"{self.name} {before} → {self.points}", difficulty=self,
+                                  before={"points": before}, after={"points": self.points},
+                                  rescore=dict.fromkeys(self.tasks.values_list("slug", flat=True), self.points))
+
     def clean(self) -> None:
         if self.review_seconds is not None and self.min_seconds is not None and self.review_seconds < self.min_seconds:
             raise ValidationError({"review_seconds": "The review time cannot be below min_seconds: "
@@ -76,8 +90,82 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs):
+        """A save that moves the task to another difficulty records a rules
+        change (forward), as a Difficulty's points change does."""
+        recorded = self.__dict__.pop("rules_change_recorded", False)
+        with transaction.atomic():
+            before = (Task.objects.filter(pk=self.pk).select_related("difficulty").first()
+                      if self.pk and not recorded else None)
+            super().save(*args, **kwargs)
+            if before is not None and before.difficulty_id != self.difficulty_id:
+                old, new = before.difficulty, self.difficulty
+                _forward_recorded(summary=f"{self.title}: {old.name} → {new.name} ({old.points} → {new.points})",
+                                  task=self, before={"difficulty": old.name, "points": old.points},
+                                  after={"difficulty": new.name, "points": new.points},
+                                  rescore={self.slug: new.points})
+
     def question_spec(self) -> tuple[int, QuestionSpec]:
         """(question count, spec) of this task's challenges: its difficulty's
         level, with this task's operations and ranges."""
         spec = spec_with(level_for(self.difficulty.ordering), ops=self.ops, ranges=self.ranges)
         return self.difficulty.question_count, spec
+
+
+class RulesChange(models.Model):
+    """One change of the scoring rules: a difficulty's points, or a task's
+    difficulty. Append-only: written by ``scoring.rules`` (the admin forms,
+    ``manage.py rules_change``, or any save that changes points), never
+    edited. Its id is the rules version: every applied outcome records the
+    version it was scored under.
+
+    ``rescore`` maps each task the change affects to the points it earns
+    after it. A retroactive change re-scores every applied submission of
+    those tasks, through one adjustment per affected player, each a SCORE
+    item the stream applies exactly once (docs/consumer.md).
+    """
+
+    class Mode(models.TextChoices):
+        FORWARD = "forward", "Forward: submissions processed from now on"
+        RETROACTIVE = "retroactive", "Retroactive: re-score every applied submission of the affected tasks"
+
+    class Status(models.TextChoices):
+        APPLYING = "applying", "Applying: writing adjustments"
+        APPLIED = "applied", "Applied"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, help_text="Who made it: a username, or how it was made.")
+    reason = models.TextField(blank=True)
+    mode = models.CharField(max_length=12, choices=Mode.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    difficulty = models.ForeignKey(Difficulty, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   help_text="The difficulty whose points changed.")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                             help_text="The task that moved to another difficulty.")
+    summary = models.CharField(max_length=200, help_text='In words, e.g. "Hard re-scored 50 → 60".')
+    before = models.JSONField(help_text="The rule before, e.g. {\"points\": 50}.")
+    after = models.JSONField(help_text="The rule after.")
+    rescore = models.JSONField(help_text="Task slug -> the points its submissions earn after the change.")
+    players_affected = models.PositiveIntegerField(null=True, blank=True)
+    submissions_affected = models.PositiveIntegerField(null=True, blank=True)
+    points_delta = models.IntegerField(null=True, blank=True, help_text="As previewed when it was applied.")
+    adjustments_written = models.PositiveIntegerField(default=0)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        get_latest_by = "id"
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.summary} ({self.mode})"
+
+    @property
+    def version(self) -> int:
+        return self.pk
+
+
+def _forward_recorded(**change) -> None:
+    """The rules change of a save made outside ``scoring.rules`` (a shell,
+    a script, a fixture): forward, as a plain save has always been."""
+    RulesChange.objects.create(created_by="a save outside rules_change", mode=RulesChange.Mode.FORWARD,
+                               status=RulesChange.Status.APPLIED, applied_at=timezone.now(), **change)

@@ -49,8 +49,9 @@ class PoisonRecord(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:
-    """ScoreApplied, ScoreRejected or ScoreHeld, for EventBridge and browsers.
-    A review's event is about the submission it decided."""
+    """ScoreApplied, ScoreRejected, ScoreHeld or ScoreAdjusted (a rules
+    change's adjustment: ``points`` is its delta), for EventBridge and
+    browsers. A review's event is about the submission it decided."""
 
     type: str
     submission_id: str
@@ -72,6 +73,9 @@ class BatchResult:
     skipped: int = 0
     totals: dict[str, PlayerTotal] = field(default_factory=dict)
     events: list[DomainEvent] = field(default_factory=list)
+    # Player -> all-time rank after this batch, as ``on_commit`` found it on
+    # the boards (it may fill this in): recorded on the applied outcomes.
+    ranks: dict[str, int] = field(default_factory=dict)
 
 
 def submission_from_record(record: dict) -> Submission:
@@ -87,6 +91,7 @@ def records_process(
     records: Iterable[dict],
     *,
     points_for: Callable[[str], int | None],
+    rules_version: int = 0,
     hold_rules: HoldRules | None = None,
     publish: Callable[[list[DomainEvent]], None] | None = None,
     on_commit: Callable[["BatchResult"], None] | None = None,
@@ -95,9 +100,12 @@ def records_process(
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
 
     ``points_for(task_slug)`` gives a task's points now, or None if the task
-    no longer exists. ``hold_rules`` (None: off) may hold a submission for
-    review instead of counting it. ``publish`` receives the domain events of this batch,
-    after every write has succeeded.
+    no longer exists; ``rules_version`` is the rules version they come from
+    (the latest rules change's id, read with them), which every outcome
+    records. A rules change's adjustment is folded like a submission.
+    ``hold_rules`` (None: off) may hold a submission for review instead of
+    counting it. ``publish`` receives the domain events of this batch, after
+    every write has succeeded.
     """
     submissions = [submission_from_record(r) for r in records]
     result = BatchResult()
@@ -118,7 +126,7 @@ def records_process(
             pending.append(current)
     by_player: dict[str, list[Decision]] = defaultdict(list)
     for submission in pending:
-        by_player[submission.player_id].append(_decide(submission, stored, points_for))
+        by_player[submission.player_id].append(_decide(submission, stored, points_for, rules_version))
 
     processed_at = now()
     outcomes: list[Submission] = []
@@ -129,6 +137,8 @@ def records_process(
         result.held += held
         if applied:  # a batch of rejections or holds changes no board
             result.totals[player_id] = total
+    if on_commit is not None and (result.applied or result.rejected or result.held):
+        on_commit(result)
     for decision in result.applied + result.rejected + result.held:
         outcomes.append(
             replace(
@@ -138,11 +148,11 @@ def records_process(
                 error=decision.error,
                 hold_reason=decision.hold_reason or decision.submission.hold_reason,
                 processed_at=processed_at,
+                rules_version=decision.rules_version if decision.status is Status.APPLIED else None,
+                rank=result.ranks.get(decision.submission.player_id) if decision.status is Status.APPLIED else None,
             )
         )
     reviewed = [r for r in (_reviewed(o, stored.get(o.review_of)) for o in outcomes if o.review_of) if r]
-    if on_commit is not None and (result.applied or result.rejected or result.held):
-        on_commit(result)
     # Publish before writing outcomes: if publishing fails, the SCORE items
     # stay pending, the batch is replayed, and the events are sent again
     # (at least once; the totals are safe either way, step 3 committed them).
@@ -153,16 +163,18 @@ def records_process(
     return result
 
 
-def _decide(submission: Submission, stored: dict[str, Submission], points_for) -> Decision:
+def _decide(submission: Submission, stored: dict[str, Submission], points_for, rules_version: int) -> Decision:
     """A submission's decision before the hold rules; a review's is the
     decision on the held submission it names."""
+    if submission.is_adjustment:
+        return decide(submission, None)
     if submission.review_of is None:
-        return decide(submission, points_for(submission.task))
+        return decide(submission, points_for(submission.task), rules_version)
     original = stored.get(submission.review_of)
     if original is None or _reviewed(submission, original) is None:
         return Decision(submission, Status.REJECTED, error="The reviewed submission is not held: nothing to decide.")
     if submission.review is Review.APPROVE:
-        return decide(submission, points_for(submission.task))
+        return decide(submission, points_for(submission.task), rules_version)
     note = f": {submission.review_note}" if submission.review_note else "."
     return Decision(submission, Status.REJECTED, error=f"Rejected in review{note}")
 
@@ -177,6 +189,7 @@ def _reviewed(review: Submission, original: Submission | None) -> Submission | N
         return None
     return replace(original, status=review.status if review.status is not Status.PENDING else original.status,
                    points=review.points, error=review.error, processed_at=review.processed_at,
+                   rules_version=review.rules_version, rank=review.rank,
                    review=review.review, reviewed_by=review.reviewed_by, review_note=review.review_note,
                    reviewed_at=review.reviewed_at)
 
@@ -246,7 +259,7 @@ def _events(outcomes: list[Submission], totals: dict[str, PlayerTotal]) -> list[
         total = totals.get(s.player_id)
         events.append(
             DomainEvent(
-                type=_EVENT_TYPES[s.status],
+                type="ScoreAdjusted" if s.is_adjustment else _EVENT_TYPES[s.status],
                 submission_id=s.review_of or s.id,
                 player_id=s.player_id,
                 player_name=s.player_name,

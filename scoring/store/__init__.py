@@ -60,7 +60,9 @@ from scoring.store.keys import (  # noqa: F401 (the package's API)
     worker_registry_key,
 )
 from scoring.store.scores import (  # noqa: F401 (the package's API)
+    adjustment_put,
     held_list,
+    ledger_for_player,
     rejected_recent,
     retried_ids,
     score_get,

@@ -153,6 +153,12 @@ def submission_to_item(submission: Submission) -> dict:
                 "reviewed_by": submission.reviewed_by,
                 "review_note": submission.review_note,
                 "reviewed_at": iso(submission.reviewed_at) if submission.reviewed_at else None,
+                "rules_version": submission.rules_version,
+                "rules_change": submission.rules_change,
+                "rescore": submission.rescore,
+                "summary": submission.summary,
+                "reason": submission.reason,
+                "rank": submission.rank,
                 # A review is not one of the player's submissions: the one it
                 # decides is, and shows the outcome (a sparse index).
                 "GSI2PK": None if submission.review_of else player_scores_pk(submission.player_id),
@@ -191,6 +197,12 @@ def submission_from_item(item: dict) -> Submission:
         reviewed_by=attrs.get("reviewed_by"),
         review_note=attrs.get("review_note"),
         reviewed_at=parse_iso(attrs["reviewed_at"]) if attrs.get("reviewed_at") else None,
+        rules_version=attrs.get("rules_version"),
+        rules_change=attrs.get("rules_change"),
+        rescore={k: int(v) for k, v in attrs["rescore"].items()} if attrs.get("rescore") is not None else None,
+        summary=attrs.get("summary"),
+        reason=attrs.get("reason"),
+        rank=attrs.get("rank"),
     )
 
 
@@ -239,6 +251,9 @@ def total_to_item(total: PlayerTotal) -> dict:
         "windows": {"M": {k: {"N": str(v)} for k, v in total.windows.items()}},
         "held": {"M": {k: {"S": v} for k, v in total.held.items()}},
         "recent": {"L": [{"N": str(t)} for t in total.recent]},
+        "counts": {"M": {k: {"N": str(v)} for k, v in total.counts.items()}},
+        "rescored": {"M": {k: {"L": [{"N": str(n)} for n in v]} for k, v in total.rescored.items()}},
+        "versions": {"M": {k: {"N": str(v)} for k, v in total.versions.items()}},
     }
     if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
         item["GSI1PK"] = {"S": LEADERBOARD_PK}
@@ -260,6 +275,9 @@ def total_from_item(item: dict) -> PlayerTotal:
         on_leaderboard="GSI1PK" in item,
         held=dict(attrs.get("held", {})),
         recent=[int(t) for t in attrs.get("recent", [])],
+        counts={k: int(v) for k, v in attrs.get("counts", {}).items()},
+        rescored={k: [int(n) for n in v] for k, v in attrs.get("rescored", {}).items()},
+        versions={k: int(v) for k, v in attrs.get("versions", {}).items()},
     )
 
 

@@ -68,21 +68,50 @@ def score_get(*, submission_id: str) -> Submission | None:
 
 
 def score_list_for_player(*, player_id: str, limit: int, start_key: dict | None = None) -> Page:
-    """A player's submissions, newest first, ``limit`` at a time."""
-    kwargs = {
-        "TableName": table_name(),
-        "IndexName": GSI_PLAYER_SCORES,
-        "KeyConditionExpression": "GSI2PK = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": player_scores_pk(player_id)}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if start_key:
-        kwargs["ExclusiveStartKey"] = start_key
-    response = call("query", **kwargs)
-    items = [submission_from_item(item) for item in response.get("Items", [])]
-    next_key = response.get("LastEvaluatedKey")
-    return Page(items=items, next_key=next_key)
+    """A player's submissions, newest first, ``limit`` at a time (their
+    adjustments share the index, for the ledger, and are left out)."""
+    return _player_page(player_id=player_id, limit=limit, start_key=start_key,
+                        filter_expression="attribute_not_exists(rules_change)")
+
+
+def ledger_for_player(*, player_id: str, limit: int, start_key: dict | None = None) -> Page:
+    """What a player's total is made of, newest first: their applied
+    submissions and adjustments (the index holds both)."""
+    return _player_page(player_id=player_id, limit=limit, start_key=start_key, filter_expression="#status = :applied",
+                        names={"#status": "status"}, values={":applied": {"S": str(Status.APPLIED)}})
+
+
+def _player_page(*, player_id: str, limit: int, start_key: dict | None, filter_expression: str,
+                 names: dict | None = None, values: dict | None = None) -> Page:
+    """Up to ``limit`` of the player's index entries that pass the filter.
+
+    DynamoDB applies ``Limit`` before the filter, so one call can return
+    fewer (even none) with more to come: ask again for what is missing,
+    from where the last call stopped, so a page is short only at the end.
+    Never more than ``limit``: each call asks for at most what is missing,
+    so its LastEvaluatedKey is right after the last item kept.
+    """
+    items: list[Submission] = []
+    next_key = start_key
+    while True:
+        kwargs = {
+            "TableName": table_name(),
+            "IndexName": GSI_PLAYER_SCORES,
+            "KeyConditionExpression": "GSI2PK = :pk",
+            "FilterExpression": filter_expression,
+            "ExpressionAttributeValues": {":pk": {"S": player_scores_pk(player_id)}, **(values or {})},
+            "ScanIndexForward": False,
+            "Limit": limit - len(items),
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if next_key:
+            kwargs["ExclusiveStartKey"] = next_key
+        response = call("query", **kwargs)
+        items += [submission_from_item(item) for item in response.get("Items", [])]
+        next_key = response.get("LastEvaluatedKey")
+        if next_key is None or len(items) >= limit:
+            return Page(items=items, next_key=next_key)
 
 
 def score_start_key_owner(start_key: dict) -> str | None:
@@ -185,6 +214,17 @@ def held_list(*, limit: int) -> list[Submission]:
         found = scores_get_many(submission_ids=page)
         held += [found[i] for i in page if i in found and found[i].status is Status.HELD]
     return held[:limit]
+
+
+def adjustment_put(*, adjustment: Submission) -> bool:
+    """Store a rules change's adjustment for one player, unless that
+    player already has it (its id derives from the change and the player):
+    False then. Applying a change twice adjusts once."""
+    try:
+        score_put(submission=adjustment)
+    except SubmissionExists:
+        return False
+    return True
 
 
 def score_review(*, submission_id: str, review: Review, reviewer: str, note: str,

@@ -22,7 +22,7 @@ from django.db import close_old_connections
 
 from scoring import metrics, store
 from scoring.backoff import backoff_seconds
-from scoring.catalog import hold_rules, points_lookup
+from scoring.catalog import hold_rules, points_versioned
 from scoring.events import EventPublishError
 from scoring.processing import records_process
 from scoring.stream.policy import BatchRunner, FailurePolicy
@@ -68,7 +68,8 @@ class Worker:
         """Apply one batch: what the failure policy runs, and retries."""
         close_old_connections()  # a long-running process must not hold a dead DB connection
         with metrics.BATCH_SECONDS.time():
-            result = records_process(records, points_for=points_lookup(), hold_rules=hold_rules(),
+            points_for, version = points_versioned()
+            result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
                                      publish=self.publish, on_commit=self.live.after_batch)
         self.applied += len(result.applied)
         self.rejected += len(result.rejected)

@@ -1,0 +1,183 @@
+"""Rules changes: a difficulty's points, or a task's difficulty, versioned.
+
+Plan, preview, apply:
+
+- ``plan_points`` / ``plan_move`` check a change and say what it does: the
+  points each affected task earns after it (``Plan.rescore``).
+- ``rules_preview`` shows what a retroactive change would do, from the
+  TOTAL items alone (``domain.rescore_preview``: O(players)). It writes
+  nothing.
+- ``rules_change_apply`` makes the change: the catalog's new points and its
+  ``RulesChange`` row in one transaction, whose id is the new rules
+  version. A forward change ends there: batches that read the catalog after
+  it score with the new points and record the new version. A retroactive
+  one then writes one adjustment per affected player
+  (``rules_change_adjust``): a SCORE item, an INSERT on the stream, which the
+  stream processor folds into the player's TOTAL exactly once, as it does a
+  submission (docs/consumer.md). Writing them again writes nothing: each
+  adjustment's id derives from the change and the player.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Max, Subquery
+from django.utils import timezone
+from tqdm import tqdm
+
+from scoring import store
+from scoring.domain import PlayerTotal, RescorePreview, Submission, adjustment_id, rescore_delta, rescore_preview
+from scoring.models import Difficulty, RulesChange, Task
+
+Mode = RulesChange.Mode
+
+
+class RulesChangeInvalid(ValueError):
+    """The change names nothing, changes nothing, or changed meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A rules change not made yet."""
+
+    summary: str  # "Hard 50 → 60", "Division drill: Medium → Hard (25 → 50)"
+    before: dict
+    after: dict
+    rescore: dict[str, int] = field(default_factory=dict)  # task slug -> points after
+    difficulty: Difficulty | None = None  # whose points change
+    points: int | None = None
+    task: Task | None = None  # which task moves
+    move_to: Difficulty | None = None
+
+    def summary_for(self, mode: str) -> str:
+        return f"{self.summary} ({'re-scored' if mode == Mode.RETROACTIVE else 'from now on'})"
+
+
+def _difficulty_named(name: str) -> Difficulty:
+    found = Difficulty.objects.filter(name__iexact=name).first()
+    if found is None:
+        known = ", ".join(Difficulty.objects.values_list("name", flat=True)) or "none"
+        raise RulesChangeInvalid(f"No difficulty named {name!r} (known: {known}).")
+    return found
+
+
+def plan_points(*, difficulty_name: str, points: int) -> Plan:
+    """A difficulty's points become ``points``: every task of it is affected."""
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise RulesChangeInvalid(f"Points must be a positive whole number, not {points!r}.")
+    difficulty = _difficulty_named(difficulty_name)
+    if difficulty.points == points:
+        raise RulesChangeInvalid(f"{difficulty.name} is already worth {points} points: nothing to change.")
+    slugs = Task.objects.filter(difficulty=difficulty).values_list("slug", flat=True)
+    return Plan(summary=f"{difficulty.name} {difficulty.points} → {points}", before={"points": difficulty.points},
+                after={"points": points}, rescore={slug: points for slug in slugs}, difficulty=difficulty,
+                points=points)
+
+
+def plan_move(*, task_slug: str, difficulty_name: str) -> Plan:
+    """A task moves to another difficulty, and earns its points."""
+    task = Task.objects.select_related("difficulty").filter(slug=task_slug).first()
+    if task is None:
+        raise RulesChangeInvalid(f"No task with slug {task_slug!r}.")
+    target = _difficulty_named(difficulty_name)
+    if target.pk == task.difficulty_id:
+        raise RulesChangeInvalid(f"{task.title} is already {target.name}: nothing to change.")
+    old = task.difficulty
+    return Plan(summary=f"{task.title}: {old.name} → {target.name} ({old.points} → {target.points})",
+                before={"difficulty": old.name, "points": old.points},
+                after={"difficulty": target.name, "points": target.points},
+                rescore={task.slug: target.points}, task=task, move_to=target)
+
+
+def rules_preview(*, plan: Plan, totals: Iterable[PlayerTotal] | None = None, progress: bool = False,
+                  top: int = 20) -> RescorePreview:
+    """What applying ``plan`` retroactively would do. Reads TOTAL items only."""
+    if totals is None:
+        totals = tqdm(store.totals_scan(), unit="player", desc="reading totals", disable=not progress)
+    return rescore_preview(totals, rescore=plan.rescore, top=top)
+
+
+def rules_version() -> int:
+    """The current rules version: the latest change's id, 0 before any."""
+    return RulesChange.objects.aggregate(v=Max("id"))["v"] or 0
+
+
+def version_subquery() -> Subquery:
+    """The current rules version, to read in the same query as the points
+    it goes with (one statement sees one snapshot, on any database)."""
+    return Subquery(RulesChange.objects.order_by("-id").values("id")[:1])
+
+
+def rules_change_apply(*, plan: Plan, mode: str, reason: str, actor: str, progress: bool = False) -> RulesChange:
+    """Make the change, as of now, and (retroactive) re-score the past.
+
+    Raises RulesChangeInvalid if the rule changed since ``plan`` was made
+    (preview again). Rules changes are serialized (every difficulty row is
+    locked), so versions are in the order the changes took effect.
+    """
+    if mode not in Mode.values:
+        raise RulesChangeInvalid(f"Mode must be one of {', '.join(Mode.values)}, not {mode!r}.")
+    with transaction.atomic():
+        locked = {d.pk: d for d in Difficulty.objects.select_for_update().order_by("pk")}
+        if plan.difficulty is not None:
+            difficulty = locked.get(plan.difficulty.pk)
+            if difficulty is None or difficulty.points != plan.before["points"]:
+                raise RulesChangeInvalid(f"{plan.difficulty.name} changed meanwhile: preview the change again.")
+            difficulty.points = plan.points
+            difficulty.rules_change_recorded = True
+            difficulty.save(update_fields=["points"])
+        else:
+            task = Task.objects.select_for_update().filter(pk=plan.task.pk).first()
+            if task is None or task.difficulty.name != plan.before["difficulty"] or plan.move_to.pk not in locked:
+                raise RulesChangeInvalid(f"{plan.task.title} changed meanwhile: preview the change again.")
+            task.difficulty = plan.move_to
+            task.rules_change_recorded = True
+            task.save(update_fields=["difficulty"])
+        change = RulesChange.objects.create(
+            created_by=actor, reason=reason, mode=mode, difficulty=plan.difficulty, task=plan.task,
+            summary=plan.summary, before=plan.before, after=plan.after, rescore=plan.rescore,
+            status=RulesChange.Status.APPLYING if mode == Mode.RETROACTIVE else RulesChange.Status.APPLIED,
+            applied_at=None if mode == Mode.RETROACTIVE else timezone.now())
+    if mode == Mode.RETROACTIVE:
+        rules_change_adjust(change=change, progress=progress)
+    return change
+
+
+def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
+    """Write the adjustments of a retroactive change: one for each player
+    whose TOTAL still counts submissions the change re-scores. Returns how
+    many were written now.
+
+    Safe to run again, after a crash or on purpose: a player who has the
+    adjustment is not written again (its id is the change's and the
+    player's), and one whose TOTAL already folded it has nothing left to
+    re-score. A player whose affected submission was counted after the scan
+    passed them is re-scored when it is counted (``domain._rescored``), or,
+    if they had no such count yet, by running this again.
+    """
+    if change.mode != Mode.RETROACTIVE:
+        raise RulesChangeInvalid(f"Rules change #{change.pk} is {change.mode}: it re-scores nothing.")
+    now = timezone.now()
+    written = players = submissions = delta = 0
+    totals = tqdm(store.totals_scan(), unit="player", desc=f"rules change #{change.pk}", disable=not progress)
+    for total in totals:
+        effect = rescore_delta(total, rules_change=change.pk, rescore=change.rescore)
+        if not effect.submissions:
+            continue
+        players += 1
+        submissions += effect.submissions
+        delta += effect.delta
+        adjustment = Submission(
+            id=adjustment_id(rules_change=change.pk, player_id=total.player_id), player_id=total.player_id,
+            player_name=total.player_name, task="", submitted_at=now, rules_change=change.pk,
+            rescore=dict(change.rescore), summary=change.summary, reason=change.reason or None)
+        written += store.adjustment_put(adjustment=adjustment)
+    first_run = change.status == RulesChange.Status.APPLYING
+    RulesChange.objects.filter(pk=change.pk).update(
+        status=RulesChange.Status.APPLIED, applied_at=change.applied_at or now,
+        adjustments_written=change.adjustments_written + written,
+        **({"players_affected": players, "submissions_affected": submissions, "points_delta": delta}
+           if first_run else {}))
+    change.refresh_from_db()
+    return written
