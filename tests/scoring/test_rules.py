@@ -1,0 +1,284 @@
+"""Versioned rules: a rules change's preview, and its exactly-once apply
+through the stream, against a real moto server and Redis, with the seeded
+catalog (Easy 10, Medium 25, Hard 50)."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from scoring import catalog, ranking, rules, store
+from scoring.domain import PlayerTotal, Status, Submission, adjustment_id, count_key, rescore_delta
+from scoring.drift import drifts_find
+from scoring.live import LiveUpdater
+from scoring.models import Difficulty, RulesChange, Task
+from tests.records import stream_record
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+TASKS = ["warm-up-sums", "mixed-operations", "big-products", "mental-marathon"]  # Easy, Medium, Hard, Hard
+
+
+def play(player: int, n: int, task: str) -> Submission:
+    return Submission(id=f"p{player}-{n}", player_id=f"p{player}", player_name=f"Player {player}", task=task,
+                      submitted_at=T0 + timedelta(seconds=player * 100 + n), verified_by="trusted:test")
+
+
+def process(subs: list[Submission], *, live: LiveUpdater | None = None):
+    """Put these submissions (or adjustments) on the table, as the API or a
+    rules change does, and run their stream records through processing with
+    the catalog as the consumer reads it."""
+    for s in subs:
+        if not store.scores_get_many(submission_ids=[s.id]):
+            store.score_put(submission=s)
+    return replay(subs, live=live)
+
+
+def replay(subs: list[Submission], *, live: LiveUpdater | None = None):
+    points_for, version = catalog.points_versioned()
+    records = [stream_record(s, seq=str(i)) for i, s in enumerate(subs)]
+    return rules_process(records, points_for, version, live)
+
+
+def rules_process(records, points_for, version, live):
+    from scoring import processing
+
+    return processing.records_process(records, points_for=points_for, rules_version=version,
+                                      on_commit=live.after_batch if live else None)
+
+
+def adjustments_of(change: RulesChange, players: list[str]) -> list[Submission]:
+    found = store.scores_get_many(submission_ids=[adjustment_id(rules_change=change.pk, player_id=p)
+                                                  for p in players])
+    return list(found.values())
+
+
+def totals(players) -> dict[str, PlayerTotal]:
+    return store.totals_get_many(player_ids=list(players))
+
+
+@pytest.fixture
+def league():
+    """Twelve players with a seeded random mix of tasks, all applied."""
+    rng = random.Random(14)
+    subs = [play(p, n, rng.choice(TASKS)) for p in range(12) for n in range(rng.randrange(1, 9))]
+    return subs
+
+
+# --- pure rules ---------------------------------------------------------------
+
+
+def test_rescore_moves_counts_and_windows_and_composes_in_any_order():
+    total = PlayerTotal("p", "P", total=110, counts={count_key("hard", 50): 2, count_key("easy", 10): 1,
+                                                     count_key("hard", 50, "day:2026-12-03"): 1},
+                        windows={"day:2026-12-03": 50})
+    first = rescore_delta(total, rules_change=1, rescore={"hard": 60})
+    assert (first.delta, first.submissions) == (20, 2)
+    assert first.counts == {count_key("hard", 60): 2, count_key("easy", 10): 1,
+                            count_key("hard", 60, "day:2026-12-03"): 1}
+    assert first.windows == {"day:2026-12-03": 60}
+    # Change 2 (hard -> 70) arriving before change 1 re-scores from 50, and
+    # change 1 then finds the task re-scored by a later change: nothing.
+    second_first = rescore_delta(total, rules_change=2, rescore={"hard": 70})
+    assert second_first.delta == 40
+    after_both = rescore_delta(PlayerTotal("p", "P", counts=second_first.counts, rescored=second_first.rescored),
+                               rules_change=1, rescore={"hard": 60})
+    assert (after_both.delta, after_both.submissions) == (0, 0)
+    # In order: 50 -> 60 -> 70 adds the same 40.
+    in_order = rescore_delta(PlayerTotal("p", "P", counts=first.counts, rescored=first.rescored),
+                             rules_change=2, rescore={"hard": 70})
+    assert first.delta + in_order.delta == 40
+
+
+# --- through the stream ---------------------------------------------------------
+
+
+def test_a_retroactive_preview_predicts_the_apply_exactly(league, redis_url):
+    live = LiveUpdater()
+    process(league, live=live)
+    players = sorted({s.player_id for s in league})
+    before = totals(players)
+    plan = rules.plan_points(difficulty_name="Hard", points=60)
+    preview = rules.rules_preview(plan=plan)
+    hard = [s for s in league if s.task in ("big-products", "mental-marathon")]
+    assert preview.submissions_affected == len(hard)
+    assert preview.players_affected == len({s.player_id for s in hard})
+    assert preview.points_delta == 10 * len(hard)
+    assert preview.moves, "the seeded league has rank changes to show"
+
+    change = rules.rules_change_apply(plan=plan, mode=RulesChange.Mode.RETROACTIVE, reason="Hard was underpriced",
+                                      actor="test")
+    assert change.status == RulesChange.Status.APPLIED
+    assert change.adjustments_written == preview.players_affected
+    assert Difficulty.objects.get(name="Hard").points == 60
+    adjustments = adjustments_of(change, players)
+    assert len(adjustments) == preview.players_affected
+    result = process(adjustments, live=live)
+    assert len(result.applied) == len(adjustments)
+
+    after = totals(players)
+    board = {e.player_id: e for e in ranking.top("all", 100)[0]}
+    for player in players:
+        predicted = preview.changed.get(player)
+        delta = after[player].total - before[player].total
+        assert delta == (predicted.total_after - predicted.total_before if predicted else 0), player
+        assert board[player].total == after[player].total
+        if predicted is not None:
+            assert board[player].rank == predicted.rank_after, player
+    for row in preview.top_after:
+        assert board[row.player_id].rank == row.rank_after
+    # Every total is its ledger, adjustments included; the adjustment says
+    # which change, and its outcome the version.
+    assert drifts_find() == []
+    stored = store.scores_get_many(submission_ids=[a.id for a in adjustments])
+    for a in stored.values():
+        assert a.status is Status.APPLIED and a.rules_version == change.pk and a.summary == "Hard 50 → 60"
+        assert a.points == preview.changed[a.player_id].total_after - preview.changed[a.player_id].total_before
+
+
+def test_applying_the_same_change_again_adjusts_once(league):
+    process(league)
+    players = sorted({s.player_id for s in league})
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    adjustments = adjustments_of(change, players)
+    process(adjustments)
+    once = {p: t.total for p, t in totals(players).items()}
+    # Again: nothing written (the ids are the change's and the players'),
+    # and a replay of the adjustments' records adds nothing either.
+    assert rules.rules_change_adjust(change=change) == 0
+    assert len(adjustments_of(change, players)) == len(adjustments)
+    replay(adjustments)
+    assert {p: t.total for p, t in totals(players).items()} == once
+    assert drifts_find() == []
+
+
+def test_two_changes_in_a_row_compose_even_when_their_adjustments_arrive_out_of_order(league):
+    process(league)
+    players = sorted({s.player_id for s in league})
+    expected = {p: 0 for p in players}
+    for s in league:
+        expected[s.player_id] += {"warm-up-sums": 10, "mixed-operations": 25}.get(s.task, 70)
+    first = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                     mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    second = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=70),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    assert second.pk > first.pk
+    # The second change's adjustments are written from TOTALs that have not
+    # folded the first's: the stream folds the second's first.
+    process(adjustments_of(second, players))
+    process(adjustments_of(first, players))
+    assert {p: t.total for p, t in totals(players).items()} == {p: v for p, v in expected.items() if v}
+    assert drifts_find() == []
+
+
+def test_a_forward_change_leaves_the_past_alone_and_scores_later_submissions_anew(league):
+    process(league)
+    players = sorted({s.player_id for s in league})
+    before = {p: t.total for p, t in totals(players).items()}
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.FORWARD, reason="from next week", actor="test")
+    assert change.status == RulesChange.Status.APPLIED and change.adjustments_written == 0
+    assert adjustments_of(change, players) == []
+    assert {p: t.total for p, t in totals(players).items()} == before
+    old = store.scores_get_many(submission_ids=[s.id for s in league])
+    assert {s.rules_version for s in old.values()} == {0}
+    later = play(0, 99, "big-products")
+    process([later])
+    scored = store.score_get(submission_id=later.id)
+    assert (scored.points, scored.rules_version) == (60, change.pk)
+    assert totals(["p0"])["p0"].total == before["p0"] + 60
+
+
+def test_a_submission_decided_under_old_rules_but_counted_after_the_change_is_re_scored(league):
+    """A batch that read the catalog before a retroactive change commits, and
+    writes its TOTAL after that player's adjustment was folded."""
+    process(league)
+    points_for, version = catalog.points_versioned()  # read before the change
+    hard_player = next(s.player_id for s in league if s.task == "big-products")
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    process(adjustments_of(change, [hard_player]))
+    late = Submission(id="late", player_id=hard_player, player_name="late", task="big-products",
+                      submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=late)
+    rules_process([stream_record(late)], points_for, version, None)
+    scored = store.score_get(submission_id="late")
+    assert (scored.points, scored.rules_version) == (60, change.pk)
+    assert drifts_find() == []
+
+
+def test_moving_a_task_re_scores_only_that_task(league):
+    process(league)
+    players = sorted({s.player_id for s in league})
+    before = {p: t.total for p, t in totals(players).items()}
+    change = rules.rules_change_apply(plan=rules.plan_move(task_slug="warm-up-sums", difficulty_name="Hard"),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="harder than it looks", actor="t")
+    assert Task.objects.get(slug="warm-up-sums").difficulty.name == "Hard"
+    process(adjustments_of(change, players))
+    for player, total in totals(players).items():
+        warmups = sum(1 for s in league if s.player_id == player and s.task == "warm-up-sums")
+        assert total.total == before[player] + 40 * warmups
+
+
+def test_a_plain_save_of_new_points_records_a_forward_change():
+    hard = Difficulty.objects.get(name="Hard")
+    hard.points = 55
+    hard.save()
+    change = RulesChange.objects.latest()
+    assert (change.mode, change.before, change.after) == ("forward", {"points": 50}, {"points": 55})
+    assert change.rescore == {"big-products": 55, "mental-marathon": 55}
+    assert catalog.points_versioned()[1] == change.pk
+    hard.save()  # no change of points: no rules change
+    assert RulesChange.objects.count() == 1
+
+
+# --- the command ------------------------------------------------------------------
+
+
+def run(*args) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("rules_change", *args, "--no-progress", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_preview_json_has_the_documented_keys_and_writes_nothing(league, item_count, db_writes):
+    process(league)
+    items = item_count()
+    with db_writes() as writes:
+        shown = json.loads(run("--difficulty", "Hard", "--points", "60", "--retroactive", "--preview", "--json"))
+    assert writes.writes == []
+    assert item_count() == items
+    assert {"players_affected", "submissions_affected", "points_delta", "top_before", "top_after",
+            "moves"} <= set(shown)
+    assert shown["points_delta"] == 10 * sum(1 for s in league if s.task in ("big-products", "mental-marathon"))
+    assert Difficulty.objects.get(name="Hard").points == 50
+
+
+def test_apply_json_prints_the_change_id(league):
+    process(league)
+    shown = json.loads(run("--task", "division-drill", "--move-to", "Easy", "--forward", "--reason", "r", "--json"))
+    change = RulesChange.objects.get(pk=shown["rules_change"])
+    assert (change.mode, change.reason, change.task.slug) == ("forward", "r", "division-drill")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--difficulty", "Impossible", "--points", "5", "--forward"], "No difficulty named 'Impossible'"),
+    (["--task", "no-such-task", "--move-to", "Hard", "--forward"], "No task with slug 'no-such-task'"),
+    (["--task", "warm-up-sums", "--move-to", "Legendary", "--forward"], "No difficulty named 'Legendary'"),
+    (["--difficulty", "Hard", "--points", "0", "--forward"], "positive whole number"),
+    (["--difficulty", "Hard", "--points", "-5", "--retroactive"], "positive whole number"),
+    (["--difficulty", "Hard", "--points", "60"], "Say --retroactive or --forward"),
+    (["--difficulty", "Hard", "--points", "50", "--forward"], "nothing to change"),
+])
+def test_bad_input_is_a_clear_error_with_status_2(args, says):
+    with pytest.raises(CommandError, match=says) as raised:
+        run(*args)
+    assert raised.value.returncode == 2
+    assert RulesChange.objects.count() == 0
