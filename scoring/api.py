@@ -23,6 +23,8 @@ from scoring.serializers import (
     LeaderboardMeQuerySerializer,
     LeaderboardMeSerializer,
     LeaderboardQuerySerializer,
+    LedgerEntrySerializer,
+    LedgerPageSerializer,
     PlayedSubmissionSerializer,
     SubmissionListQuerySerializer,
     SubmissionPageSerializer,
@@ -241,12 +243,39 @@ class ScoreListCreateView(APIView):
             )
         except selectors.InvalidCursor:
             raise NotFound("Invalid cursor.") from None
-        next_url = None
-        if next_cursor:
-            params = request.query_params.copy()
-            params["cursor"] = next_cursor
-            next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-        return Response({"next": next_url, "results": SubmissionSerializer(items, many=True).data})
+        return Response({"next": _next_url(request, next_cursor),
+                         "results": SubmissionSerializer(items, many=True).data})
+
+
+class LedgerView(APIView):
+    @extend_schema(
+        operation_id="ledger_list",
+        parameters=[SubmissionListQuerySerializer],
+        responses={200: LedgerPageSerializer, **_errors(400, 404, 503)},
+        description="What the caller's total is made of, newest first: applied submissions, and the "
+        "adjustments rules changes made. The entries sum to `total`; each says the `balance` after it. "
+        "Follow `next` for more; a bad cursor is a 404.",
+    )
+    def get(self, request):
+        query = SubmissionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        player_id, _ = _player(request)
+        try:
+            entries, next_cursor, total = selectors.ledger_page(
+                player_id=player_id, limit=query.validated_data["limit"], cursor=query.validated_data.get("cursor"))
+        except selectors.InvalidCursor:
+            raise NotFound("Invalid cursor.") from None
+        return Response({"next": _next_url(request, next_cursor), "total": total,
+                         "results": LedgerEntrySerializer(entries, many=True).data})
+
+
+def _next_url(request, cursor: str | None) -> str | None:
+    """This request's URL with ``cursor`` in place: a page's ``next``."""
+    if not cursor:
+        return None
+    params = request.query_params.copy()
+    params["cursor"] = cursor
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
 
 class ScoreDetailView(APIView):

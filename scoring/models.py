@@ -53,7 +53,7 @@ class Difficulty(models.Model):
             before = Difficulty.objects.filter(pk=self.pk).values_list("points", flat=True).first() if self.pk else None
             super().save(*args, **kwargs)
             if before is not None and before != self.points and not recorded:
-                _forward_recorded(summary=f"{self.name} {before} → {self.points}", difficulty=self,
+                _forward_recorded(summary=f"{self.name} {before} → {self.points} from now on", difficulty=self,
                                   before={"points": before}, after={"points": self.points},
                                   rescore=dict.fromkeys(self.tasks.values_list("slug", flat=True), self.points))
 
@@ -100,7 +100,8 @@ class Task(models.Model):
             super().save(*args, **kwargs)
             if before is not None and before.difficulty_id != self.difficulty_id:
                 old, new = before.difficulty, self.difficulty
-                _forward_recorded(summary=f"{self.title}: {old.name} → {new.name} ({old.points} → {new.points})",
+                _forward_recorded(summary=f"{self.title} {old.name} → {new.name} ({old.points} → {new.points}) "
+                                  "from now on",
                                   task=self, before={"difficulty": old.name, "points": old.points},
                                   after={"difficulty": new.name, "points": new.points},
                                   rescore={self.slug: new.points})

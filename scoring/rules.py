@@ -41,7 +41,8 @@ class RulesChangeInvalid(ValueError):
 class Plan:
     """A rules change not made yet."""
 
-    summary: str  # "Hard 50 → 60", "Division drill: Medium → Hard (25 → 50)"
+    subject: str  # "Hard", "Division drill"
+    change: str  # "50 → 60", "Medium → Hard (25 → 50)"
     before: dict
     after: dict
     rescore: dict[str, int] = field(default_factory=dict)  # task slug -> points after
@@ -51,7 +52,10 @@ class Plan:
     move_to: Difficulty | None = None
 
     def summary_for(self, mode: str) -> str:
-        return f"{self.summary} ({'re-scored' if mode == Mode.RETROACTIVE else 'from now on'})"
+        """In words: "Hard re-scored 50 → 60", or "Hard 50 → 60 from now on"."""
+        if mode == Mode.RETROACTIVE:
+            return f"{self.subject} re-scored {self.change}"
+        return f"{self.subject} {self.change} from now on"
 
 
 def _difficulty_named(name: str) -> Difficulty:
@@ -70,7 +74,7 @@ def plan_points(*, difficulty_name: str, points: int) -> Plan:
     if difficulty.points == points:
         raise RulesChangeInvalid(f"{difficulty.name} is already worth {points} points: nothing to change.")
     slugs = Task.objects.filter(difficulty=difficulty).values_list("slug", flat=True)
-    return Plan(summary=f"{difficulty.name} {difficulty.points} → {points}", before={"points": difficulty.points},
+    return Plan(subject=difficulty.name, change=f"{difficulty.points} → {points}", before={"points": difficulty.points},
                 after={"points": points}, rescore={slug: points for slug in slugs}, difficulty=difficulty,
                 points=points)
 
@@ -84,7 +88,7 @@ def plan_move(*, task_slug: str, difficulty_name: str) -> Plan:
     if target.pk == task.difficulty_id:
         raise RulesChangeInvalid(f"{task.title} is already {target.name}: nothing to change.")
     old = task.difficulty
-    return Plan(summary=f"{task.title}: {old.name} → {target.name} ({old.points} → {target.points})",
+    return Plan(subject=task.title, change=f"{old.name} → {target.name} ({old.points} → {target.points})",
                 before={"difficulty": old.name, "points": old.points},
                 after={"difficulty": target.name, "points": target.points},
                 rescore={task.slug: target.points}, task=task, move_to=target)
@@ -136,7 +140,7 @@ def rules_change_apply(*, plan: Plan, mode: str, reason: str, actor: str, progre
             task.save(update_fields=["difficulty"])
         change = RulesChange.objects.create(
             created_by=actor, reason=reason, mode=mode, difficulty=plan.difficulty, task=plan.task,
-            summary=plan.summary, before=plan.before, after=plan.after, rescore=plan.rescore,
+            summary=plan.summary_for(mode), before=plan.before, after=plan.after, rescore=plan.rescore,
             status=RulesChange.Status.APPLYING if mode == Mode.RETROACTIVE else RulesChange.Status.APPLIED,
             applied_at=None if mode == Mode.RETROACTIVE else timezone.now())
     if mode == Mode.RETROACTIVE:

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.core import signing
 
 from scoring import ranking, store
-from scoring.domain import Page, Submission, review_id
-from scoring.models import Task
+from scoring.domain import Page, Status, Submission, review_id
+from scoring.models import RulesChange, Task
 
 _CURSOR_SALT = "scoring.submissions.cursor"
+_LEDGER_SALT = "scoring.ledger.cursor"
 
 
 class InvalidCursor(Exception):
@@ -77,6 +78,110 @@ def submission_list(*, player_id: str, limit: int, cursor: str | None = None) ->
     page: Page = store.score_list_for_player(player_id=player_id, limit=limit, start_key=start_key)
     next_cursor = signing.dumps(page.next_key, salt=_CURSOR_SALT, compress=True) if page.next_key else None
     return page.items, next_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One line of a player's ledger: an applied submission, or an
+    adjustment a rules change made. ``points`` is what it added (an
+    adjustment's delta), ``balance`` the total just after it. The ledger is
+    in ``submitted_at`` order: when a task was played, when an adjustment
+    was made."""
+
+    kind: str  # "submission" or "adjustment"
+    id: str
+    points: int
+    balance: int
+    applied_at: object
+    rules_version: int
+    rank: int | None = None
+    task: str | None = None
+    task_title: str | None = None
+    difficulty: str | None = None
+    submitted_at: object = None
+    rules_change: int | None = None
+    summary: str | None = None
+    reason: str | None = None
+
+
+def ledger_page(*, player_id: str, limit: int, cursor: str | None = None) -> tuple[list[LedgerEntry], str | None, int]:
+    """A page of the player's ledger, newest first, the next cursor, and
+    the total the whole ledger sums to.
+
+    That total is the TOTAL item's, less what it counts but whose outcome
+    is not written yet (a batch between its commit and its outcomes): the
+    ledger lists outcomes, so the two agree to the point. The cursor, signed
+    like the submissions list's, carries the running balance, so each
+    entry says the total just after it on every page.
+    """
+    start_key = None
+    if cursor:
+        try:
+            state = signing.loads(cursor, salt=_LEDGER_SALT)
+        except signing.BadSignature:
+            raise InvalidCursor("Invalid cursor.") from None
+        if (not isinstance(state, dict) or not isinstance(state.get("k"), dict)
+                or store.score_start_key_owner(state["k"]) != player_id):
+            raise InvalidCursor("Invalid cursor.")
+        start_key, balance, total = state["k"], int(state["b"]), int(state["t"])
+    else:
+        total = balance = _ledger_total(player_id)
+    page: Page = store.ledger_for_player(player_id=player_id, limit=limit, start_key=start_key)
+    difficulty_at = _DifficultyHistory()
+    entries = []
+    for s in page.items:
+        version = s.rules_version or 0
+        common = {"id": s.id, "points": s.points or 0, "balance": balance, "applied_at": s.processed_at,
+                  "submitted_at": s.submitted_at, "rules_version": version, "rank": s.rank}
+        if s.is_adjustment:
+            entries.append(LedgerEntry("adjustment", rules_change=s.rules_change, summary=s.summary,
+                                       reason=s.reason, **common))
+        else:
+            entries.append(LedgerEntry("submission", task=s.task, task_title=difficulty_at.title(s.task),
+                                       difficulty=difficulty_at(s.task, version), **common))
+        balance -= s.points or 0
+    next_cursor = None
+    if page.next_key:
+        next_cursor = signing.dumps({"k": page.next_key, "b": balance, "t": total}, salt=_LEDGER_SALT, compress=True)
+    return entries, next_cursor, total
+
+
+def _ledger_total(player_id: str) -> int:
+    """The player's total as their ledger sums it (see ledger_page)."""
+    total = store.totals_get_many(player_ids=[player_id]).get(player_id)
+    if total is None:
+        return 0
+    counted = store.scores_get_many(submission_ids=list(total.pending)) if total.pending else {}
+    unwritten = sum(points for sub_id, points in total.pending.items()
+                    if sub_id in counted and counted[sub_id].status is not Status.APPLIED)
+    return total.total - unwritten
+
+
+class _DifficultyHistory:
+    """A task's difficulty under a rules version, from the task moves in
+    the rules history: after the latest move at or before that version,
+    else before the first one after it, else the task's difficulty now."""
+
+    def __init__(self):
+        self.moves: dict[str, list[RulesChange]] = {}
+        for change in RulesChange.objects.filter(task__isnull=False).order_by("id"):
+            for slug in change.rescore:
+                self.moves.setdefault(slug, []).append(change)
+        self.tasks = {t.slug: t for t in Task.objects.select_related("difficulty")}
+
+    def __call__(self, slug: str, version: int) -> str | None:
+        moves = self.moves.get(slug, [])
+        done = [m for m in moves if m.pk <= version]
+        if done:
+            return done[-1].after.get("difficulty")
+        if moves:
+            return moves[0].before.get("difficulty")
+        task = self.tasks.get(slug)
+        return task.difficulty.name if task else None
+
+    def title(self, slug: str) -> str:
+        task = self.tasks.get(slug)
+        return task.title if task else slug
 
 
 class LeaderboardUnavailable(Exception):

@@ -190,3 +190,30 @@ class TaskSerializer(serializers.ModelSerializer):
     class Meta:
         model = Task
         fields = ["slug", "title", "description", "difficulty", "points"]
+
+
+class LedgerEntrySerializer(PlainOutputSerializer):
+    kind = serializers.ChoiceField(choices=["submission", "adjustment"],
+                                   help_text="`submission`: an applied submission; `adjustment`: what a "
+                                   "retroactive rules change did to the total.")
+    id = serializers.CharField()
+    points = serializers.IntegerField(help_text="What it added to the total (an adjustment's delta; may be negative).")
+    balance = serializers.IntegerField(help_text="The total just after it.")
+    applied_at = serializers.DateTimeField(allow_null=True)
+    rules_version = serializers.IntegerField(help_text="The rules version it was scored under (0: the first rules).")
+    rank = serializers.IntegerField(allow_null=True, help_text="The all-time rank just after it, when known.")
+    task = serializers.CharField(allow_null=True, help_text="submission: the task's slug.")
+    task_title = serializers.CharField(allow_null=True)
+    difficulty = serializers.CharField(allow_null=True, help_text="submission: the task's difficulty under its "
+                                       "rules version.")
+    submitted_at = serializers.DateTimeField(help_text="When the task was played, or the adjustment made: the "
+                                             "ledger's order.")
+    rules_change = serializers.IntegerField(allow_null=True, help_text="adjustment: the rules change's id.")
+    summary = serializers.CharField(allow_null=True, help_text='adjustment: e.g. "Hard 50 → 60".')
+    reason = serializers.CharField(allow_null=True, help_text="adjustment: why, as the admin gave it.")
+
+
+class LedgerPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    total = serializers.IntegerField(help_text="What the whole ledger sums to: the player's total.")
+    results = LedgerEntrySerializer(many=True)

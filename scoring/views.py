@@ -91,6 +91,18 @@ def leaderboard_page(request):
     })
 
 
+@login_required
+def my_scores(request):
+    """The player's ledger with a running total, and a chart of their total
+    and rank over time; adjustments arrive live over their socket."""
+    config = {
+        "ledgerUrl": reverse("ledger"),
+        "meUrl": reverse("leaderboard-me"),
+        "socketPath": LEADERBOARD_SOCKET_PATH,
+    }
+    return render(request, "scoring/my_scores.html", {"player": _viewer(request.user), "config": config})
+
+
 @method_decorator(ratelimit(key="ip", rate=lambda group, request: settings.LOGIN_RATE, method="POST",
                             block=False), name="post")
 class RateLimitedLoginView(LoginView):

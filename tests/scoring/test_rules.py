@@ -136,7 +136,7 @@ def test_a_retroactive_preview_predicts_the_apply_exactly(league, redis_url):
     assert drifts_find() == []
     stored = store.scores_get_many(submission_ids=[a.id for a in adjustments])
     for a in stored.values():
-        assert a.status is Status.APPLIED and a.rules_version == change.pk and a.summary == "Hard 50 → 60"
+        assert a.status is Status.APPLIED and a.rules_version == change.pk and a.summary == "Hard re-scored 50 → 60"
         assert a.points == preview.changed[a.player_id].total_after - preview.changed[a.player_id].total_before
 
 

@@ -47,7 +47,8 @@ class Command(BaseCommand):
                                    returncode=USAGE_ERROR)
             if options["preview"]:
                 preview = rules.rules_preview(plan=plan, progress=progress) if mode == RulesChange.Mode.RETROACTIVE \
-                    else rules.rules_preview(plan=rules.Plan(plan.summary, plan.before, plan.after), progress=progress)
+                    else rules.rules_preview(plan=rules.Plan(plan.subject, plan.change, plan.before, plan.after),
+                                             progress=progress)
                 self._print_preview(plan, mode, preview, as_json=options["json"])
                 return
             change = rules.rules_change_apply(plan=plan, mode=mode, reason=options["reason"],
@@ -81,7 +82,7 @@ class Command(BaseCommand):
         self._print_change(change, as_json=as_json)
 
     def _print_preview(self, plan, mode, preview, *, as_json: bool) -> None:
-        shown = {"summary": plan.summary, "mode": mode, "rescore": plan.rescore, **preview.as_dict()}
+        shown = {"summary": plan.summary_for(mode), "mode": mode, "rescore": plan.rescore, **preview.as_dict()}
         if as_json:
             self.stdout.write(json.dumps(shown))
             return
