@@ -77,7 +77,8 @@
   /** Reload the newest page (and the rank), one reload at a time. */
   function reload() {
     if (loading) return loading.then(reload);
-    loading = Promise.all([load(config.ledgerUrl, false), summary()])
+    loading = Promise.all([load(config.ledgerUrl, false), rankNow()])
+      .then(([, rank]) => summary(rank))
       .catch((error) => {
         const message = $("ledger-error");
         message.textContent = `Could not load your ledger (${error.message}). It retries when the connection comes back.`;
@@ -87,13 +88,26 @@
     return loading;
   }
 
-  async function summary() {
-    let rank = null;
+  /** Reload until the ledger sums to ``expected``, the total a push
+   * announced. The push comes as the total is committed, a moment before
+   * the outcomes the ledger lists are written: retry, backing off, for a
+   * while. */
+  async function reloadUntil(expected, attempt = 0) {
+    await reload();
+    if (expected === null || expected === undefined || total === expected || attempt >= 8) return;
+    await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** Math.min(attempt, 4)));
+    await reloadUntil(expected, attempt + 1);
+  }
+
+  async function rankNow() {
     try {
-      rank = (await getJSON(`${config.meUrl}?window=all`)).me?.rank ?? null;
+      return (await getJSON(`${config.meUrl}?window=all`)).me?.rank ?? null;
     } catch (error) {
-      rank = null; // the board is down: the total still shows
+      return null; // the board is down: the total still shows
     }
+  }
+
+  function summary(rank) {
     const place = rank ? ` · rank #${rank} all time` : "";
     $("summary").textContent = `Your total: ${total ?? 0} points${place}`;
     $("summary").dataset.total = String(total ?? 0);
@@ -138,7 +152,9 @@
       axes: [
         {},
         { label: "Points" },
-        { scale: "rank", side: 1, label: "Rank", grid: { show: false } },
+        { scale: "rank", side: 1, label: "Rank", grid: { show: false },
+          incrs: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000],
+          values: (u, ticks) => ticks.map((t) => `#${t}`) },
       ],
       series: [
         {},
@@ -176,9 +192,9 @@
     } else if (message.type === "adjustment" && message.adjustment) {
       const a = message.adjustment;
       notice(`${a.summary}: ${signed(a.delta)}${a.reason ? ` (${a.reason})` : ""}`);
-      reload();
+      reloadUntil(a.total);
     } else if (message.type === "submission" && message.submission?.status === "applied") {
-      reload();
+      reloadUntil(message.submission.total);
     }
   }
 
