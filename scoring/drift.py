@@ -5,27 +5,58 @@ for it and, asked to, corrects the TOTALs. ``rebuild_totals`` is its command.
 DynamoDB stays the source of truth: the SCORE items are the ledger.
 """
 
-from collections import Counter
-from dataclasses import dataclass, replace
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
 from scoring import store
-from scoring.domain import PlayerTotal, Status, total_expected
+from scoring.domain import PlayerTotal, Status, count_key, count_key_parse, total_expected, window_keys
 
 
 @dataclass(frozen=True, slots=True)
 class Drift:
+    """A TOTAL that disagrees with its ledger: its total, or its counts
+    (what a retroactive rules change re-scores from), or both."""
+
     player_id: str
     stored: int
     expected: int
     total: PlayerTotal | None  # the TOTAL as read; None: the player has none
+    # The counts it should have, when they do not add up to its total
+    # (a TOTAL written before counts existed); None when they do, or when
+    # they cannot be rebuilt from the SCORE items (see counts_rebuilt).
+    counts: dict[str, int] | None = None
+    counts_drift: bool = False
+
+    @property
+    def total_drift(self) -> bool:
+        return self.stored != self.expected
+
+
+def counts_total(counts: dict[str, int]) -> int:
+    """What a TOTAL's all-time counts add up to, in points."""
+    total = 0
+    for key, n in counts.items():
+        window, _, points = count_key_parse(key)
+        if window is None:
+            total += points * n
+    return total
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """One player's ledger as the scan finds it."""
+
+    applied: int = 0
+    counts: Counter = field(default_factory=Counter)
+    adjusted: bool = False  # an adjustment moved counts: they cannot be rebuilt from SCORE points
 
 
 def drifts_find(*, progress: bool = False) -> list[Drift]:
     """Every player whose TOTAL differs from what their SCORE items give.
     Two full scans: an ops tool, never a hot path."""
-    applied: Counter = Counter()
+    ledgers: dict[str, _Ledger] = defaultdict(_Ledger)
     applied_ids: set[str] = set()
     pending_ids: set[str] = set()
     pending_reviews: dict[str, str] = {}  # review id -> the held submission it decides
@@ -38,8 +69,14 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
             if submission.status is Status.PENDING:
                 pending_reviews[submission.id] = submission.review_of
         elif submission.status is Status.APPLIED:
-            applied[submission.player_id] += submission.points or 0
+            ledger = ledgers[submission.player_id]
+            ledger.applied += submission.points or 0
             applied_ids.add(submission.id)
+            if submission.is_adjustment:
+                ledger.adjusted = True
+            else:
+                for window in (None, *window_keys(submission.submitted_at).values()):
+                    ledger.counts[count_key(submission.task, submission.points or 0, window)] += 1
         elif submission.status is Status.PENDING:
             pending_ids.add(submission.id)
     # A pending review counts through the TOTAL's ``pending`` until the
@@ -47,13 +84,28 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     pending_ids |= {rid for rid, original in pending_reviews.items() if original not in applied_ids}
     drifts = []
     for total in store.totals_scan():
-        expected = total_expected(applied_points=applied.pop(total.player_id, 0), total=total,
-                                  pending_ids=pending_ids)
-        if expected != total.total:
-            drifts.append(Drift(total.player_id, total.total, expected, total))
+        ledger = ledgers.pop(total.player_id, _Ledger())
+        expected = total_expected(applied_points=ledger.applied, total=total, pending_ids=pending_ids)
+        counts_off = counts_total(total.counts) != total.total
+        if expected != total.total or counts_off:
+            drifts.append(Drift(total.player_id, total.total, expected, total,
+                                counts=_counts_rebuilt(ledger, total), counts_drift=counts_off))
     # Applied points but no TOTAL item at all.
-    drifts += [Drift(player_id, 0, points, None) for player_id, points in applied.items() if points]
+    drifts += [Drift(player_id, 0, ledger.applied, None, counts=_counts_rebuilt(ledger, None))
+               for player_id, ledger in ledgers.items() if ledger.applied]
     return sorted(drifts, key=lambda d: d.player_id)
+
+
+def _counts_rebuilt(ledger: _Ledger, total: PlayerTotal | None) -> dict[str, int] | None:
+    """The counts a TOTAL should hold, from its applied SCORE items: each at
+    the points it was applied with, in the windows the TOTAL keeps. Only
+    while no adjustment re-scored them (the SCORE items keep their original
+    points; the counts moved on) and nothing is in flight: else None."""
+    if ledger.adjusted:
+        return None
+    kept = set(total.windows) if total is not None else None
+    return {k: n for k, n in ledger.counts.items()
+            if count_key_parse(k)[0] is None or kept is None or count_key_parse(k)[0] in kept}
 
 
 def drift_fix(drift: Drift) -> bool:
@@ -61,5 +113,6 @@ def drift_fix(drift: Drift) -> bool:
     change since it was read. False if it did: find drifts again."""
     current = drift.total or PlayerTotal(player_id=drift.player_id, player_name=drift.player_id)
     new = replace(current, total=drift.expected, version=current.version + 1,
-                  on_leaderboard=current.on_leaderboard or drift.expected > 0)
+                  on_leaderboard=current.on_leaderboard or drift.expected > 0,
+                  counts=drift.counts if drift.counts is not None else current.counts)
     return store.total_put_if_version(total=new, expected_version=current.version)

@@ -1,5 +1,6 @@
 """rebuild_totals finds drift between totals and applied scores, and fixes it."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from io import StringIO
 
@@ -49,3 +50,37 @@ def test_drift_is_reported_then_fixed():
     totals = store.totals_get_many(player_ids=["p1", "p2"])
     assert (totals["p1"].total, totals["p2"].total) == (35, 50)
     assert "0 player(s) drifted" in rebuild()
+
+
+def test_a_total_written_before_counts_gets_them_rebuilt_from_its_ledger():
+    """A TOTAL from before rules changes (no per-task counts) would be
+    missed by a retroactive change: reported, and --fix rebuilds them."""
+    applied("a", "p1", 10)
+    applied("b", "p1", 10)
+    applied("c", "p1", 50)
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=70, version=1),
+                               expected_version=0)
+    report = rebuild()
+    assert "counts drift: player p1: per-task counts add up to 0, not 70" in report
+    assert "stored 70" not in report  # the total itself is right
+    rebuild("--fix")
+    total = store.totals_get_many(player_ids=["p1"])["p1"]
+    assert (total.total, {k: n for k, n in total.counts.items() if k.count("|") == 1}) == (70, {"t|10": 2, "t|50": 1})
+    assert "0 player(s) drifted" in rebuild()
+
+
+def test_the_ledger_includes_adjustments():
+    """total = sum of the ledger, adjustments included: a TOTAL whose
+    adjustment was lost is drift."""
+    from scoring.domain import count_key
+
+    applied("a", "p1", 50)
+    adjustment = Submission(id="adj", player_id="p1", player_name="p1", task="", submitted_at=datetime.now(UTC),
+                            status=Status.APPLIED, points=10, processed_at=datetime.now(UTC), rules_change=1,
+                            rescore={"t": 60})
+    store.scores_put_outcomes(submissions=[adjustment])
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=60, version=1,
+                                                 counts={count_key("t", 60): 1}), expected_version=0)
+    assert "0 player(s) drifted" in rebuild()
+    store.scores_put_outcomes(submissions=[replace(adjustment, points=15)])
+    assert "player p1: stored 60, expected 65 (+5)" in rebuild()

@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring import store
-from scoring.drift import drift_fix, drifts_find
+from scoring.drift import counts_total, drift_fix, drifts_find
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute every player's total from the applied SCORE items and report drift. "
+        "Check that every player's total equals the sum of their ledger (applied SCORE items: submissions and "
+        "rules-change adjustments) and that its per-task counts add up to it; report drift per player. "
         "With --fix, correct the TOTAL items. DynamoDB stays the source of truth."
     )
 
@@ -19,6 +20,8 @@ class Command(BaseCommand):
             drifts = drifts_find(progress=not no_progress)
             fixed = 0
             for drift in drifts if fix else []:
+                if not drift.total_drift and drift.counts is None:
+                    continue  # counts that cannot be rebuilt: reported below, nothing to write
                 if drift_fix(drift):
                     fixed += 1
                 else:
@@ -26,8 +29,14 @@ class Command(BaseCommand):
         except store.StoreError as exc:
             raise CommandError(f"DynamoDB is unavailable: {exc}") from None
         for drift in drifts:
-            self.stdout.write(f"drift: player {drift.player_id}: stored {drift.stored}, expected {drift.expected} "
-                              f"({drift.expected - drift.stored:+d})")
+            if drift.total_drift:
+                self.stdout.write(f"drift: player {drift.player_id}: stored {drift.stored}, expected "
+                                  f"{drift.expected} ({drift.expected - drift.stored:+d})")
+            if drift.counts_drift:
+                how = "rebuilt from the ledger with --fix" if drift.counts is not None else (
+                    "cannot be rebuilt (adjusted since): a retroactive change may miss them")
+                self.stdout.write(f"counts drift: player {drift.player_id}: per-task counts add up to "
+                                  f"{counts_total(drift.total.counts)}, not {drift.stored}; {how}")
         summary = f"{len(drifts)} player(s) drifted"
         if fix:
             summary += f"; fixed {fixed}"
