@@ -308,8 +308,9 @@ def _settle(item: dict, outcome: Outcome, processed_at: datetime, extra: dict | 
     values = {":s": {"S": str(outcome.status)}, ":t": {"S": iso(processed_at)}, ":expect": {"S": str(expect)}}
     sets = ["#status = :s", "processed_at = :t"]
     if outcome.status is Status.APPLIED:
-        sets.append("points = :p")
+        sets += ["points = :p", "rules_version = :v"]
         values[":p"] = {"N": str(outcome.points)}
+        values[":v"] = {"N": str(outcome.rules_version)}
     elif outcome.status is Status.REJECTED:
         sets.append("#error = :e")
         names["#error"] = "error"
