@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -83,9 +85,9 @@ class RulesChangeAdminMixin:
                            "recorded as a rules change, with its mode and reason."})]
 
     def save_model(self, request, obj, form, change):
-        field = form.rules_field
+        field = getattr(form, "rules_field", None)  # None: the changelist's inline form (no rule in it)
         request._rules_redirect = None
-        if not (change and field in form.changed_data):
+        if not (field and change and field in form.changed_data):
             super().save_model(request, obj, form, change)
             return
         new = getattr(obj, field)
@@ -128,6 +130,10 @@ class RulesChangeAdminMixin:
         except (rules.RulesChangeInvalid, ValueError, Difficulty.DoesNotExist) as exc:
             self.message_user(request, f"Cannot preview this change: {exc}", messages.ERROR)
             return HttpResponseRedirect(reverse(f"admin:scoring_{obj._meta.model_name}_change", args=[obj.pk]))
+        if request.method == "POST" and request.POST.get("before") != json.dumps(plan.before, sort_keys=True):
+            self.message_user(request, "The rule changed since this preview: check the new preview before applying.",
+                              messages.WARNING)
+            return HttpResponseRedirect(f"{request.path}?{urlencode({'value': source.get('value'), 'reason': reason})}")
         if request.method == "POST":
             try:
                 change = rules.rules_change_apply(plan=plan, mode=Mode.RETROACTIVE, reason=reason,
@@ -136,9 +142,10 @@ class RulesChangeAdminMixin:
                 self.message_user(request, str(exc), messages.ERROR)
                 return HttpResponseRedirect(request.get_full_path())
             except store.StoreError as exc:
-                self.message_user(request, f"DynamoDB is unavailable ({exc}); nothing was re-scored yet. "
-                                  "Apply it again when it is back.", messages.ERROR)
-                return HttpResponseRedirect(request.get_full_path())
+                self.message_user(request, f"The new rule is in place, but DynamoDB is unavailable ({exc}), so "
+                                  "not every adjustment was written. When it is back, select the change under Rules "
+                                  "changes and run \"Write missing adjustments\".", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:scoring_ruleschange_changelist"))
             self.message_user(request, f"Rules change #{change.pk} applied: {change.summary}. "
                               f"{change.adjustments_written} adjustment(s) written; the stream applies them "
                               "within seconds.", messages.SUCCESS)
@@ -150,7 +157,7 @@ class RulesChangeAdminMixin:
             return HttpResponseRedirect(reverse(f"admin:scoring_{obj._meta.model_name}_change", args=[obj.pk]))
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": obj,
                    "title": f"Preview: {plan.summary_for(Mode.RETROACTIVE)}", "plan": plan, "preview": preview,
-                   "reason": reason, "value": source.get("value")}
+                   "reason": reason, "value": source.get("value"), "before": json.dumps(plan.before, sort_keys=True)}
         return TemplateResponse(request, "admin/scoring/rescore_preview.html", context)
 
 

@@ -454,7 +454,7 @@ def fold_player(
         reached = max(reached, _ms(submission.submitted_at))
         # Windows count by when the task was played, not when it was scored.
         for window in (None, *window_keys(submission.submitted_at).values()):
-            key = count_key(submission.task, decision.points, window)
+            key = count_key(submission.task, decision.points, window, decision.rules_version)
             kept.counts[key] = kept.counts.get(key, 0) + 1
             if window is not None:
                 kept.windows[window] = kept.windows.get(window, 0) + decision.points
@@ -491,16 +491,25 @@ def _rescored(decision: Decision, rescored: dict[str, list[int]]) -> Decision:
 # --- rules changes -------------------------------------------------------------
 
 
-def count_key(task: str, points: int, window: str | None = None) -> str:
-    """A key of ``PlayerTotal.counts``: all time, or within a window."""
-    return f"{task}|{points}" if window is None else f"{window}|{task}|{points}"
+def count_key(task: str, points: int, window: str | None = None, version: int = 0) -> str:
+    """A key of ``PlayerTotal.counts``: all time, or within a window, of the
+    submissions of ``task`` counting ``points`` under rules ``version``
+    (``@<version>`` after the points, left out for 0)."""
+    key = f"{task}|{points}" if window is None else f"{window}|{task}|{points}"
+    return f"{key}@{version}" if version else key
+
+
+def count_key_split(key: str) -> tuple[str | None, str, int, int]:
+    """(window or None for all time, task, points, rules version) of a
+    counts key. Task slugs and window names hold no ``|`` or ``@``."""
+    key, _, version = key.partition("@")
+    *window, task, points = key.split("|")
+    return (window[0] if window else None), task, int(points), int(version or 0)
 
 
 def count_key_parse(key: str) -> tuple[str | None, str, int]:
-    """(window or None for all time, task, points) of a counts key. Task
-    slugs and window names hold no ``|``."""
-    *window, task, points = key.split("|")
-    return (window[0] if window else None), task, int(points)
+    """(window or None for all time, task, points) of a counts key."""
+    return count_key_split(key)[:3]
 
 
 def _prune_counts(counts: dict[str, int], windows: dict[str, int]) -> dict[str, int]:
@@ -520,30 +529,34 @@ class Rescore:
 
 
 def rescore_delta(total: PlayerTotal, *, rules_change: int | float, rescore: dict[str, int]) -> Rescore:
-    """Re-score every applied submission of the tasks in ``rescore`` (task ->
-    points) to those points, from the TOTAL's counts alone.
+    """Re-score the player's applied submissions of the tasks in ``rescore``
+    (task -> points) that were scored under rules older than this change, to
+    those points, from the TOTAL's counts alone.
 
-    A task that this change, or a later one, already re-scored is left
-    alone: so an adjustment applied twice, or after a later change's, adds
-    nothing (two changes in a row compose, whatever order their adjustments
-    arrive in). The preview calls it with ``rules_change=inf``: a change not
-    made yet is newer than every one there is.
+    Counts carry the rules version they were scored under, so a change
+    leaves alone what a later change scored: a later retroactive change's
+    re-scoring, and submissions scored after a later forward change. So an
+    adjustment applied twice adds nothing the second time, and two changes
+    compose whatever order their adjustments arrive in. The preview calls it
+    with ``rules_change=inf``: a change not made yet is newer than every one
+    there is.
     """
     counts, windows, rescored = dict(total.counts), dict(total.windows), dict(total.rescored)
+    version = 0 if rules_change == float("inf") else int(rules_change)
     delta = submissions = 0
     for task, after in rescore.items():
         done = rescored.get(task)
-        if done is not None and done[0] >= rules_change:
-            continue
-        if rules_change != float("inf"):
-            rescored[task] = [int(rules_change), after]
+        if version and (done is None or done[0] < version):
+            rescored[task] = [version, after]
         for key, n in total.counts.items():
-            window, counted_task, before = count_key_parse(key)
-            if counted_task != task or before == after:
+            window, counted_task, before, scored_under = count_key_split(key)
+            if counted_task != task or scored_under >= rules_change:
                 continue
             del counts[key]
-            moved = count_key(task, after, window)
+            moved = count_key(task, after, window, version)
             counts[moved] = counts.get(moved, 0) + n
+            if before == after:
+                continue
             if window is None:
                 delta += n * (after - before)
                 submissions += n

@@ -76,7 +76,8 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
                 ledger.adjusted = True
             else:
                 for window in (None, *window_keys(submission.submitted_at).values()):
-                    ledger.counts[count_key(submission.task, submission.points or 0, window)] += 1
+                    ledger.counts[count_key(submission.task, submission.points or 0, window,
+                                            submission.rules_version or 0)] += 1
         elif submission.status is Status.PENDING:
             pending_ids.add(submission.id)
     # A pending review counts through the TOTAL's ``pending`` until the
@@ -88,8 +89,10 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
         expected = total_expected(applied_points=ledger.applied, total=total, pending_ids=pending_ids)
         counts_off = counts_total(total.counts) != total.total
         if expected != total.total or counts_off:
+            in_flight = any(i in pending_ids for i in total.pending)
             drifts.append(Drift(total.player_id, total.total, expected, total,
-                                counts=_counts_rebuilt(ledger, total), counts_drift=counts_off))
+                                counts=None if in_flight else _counts_rebuilt(ledger, total),
+                                counts_drift=counts_off))
     # Applied points but no TOTAL item at all.
     drifts += [Drift(player_id, 0, ledger.applied, None, counts=_counts_rebuilt(ledger, None))
                for player_id, ledger in ledgers.items() if ledger.applied]
@@ -98,9 +101,11 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
 
 def _counts_rebuilt(ledger: _Ledger, total: PlayerTotal | None) -> dict[str, int] | None:
     """The counts a TOTAL should hold, from its applied SCORE items: each at
-    the points it was applied with, in the windows the TOTAL keeps. Only
-    while no adjustment re-scored them (the SCORE items keep their original
-    points; the counts moved on) and nothing is in flight: else None."""
+    the points and rules version it was applied with, in the windows the
+    TOTAL keeps. Only while no adjustment re-scored them (the SCORE items
+    keep their original points; the counts moved on): else None. The caller
+    passes None too while a batch of the player's is in flight (its TOTAL
+    counts what no SCORE item shows yet): run it again later."""
     if ledger.adjusted:
         return None
     kept = set(total.windows) if total is not None else None

@@ -4,6 +4,7 @@ Scores never live here; they live in DynamoDB (see scoring/store/).
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -24,9 +25,16 @@ def ranges_validate(value) -> None:
         raise ValidationError(str(exc)) from None
 
 
+# What a difficulty may be worth: far above any sensible value, and well
+# inside every integer the catalog and the totals hold.
+MAX_POINTS = 1_000_000
+
+
 class Difficulty(models.Model):
     name = models.CharField(max_length=50, unique=True)
-    points = models.PositiveIntegerField(help_text="Points a player earns for completing a task of this difficulty.")
+    points = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS)],
+        help_text="Points a player earns for completing a task of this difficulty.")
     ordering = models.PositiveSmallIntegerField(default=0, help_text="Lower comes first.")
     question_count = models.PositiveSmallIntegerField(
         default=5, help_text="Questions in a challenge of this difficulty.")

@@ -19,7 +19,7 @@ Plan, preview, apply:
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import transaction
 from django.db.models import Max, Subquery
@@ -27,8 +27,17 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from scoring import store
-from scoring.domain import PlayerTotal, RescorePreview, Submission, adjustment_id, rescore_delta, rescore_preview
-from scoring.models import Difficulty, RulesChange, Task
+from scoring.domain import (
+    PlayerTotal,
+    RescorePreview,
+    Status,
+    Submission,
+    adjustment_id,
+    rescore_delta,
+    rescore_preview,
+    retry_id,
+)
+from scoring.models import MAX_POINTS, Difficulty, RulesChange, Task
 
 Mode = RulesChange.Mode
 
@@ -68,8 +77,8 @@ def _difficulty_named(name: str) -> Difficulty:
 
 def plan_points(*, difficulty_name: str, points: int) -> Plan:
     """A difficulty's points become ``points``: every task of it is affected."""
-    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
-        raise RulesChangeInvalid(f"Points must be a positive whole number, not {points!r}.")
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS:
+        raise RulesChangeInvalid(f"Points must be a positive whole number up to {MAX_POINTS:,}, not {points!r}.")
     difficulty = _difficulty_named(difficulty_name)
     if difficulty.points == points:
         raise RulesChangeInvalid(f"{difficulty.name} is already worth {points} points: nothing to change.")
@@ -176,7 +185,7 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
             id=adjustment_id(rules_change=change.pk, player_id=total.player_id), player_id=total.player_id,
             player_name=total.player_name, task="", submitted_at=now, rules_change=change.pk,
             rescore=dict(change.rescore), summary=change.summary, reason=change.reason or None)
-        written += store.adjustment_put(adjustment=adjustment)
+        written += store.adjustment_put(adjustment=adjustment) or _retry_if_rejected(adjustment)
     first_run = change.status == RulesChange.Status.APPLYING
     RulesChange.objects.filter(pk=change.pk).update(
         status=RulesChange.Status.APPLIED, applied_at=change.applied_at or now,
@@ -185,3 +194,26 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
            if first_run else {}))
     change.refresh_from_db()
     return written
+
+
+# A bound on how often one player's adjustment is retried after it was
+# dead-lettered: each run of rules_change_adjust retries it once.
+MAX_ADJUSTMENT_RETRIES = 20
+
+
+def _retry_if_rejected(adjustment: Submission) -> bool:
+    """Write a retry of the player's adjustment if the one stored was
+    rejected (dead-lettered: its record could not be processed, e.g. it
+    grew too old in the stream), as staff retry a rejected submission. Its
+    id derives from the rejected one's, so of two runs one writes it. Safe:
+    a rejected adjustment moved no count, and the retry re-scores from the
+    counts. True if one was written."""
+    current = store.score_get(submission_id=adjustment.id)
+    for _ in range(MAX_ADJUSTMENT_RETRIES):
+        if current is None or current.status is not Status.REJECTED:
+            return False
+        retry = replace(adjustment, id=retry_id(current.id), retry_of=current.id)
+        if store.adjustment_put(adjustment=retry):
+            return True
+        current = store.score_get(submission_id=retry.id)
+    return False

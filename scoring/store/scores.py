@@ -81,17 +81,23 @@ def ledger_for_player(*, player_id: str, limit: int, start_key: dict | None = No
                         names={"#status": "status"}, values={":applied": {"S": str(Status.APPLIED)}})
 
 
+# Index entries a ledger or list read asks for at least, per Query: a
+# filter that passes few of them then costs a few calls, not one per entry.
+_PAGE_READ = 100
+
+
 def _player_page(*, player_id: str, limit: int, start_key: dict | None, filter_expression: str,
                  names: dict | None = None, values: dict | None = None) -> Page:
     """Up to ``limit`` of the player's index entries that pass the filter.
 
     DynamoDB applies ``Limit`` before the filter, so one call can return
-    fewer (even none) with more to come: ask again for what is missing,
-    from where the last call stopped, so a page is short only at the end.
-    Never more than ``limit``: each call asks for at most what is missing,
-    so its LastEvaluatedKey is right after the last item kept.
+    fewer (even none) with more to come: ask again from where the last call
+    stopped, so a page is short only at the end. Each call reads at least
+    ``_PAGE_READ`` entries; when it finds more than the page needs, the page
+    ends at its last item, and the next starts right after it (an index's
+    position is the item's index and table keys).
     """
-    items: list[Submission] = []
+    items: list[dict] = []
     next_key = start_key
     while True:
         kwargs = {
@@ -101,17 +107,20 @@ def _player_page(*, player_id: str, limit: int, start_key: dict | None, filter_e
             "FilterExpression": filter_expression,
             "ExpressionAttributeValues": {":pk": {"S": player_scores_pk(player_id)}, **(values or {})},
             "ScanIndexForward": False,
-            "Limit": limit - len(items),
+            "Limit": max(limit - len(items), _PAGE_READ),
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if next_key:
             kwargs["ExclusiveStartKey"] = next_key
         response = call("query", **kwargs)
-        items += [submission_from_item(item) for item in response.get("Items", [])]
+        items += response.get("Items", [])
         next_key = response.get("LastEvaluatedKey")
+        if len(items) > limit or (len(items) == limit and next_key is not None):
+            items = items[:limit]
+            next_key = {name: items[-1][name] for name in ("GSI2PK", "GSI2SK", "PK", "SK")}
         if next_key is None or len(items) >= limit:
-            return Page(items=items, next_key=next_key)
+            return Page(items=[submission_from_item(item) for item in items], next_key=next_key)
 
 
 def score_start_key_owner(start_key: dict) -> str | None:

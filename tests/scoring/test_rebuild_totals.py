@@ -84,3 +84,16 @@ def test_the_ledger_includes_adjustments():
     assert "0 player(s) drifted" in rebuild()
     store.scores_put_outcomes(submissions=[replace(adjustment, points=15)])
     assert "player p1: stored 60, expected 65 (+5)" in rebuild()
+
+
+def test_counts_are_not_rebuilt_while_a_batch_is_in_flight():
+    """The TOTAL counts a submission whose SCORE item does not show it yet:
+    counts rebuilt from the SCORE items alone would miss it."""
+    applied("a", "p1", 50)
+    in_flight = Submission(id="b", player_id="p1", player_name="p1", task="t", submitted_at=datetime.now(UTC))
+    store.score_put(submission=in_flight)  # still pending
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=100, version=1,
+                                                 pending={"b": 50}), expected_version=0)
+    report = rebuild("--fix")
+    assert "counts drift: player p1" in report and "cannot be rebuilt" in report
+    assert store.totals_get_many(player_ids=["p1"])["p1"].counts == {}

@@ -78,8 +78,8 @@ def test_rescore_moves_counts_and_windows_and_composes_in_any_order():
                         windows={"day:2026-12-03": 50})
     first = rescore_delta(total, rules_change=1, rescore={"hard": 60})
     assert (first.delta, first.submissions) == (20, 2)
-    assert first.counts == {count_key("hard", 60): 2, count_key("easy", 10): 1,
-                            count_key("hard", 60, "day:2026-12-03"): 1}
+    assert first.counts == {count_key("hard", 60, version=1): 2, count_key("easy", 10): 1,
+                            count_key("hard", 60, "day:2026-12-03", version=1): 1}
     assert first.windows == {"day:2026-12-03": 60}
     # Change 2 (hard -> 70) arriving before change 1 re-scores from 50, and
     # change 1 then finds the task re-scored by a later change: nothing.
@@ -274,6 +274,9 @@ def test_apply_json_prints_the_change_id(league):
     (["--task", "warm-up-sums", "--move-to", "Legendary", "--forward"], "No difficulty named 'Legendary'"),
     (["--difficulty", "Hard", "--points", "0", "--forward"], "positive whole number"),
     (["--difficulty", "Hard", "--points", "-5", "--retroactive"], "positive whole number"),
+    (["--difficulty", "Hard", "--points", "99999999999999999999", "--forward"], "positive whole number up to"),
+    (["--resume", "1", "--preview"], "--resume takes no --preview"),
+    (["--resume", "999"], "No rules change #999"),
     (["--difficulty", "Hard", "--points", "60"], "Say --retroactive or --forward"),
     (["--difficulty", "Hard", "--points", "50", "--forward"], "nothing to change"),
 ])
@@ -282,3 +285,51 @@ def test_bad_input_is_a_clear_error_with_status_2(args, says):
         run(*args)
     assert raised.value.returncode == 2
     assert RulesChange.objects.count() == 0
+
+
+def test_a_late_adjustment_leaves_submissions_scored_under_a_later_forward_change(league):
+    """Retroactive Hard 50 -> 60, then forward Hard -> 70 and a Hard game
+    at 70, all before the first change's adjustment is folded: it re-scores
+    the old games to 60 and leaves the 70 alone."""
+    process(league)
+    player = next(s.player_id for s in league if s.task == "big-products")
+    old_hard = sum(1 for s in league if s.player_id == player and s.task in ("big-products", "mental-marathon"))
+    before = totals([player])[player].total
+    retro = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                     mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=70),
+                             mode=RulesChange.Mode.FORWARD, reason="", actor="test")
+    later = Submission(id="later", player_id=player, player_name="x", task="big-products",
+                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    process([later])
+    assert store.score_get(submission_id="later").points == 70
+    process(adjustments_of(retro, [player]))
+    assert totals([player])[player].total == before + 10 * old_hard + 70
+    # And writing the retroactive change's adjustments again finds nothing.
+    assert rules.rules_change_adjust(change=retro) == 0
+    assert drifts_find() == []
+
+
+def test_a_dead_lettered_adjustment_is_written_again_by_a_resume(league):
+    """An adjustment the stream dead-lettered (rejected: e.g. its record
+    grew too old) re-scored nothing; writing the change's adjustments again
+    retries it, and the retry counts."""
+    process(league)
+    player = next(s.player_id for s in league if s.task == "big-products")
+    before = totals([player])[player].total
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    [adjustment] = adjustments_of(change, [player])
+    store.score_settle_failed(record=stream_record(adjustment), error="record too old")
+    assert store.score_get(submission_id=adjustment.id).status is Status.REJECTED
+    assert totals([player])[player].total == before
+    assert rules.rules_change_adjust(change=change) >= 1
+    from scoring.domain import retry_id
+
+    retry = store.score_get(submission_id=retry_id(adjustment.id))
+    assert retry.retry_of == adjustment.id and retry.rules_change == change.pk
+    process([retry])
+    hard = sum(1 for s in league if s.player_id == player and s.task in ("big-products", "mental-marathon"))
+    assert totals([player])[player].total == before + 10 * hard
+    assert rules.rules_change_adjust(change=change) == 0
+    assert drifts_find() == []

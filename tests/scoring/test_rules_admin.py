@@ -54,7 +54,8 @@ def test_a_retroactive_change_is_previewed_then_applied(admin_client):
     assert preview.status_code == 200
     assert preview.context["preview"].points_delta == 20
     assert preview.context["preview"].players_affected == 2
-    applied = admin_client.post(response["Location"], {"value": "60", "reason": "why"})
+    before = preview.context["before"]
+    applied = admin_client.post(response["Location"], {"value": "60", "reason": "why", "before": before})
     assert applied.status_code == 302
     change = RulesChange.objects.get()
     assert (change.mode, change.status, change.adjustments_written, change.points_delta) == (
@@ -64,7 +65,7 @@ def test_a_retroactive_change_is_previewed_then_applied(admin_client):
                                                     for p in ("p1", "p2")])
     assert {a.reason for a in written.values()} == {"why"}
     # Applying it again from the preview page finds nothing to change.
-    again = admin_client.post(response["Location"], {"value": "60", "reason": "why"})
+    again = admin_client.post(response["Location"], {"value": "60", "reason": "why", "before": before})
     assert again.status_code == 302 and RulesChange.objects.count() == 1
 
 
@@ -91,3 +92,28 @@ def test_the_rules_history_is_read_only(admin_client):
     assert admin_client.get(f"/admin/scoring/ruleschange/{change.pk}/delete/").status_code == 403
     assert admin_client.get("/admin/scoring/ruleschange/add/").status_code == 403
     assert "points" not in DifficultyAdmin.list_editable
+
+
+def test_apply_refuses_when_the_rule_changed_since_the_preview(admin_client):
+    hard = Difficulty.objects.get(name="Hard")
+    url = f"/admin/scoring/difficulty/{hard.pk}/rescore/?value=60&reason=r"
+    before = admin_client.get(url).context["before"]
+    hard.points = 70  # someone else, meanwhile
+    hard.save()
+    response = admin_client.post(url, {"value": "60", "reason": "r", "before": before})
+    assert response.status_code == 302 and "/rescore/" in response["Location"]
+    assert Difficulty.objects.get(name="Hard").points == 70
+    assert list(RulesChange.objects.values_list("mode", flat=True)) == ["forward"]  # only the other one
+
+
+def test_the_changelist_still_edits_ordering_inline(admin_client):
+    hard = Difficulty.objects.get(name="Hard")
+    rows = list(Difficulty.objects.order_by("ordering", "points"))
+    data = {"form-TOTAL_FORMS": str(len(rows)), "form-INITIAL_FORMS": str(len(rows)), "_save": "Save"}
+    for i, d in enumerate(rows):
+        data[f"form-{i}-id"] = str(d.pk)
+        data[f"form-{i}-ordering"] = str(9 if d.pk == hard.pk else d.ordering)
+    response = admin_client.post("/admin/scoring/difficulty/", data)
+    assert response.status_code == 302
+    assert Difficulty.objects.get(pk=hard.pk).ordering == 9
+    assert RulesChange.objects.count() == 0

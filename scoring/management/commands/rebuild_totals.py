@@ -34,7 +34,8 @@ class Command(BaseCommand):
                                   f"{drift.expected} ({drift.expected - drift.stored:+d})")
             if drift.counts_drift:
                 how = "rebuilt from the ledger with --fix" if drift.counts is not None else (
-                    "cannot be rebuilt (adjusted since): a retroactive change may miss them")
+                    "cannot be rebuilt now (re-scored since, or a batch in flight): a retroactive change may miss "
+                    "some; run again")
                 self.stdout.write(f"counts drift: player {drift.player_id}: per-task counts add up to "
                                   f"{counts_total(drift.total.counts)}, not {drift.stored}; {how}")
         summary = f"{len(drifts)} player(s) drifted"

@@ -39,6 +39,12 @@ class Command(BaseCommand):
         progress = not options["no_progress"]
         try:
             if options["resume"] is not None:
+                flags = {"points": "--points", "move_to": "--move-to", "mode": "--retroactive/--forward",
+                         "preview": "--preview"}
+                extra = [flag for name, flag in flags.items() if options[name] not in (None, False)]
+                if extra:
+                    raise CommandError(f"--resume takes no {', '.join(extra)}: it writes a change's missing "
+                                       "adjustments.", returncode=USAGE_ERROR)
                 return self._resume(options["resume"], as_json=options["json"], progress=progress)
             plan = self._plan(options)
             mode = options["mode"]
