@@ -58,6 +58,7 @@ class Difficulty(models.Model):
         and reason, and marks the instance so this one is not."""
         recorded = self.__dict__.pop("rules_change_recorded", False)
         with transaction.atomic():
+            rules_lock()
             before = Difficulty.objects.filter(pk=self.pk).values_list("points", flat=True).first() if self.pk else None
             super().save(*args, **kwargs)
             if before is not None and before != self.points and not recorded:
@@ -103,6 +104,8 @@ class Task(models.Model):
         change (forward), as a Difficulty's points change does."""
         recorded = self.__dict__.pop("rules_change_recorded", False)
         with transaction.atomic():
+            if self.pk and not recorded:
+                rules_lock()
             before = (Task.objects.filter(pk=self.pk).select_related("difficulty").first()
                       if self.pk and not recorded else None)
             super().save(*args, **kwargs)
@@ -171,6 +174,13 @@ class RulesChange(models.Model):
     @property
     def version(self) -> int:
         return self.pk
+
+
+def rules_lock() -> dict:
+    """Serialize rules changes, inside a transaction: every difficulty row
+    is locked (on databases that lock rows), so rules versions (ids) are
+    assigned in the order the changes take effect. Returns the rows by id."""
+    return {d.pk: d for d in Difficulty.objects.select_for_update().order_by("pk")}
 
 
 def _forward_recorded(**change) -> None:

@@ -37,7 +37,7 @@ from scoring.domain import (
     rescore_preview,
     retry_id,
 )
-from scoring.models import MAX_POINTS, Difficulty, RulesChange, Task
+from scoring.models import MAX_POINTS, Difficulty, RulesChange, Task, rules_lock
 
 Mode = RulesChange.Mode
 
@@ -132,7 +132,7 @@ def rules_change_apply(*, plan: Plan, mode: str, reason: str, actor: str, progre
     if mode not in Mode.values:
         raise RulesChangeInvalid(f"Mode must be one of {', '.join(Mode.values)}, not {mode!r}.")
     with transaction.atomic():
-        locked = {d.pk: d for d in Difficulty.objects.select_for_update().order_by("pk")}
+        locked = rules_lock()
         if plan.difficulty is not None:
             difficulty = locked.get(plan.difficulty.pk)
             if difficulty is None or difficulty.points != plan.before["points"]:
