@@ -140,11 +140,18 @@ REDIS_URL = config.get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"
 # redis-py 8 caps a connection pool at 100 and fails (does not wait) past it;
 # a thousand sockets connecting at once each hold one briefly for group_add.
 REDIS_MAX_CONNECTIONS = config.get_int("REDIS_MAX_CONNECTIONS", 2000, minimum=10)
+# channels_redis blocks 5 s per receive (RedisChannelLayer.brpop_timeout).
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}]},
+            # redis-py 8 reads with a 5 s socket timeout by default, and
+            # channels_redis waits for messages with BZPOPMIN of 5 s: an idle
+            # socket's read then times out and kills its consumer
+            # (redis/redis-py#4091). Read for longer than the pop blocks.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS,
+                                  "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, "socket_connect_timeout": 5}]},
         }
     }
 else:
