@@ -6,7 +6,8 @@
  * "adjustment" (a rules change re-scored their past) and "submission"
  * outcomes: an adjustment shows as a notice, and either reloads the newest
  * page. A snapshot (after every connect or reconnect) reloads it too, so
- * nothing missed while offline stays missing.
+ * nothing missed while offline stays missing: an adjustment found in the
+ * ledger that the page had not shown gets its notice then.
  */
 (function () {
   "use strict";
@@ -23,6 +24,9 @@
   let total = null;
   let chart = null;
   let loading = null;
+  let loaded = false; // the first page was shown once: later adjustments are news
+  const seen = new Set(); // entry ids shown
+  const noticed = new Set(); // adjustment ids given a notice
 
   function signed(n) {
     return (n > 0 ? "+" : n < 0 ? "−" : "±") + Math.abs(n);
@@ -65,8 +69,22 @@
     return response.json();
   }
 
+  function adjustmentNotice(a) {
+    if (noticed.has(a.id)) return;
+    noticed.add(a.id);
+    notice(`${a.summary}: ${signed(a.delta)}${a.reason ? ` (${a.reason})` : ""}`);
+  }
+
   async function load(url, append) {
     const page = await getJSON(url);
+    // An adjustment made while the socket was down (or its push lost)
+    // still gets its notice, from the ledger itself.
+    if (loaded && !append) {
+      page.results.filter((e) => e.kind === "adjustment" && !seen.has(e.id))
+        .forEach((e) => adjustmentNotice({ id: e.id, summary: e.summary, delta: e.points, reason: e.reason }));
+    }
+    page.results.forEach((e) => seen.add(e.id));
+    loaded = true;
     entries = append ? entries.concat(page.results) : page.results;
     next = page.next;
     total = page.total;
@@ -190,9 +208,8 @@
     if (message.type === "snapshot") {
       reload();
     } else if (message.type === "adjustment" && message.adjustment) {
-      const a = message.adjustment;
-      notice(`${a.summary}: ${signed(a.delta)}${a.reason ? ` (${a.reason})` : ""}`);
-      reloadUntil(a.total);
+      adjustmentNotice(message.adjustment);
+      reloadUntil(message.adjustment.total);
     } else if (message.type === "submission" && message.submission?.status === "applied") {
       reloadUntil(message.submission.total);
     }
