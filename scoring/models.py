@@ -161,7 +161,9 @@ class RulesChange(models.Model):
     players_affected = models.PositiveIntegerField(null=True, blank=True)
     submissions_affected = models.PositiveIntegerField(null=True, blank=True)
     points_delta = models.IntegerField(null=True, blank=True, help_text="As previewed when it was applied.")
-    adjustments_written = models.PositiveIntegerField(default=0)
+    adjustments_written = models.PositiveIntegerField(
+        default=0, help_text="Adjustments written, over every run (a run killed mid-way may leave up to 49 of its "
+        "own uncounted).")
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

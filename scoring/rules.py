@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from django.db import transaction
-from django.db.models import Max, Subquery
+from django.db.models import F, Max, Subquery
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -131,6 +131,9 @@ def rules_change_apply(*, plan: Plan, mode: str, reason: str, actor: str, progre
     """
     if mode not in Mode.values:
         raise RulesChangeInvalid(f"Mode must be one of {', '.join(Mode.values)}, not {mode!r}.")
+    # What it does, as previewed now: recorded with it (one more scan of the
+    # TOTALs, so that a crash and a resume cannot make the record wrong).
+    effect = rules_preview(plan=plan, progress=progress) if mode == Mode.RETROACTIVE else None
     with transaction.atomic():
         locked = rules_lock()
         if plan.difficulty is not None:
@@ -151,7 +154,9 @@ def rules_change_apply(*, plan: Plan, mode: str, reason: str, actor: str, progre
             created_by=actor, reason=reason, mode=mode, difficulty=plan.difficulty, task=plan.task,
             summary=plan.summary_for(mode), before=plan.before, after=plan.after, rescore=plan.rescore,
             status=RulesChange.Status.APPLYING if mode == Mode.RETROACTIVE else RulesChange.Status.APPLIED,
-            applied_at=None if mode == Mode.RETROACTIVE else timezone.now())
+            applied_at=None if mode == Mode.RETROACTIVE else timezone.now(),
+            **({"players_affected": effect.players_affected, "submissions_affected": effect.submissions_affected,
+                "points_delta": effect.points_delta} if effect else {}))
     if mode == Mode.RETROACTIVE:
         rules_change_adjust(change=change, progress=progress)
     return change
@@ -172,28 +177,30 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
     if change.mode != Mode.RETROACTIVE:
         raise RulesChangeInvalid(f"Rules change #{change.pk} is {change.mode}: it re-scores nothing.")
     now = timezone.now()
-    written = players = submissions = delta = 0
+    written = unsaved = 0
     totals = tqdm(store.totals_scan(), unit="player", desc=f"rules change #{change.pk}", disable=not progress)
     for total in totals:
-        effect = rescore_delta(total, rules_change=change.pk, rescore=change.rescore)
-        if not effect.submissions:
+        if not rescore_delta(total, rules_change=change.pk, rescore=change.rescore).submissions:
             continue
-        players += 1
-        submissions += effect.submissions
-        delta += effect.delta
         adjustment = Submission(
             id=adjustment_id(rules_change=change.pk, player_id=total.player_id), player_id=total.player_id,
             player_name=total.player_name, task="", submitted_at=now, rules_change=change.pk,
             rescore=dict(change.rescore), summary=change.summary, reason=change.reason or None)
-        written += store.adjustment_put(adjustment=adjustment) or _retry_if_rejected(adjustment)
-    first_run = change.status == RulesChange.Status.APPLYING
+        if store.adjustment_put(adjustment=adjustment) or _retry_if_rejected(adjustment):
+            written += 1
+            unsaved += 1
+        if unsaved == _COUNT_EVERY:  # so that a run killed mid-way has counted most of what it wrote
+            RulesChange.objects.filter(pk=change.pk).update(adjustments_written=F("adjustments_written") + unsaved)
+            unsaved = 0
     RulesChange.objects.filter(pk=change.pk).update(
         status=RulesChange.Status.APPLIED, applied_at=change.applied_at or now,
-        adjustments_written=change.adjustments_written + written,
-        **({"players_affected": players, "submissions_affected": submissions, "points_delta": delta}
-           if first_run else {}))
+        adjustments_written=F("adjustments_written") + unsaved)
     change.refresh_from_db()
     return written
+
+
+# How many adjustments a run writes between updates of its change's count.
+_COUNT_EVERY = 50
 
 
 # A bound on how often one player's adjustment is retried after it was
