@@ -113,6 +113,25 @@ def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
     return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
 
 
+# A full-table Scan page (1 MB) can take seconds to read back: moto walks
+# the whole table for each, and a busy DynamoDB table is slow to fill one.
+# Scans are ops paths (rebuilds, previews, re-scoring), never the submit
+# path, so they read with this longer timeout.
+SCAN_READ_TIMEOUT = 30.0
+
+
+def scan_client():
+    """The DynamoDB client for full scans: as ``client()``, with a read
+    timeout of at least SCAN_READ_TIMEOUT."""
+    return _client(
+        settings.DYNAMODB_ENDPOINT_URL,
+        settings.AWS_REGION,
+        settings.DYNAMODB_MAX_ATTEMPTS,
+        settings.DYNAMODB_CONNECT_TIMEOUT,
+        max(settings.DYNAMODB_READ_TIMEOUT, SCAN_READ_TIMEOUT),
+    )
+
+
 def _dynamodb():
     return client()  # call()'s own ``client`` argument hides the function there
 

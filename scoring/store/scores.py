@@ -16,6 +16,7 @@ from scoring.store.base import (
     items_put_many,
     paginate,
     query_all,
+    scan_client,
     table_name,
 )
 from scoring.store.keys import (
@@ -172,7 +173,7 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
 
 def scores_scan() -> Iterator[Submission]:
     """Every SCORE item, for rebuilding totals. A full scan: an ops tool."""
-    for page in paginate("scan", TableName=table_name(), FilterExpression="begins_with(PK, :p)",
+    for page in paginate("scan", client=scan_client(), TableName=table_name(), FilterExpression="begins_with(PK, :p)",
                          ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}}):
         for item in page.get("Items", []):
             yield submission_from_item(item)

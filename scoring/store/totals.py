@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, paginate, table_name
+from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, paginate, scan_client, table_name
 from scoring.store.keys import (
     GSI_LEADERBOARD,
     LEADERBOARD_PK,
@@ -70,7 +70,8 @@ def total_change(*, player_id: str, change: Callable[[PlayerTotal | None, bool],
 
 def totals_scan() -> Iterator[PlayerTotal]:
     """Every TOTAL item."""
-    for page in paginate("scan", TableName=table_name(), FilterExpression="begins_with(PK, :p) AND SK = :sk",
+    for page in paginate("scan", client=scan_client(), TableName=table_name(),
+                         FilterExpression="begins_with(PK, :p) AND SK = :sk",
                          ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}}):
         for item in page.get("Items", []):
             yield total_from_item(item)
