@@ -45,6 +45,23 @@ def test_consumer_benchmark_holds_smoke():
     assert re.search(r"ratio on/off \(median of rounds\): \d+\.\d\d", result.stdout), result.stdout
 
 
+def test_rescore_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/rescore.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # players, affected, preview s, bare s, ratio: one row per size
+    sizes = re.findall(r"^\s+(\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)$", result.stdout, re.M)
+    assert [players for players, *_ in sizes] == ["100", "200"], result.stdout
+    assert all(0 < int(affected) <= int(players) and float(preview) > 0 and float(bare) > 0
+               for players, affected, preview, bare, _ in sizes), result.stdout
+    assert re.search(r"^goal at 200 players: .*: (met|NOT met)", result.stdout, re.M), result.stdout
+    # round, adjustments, write s, fold s, adjustments/s, fold rec/s, floor rec/s, ratio
+    applies = re.findall(r"^\s+1\s+(\d+)(?:\s+\d+\.\d){5}\s+\d+\.\d\d$", result.stdout, re.M)
+    assert len(applies) == 1 and int(applies[0]) > 0, result.stdout
+    assert re.search(r"apply throughput \(medians of rounds\): \d+\.\d adjustments/s .* floor of \d+\.\d rec/s: "
+                     r"ratio \d+\.\d\d", result.stdout), result.stdout
+
+
 def test_latency_benchmark_smoke():
     result = subprocess.run([sys.executable, "bench/latency.py", "--smoke"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
