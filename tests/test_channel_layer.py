@@ -5,6 +5,7 @@ BZPOPMIN outlived the 5 s socket timeout and killed idle consumers)."""
 
 import asyncio
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from channels_redis.core import RedisChannelLayer
@@ -25,15 +26,20 @@ def test_the_read_timeout_outlasts_the_blocking_receive(layer):
     assert layer.hosts[0]["socket_timeout"] > layer.brpop_timeout
 
 
-@pytest.mark.asyncio
-async def test_an_idle_receive_keeps_waiting_past_the_blocking_pop(layer):
-    channel = await layer.new_channel()
-    try:
-        # Longer than one BZPOPMIN (5 s) and redis-py 8's default read
-        # timeout (5 s): nothing arrives, so the wait must end by our
-        # deadline, not by a Redis error.
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(layer.receive(channel), timeout=layer.brpop_timeout + 2)
-    finally:
-        await layer.flush()
-        await layer.close_pools()
+def test_an_idle_receive_keeps_waiting_past_the_blocking_pop(layer):
+    async def idle():
+        channel = await layer.new_channel()
+        try:
+            # Longer than one BZPOPMIN (5 s) and redis-py 8's default read
+            # timeout (5 s): nothing arrives, so the wait must end by our
+            # deadline, not by a Redis error.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(layer.receive(channel), timeout=layer.brpop_timeout + 2)
+        finally:
+            await layer.flush()
+            await layer.close_pools()
+
+    # A loop of its own, in a thread of its own: the session's browser
+    # (Playwright's sync API) may hold this thread's loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, idle()).result()
