@@ -21,7 +21,10 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     The snapshot is read after joining the group, so no delta can fall
     between the two; both carry the board's ``seq``, and the browser drops
     deltas not newer than its snapshot. A logged-in player's socket also
-    joins their own group and receives their submissions' outcomes.
+    joins their own group and receives their submissions' outcomes and
+    their ``rank.change`` on this board. Every consumer worker's heartbeat
+    comes as ``heartbeat``: a board that hears none for a while shows
+    "delayed".
     """
 
     async def connect(self):
@@ -102,3 +105,11 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def player_adjustment(self, event):
         await self.send_json({"type": "adjustment", "adjustment": event["adjustment"]})
+
+    async def rank_change(self, event):
+        # The player's group carries every board's changes; a socket shows one board.
+        if event.get("window") == self.window:
+            await self.send_json(event)
+
+    async def pipeline_heartbeat(self, event):
+        await self.send_json({"type": "heartbeat", "at": event["at"], "pipeline": event["pipeline"]})

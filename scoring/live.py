@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from scoring import broadcast, ranking, store
-from scoring.domain import Status
+from scoring import broadcast, metrics, ranking, selectors, store
+from scoring.domain import WINDOWS, Status
 from scoring.processing import BatchResult
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,11 @@ class LiveUpdater:
         changes = self._update_boards(result)
         ranks = {e.player_id: e for c in changes if c.window == "all" for e in c.changes}
         result.ranks.update({p: e.rank for p, e in ranks.items()})
-        messages = [(broadcast.leaderboard_group(c.window), _delta(c)) for c in changes]
+        pipeline, activity, completed = self._record_pipeline(result)
+        messages = [(broadcast.leaderboard_group(c.window),
+                     {**_delta(c), "pipeline": pipeline, "activity": activity, "applied": completed})
+                    for c in changes]
+        messages += [(broadcast.player_group(rc.player_id), rc.as_message()) for c in changes for rc in c.rank_changes]
         for decision in result.applied + result.rejected + result.held:
             submission = decision.submission
             entry = ranks.get(submission.player_id)
@@ -92,6 +96,45 @@ class LiveUpdater:
         except Exception as exc:  # noqa: BLE001 - a push is best effort; browsers resync on reconnect
             self.pushes_failed += 1
             logger.warning("Could not push %d message(s) to browsers: %r", len(messages), exc)
+
+    def _record_pipeline(self, result: BatchResult) -> tuple[dict, list[dict], int]:
+        """The batch's freshness (``{"lag_ms", "as_of"}``: its largest
+        submit -> applied latency, and when it was applied) and its applied
+        completions (the first ACTIVITY_PUSHED, newest first, and how many);
+        recorded for the boards' first paint, and timed."""
+        now_ms = int(self.clock() * 1000)
+        decided = result.applied + result.rejected + result.held
+        lags = [max(0, now_ms - int(d.submission.submitted_at.timestamp() * 1000)) for d in decided]
+        for d in result.applied:
+            metrics.SUBMIT_TO_APPLIED.observe(max(0.0, now_ms / 1000 - d.submission.submitted_at.timestamp()))
+        lag_ms = max(lags, default=0)
+        metrics.PIPELINE_LAG.set(lag_ms / 1000)
+        if result.totals:
+            metrics.PIPELINE_LAST_BATCH.set(now_ms / 1000)
+        titles = _titles({d.submission.task for d in result.applied if not d.submission.is_adjustment})
+        completions = [d for d in reversed(result.applied) if not d.submission.is_adjustment]
+        activity = [{"player_id": d.submission.player_id, "player": d.submission.player_name,
+                     "task": d.submission.task, "task_title": titles.get(d.submission.task, d.submission.task),
+                     "points": d.points, "at": ranking.iso(int(d.submission.submitted_at.timestamp() * 1000))}
+                    for d in completions[:ACTIVITY_PUSHED]]
+        try:
+            ranking.pipeline_record(lag_ms=lag_ms, as_of_ms=now_ms, activity=activity, applied=len(completions))
+        except ranking.RankingUnavailable as exc:
+            logger.info("Could not record the batch's freshness (%s).", exc)
+        return {"lag_ms": lag_ms, "as_of": ranking.iso(now_ms)}, activity, len(completions)
+
+    def heartbeat(self) -> None:
+        """Tell every board this worker is alive, with the last batch's
+        freshness: a board with no heartbeat for PIPELINE_DELAYED_AFTER_SECONDS
+        shows "delayed". Never raises: a missed heartbeat is the signal."""
+        if not settings.REDIS_URL:
+            return
+        try:
+            state = ranking.pipeline_heartbeat(at_ms=int(self.clock() * 1000))
+            message = {"type": "pipeline.heartbeat", "at": state["heartbeat_at"], "pipeline": state["pipeline"]}
+            self.push([(broadcast.leaderboard_group(w), message) for w in WINDOWS])
+        except Exception as exc:  # noqa: BLE001 - best effort, like every push
+            logger.info("Could not push a heartbeat (%r).", exc)
 
     def _update_boards(self, result: BatchResult) -> list[ranking.BoardChange]:
         if not result.totals:
@@ -132,6 +175,20 @@ class LiveUpdater:
                     count, marker.misses, lag_s)
         self.stale = not healed
         return healed
+
+
+# Completions a delta lists (newest first): the feed shows a few; the
+# count, ``applied``, is the batch's whole.
+ACTIVITY_PUSHED = 20
+
+
+def _titles(slugs: set[str]) -> dict[str, str]:
+    titles = {}
+    for slug in slugs:
+        task = selectors.task_get_active(slug=slug)
+        if task is not None:
+            titles[slug] = task.title
+    return titles
 
 
 def _adjustment(decision, total, entry) -> dict:

@@ -22,6 +22,13 @@ SHARD_LAG = Gauge("gamescores_consumer_iterator_age_seconds",
                   "Now minus the last record's ApproximateCreationDateTime, per shard (IteratorAge).", ["shard"])
 BATCH_SECONDS = Histogram("gamescores_consumer_batch_seconds", "Time to process one batch.",
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+SUBMIT_TO_APPLIED = Histogram("gamescores_submit_to_applied_seconds",
+                              "From a submission's acceptance at the API to its batch's totals being committed.",
+                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
+PIPELINE_LAG = Gauge("gamescores_pipeline_lag_seconds",
+                     "The latest batch's largest submit -> applied latency: what the boards show as pipeline lag.")
+PIPELINE_LAST_BATCH = Gauge("gamescores_pipeline_last_batch_timestamp_seconds",
+                            "When this consumer last committed a batch that changed a total (Unix time).")
 
 # Any token is a valid method to Django: a client sending made-up ones would
 # add a series per method.

@@ -214,7 +214,9 @@ def leaderboard_around(*, window: str, player_id: str, k: int) -> tuple[dict | N
 
 
 def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
-    """What a socket sends first: the board's seq, its top N, and the viewer.
+    """What a socket sends first: the board's seq, its top N, the viewer,
+    and the pipeline's freshness (the last batch's ``pipeline`` and the last
+    worker ``heartbeat_at``).
 
     Without the read model (Redis down) the all-time board comes from
     DynamoDB with seq 0, so any later delta replaces it.
@@ -224,13 +226,14 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
         entries, seq = ranking.top(window, limit)
         me = ranking.entry(window, player_id) if player_id else None
         return {"seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
-                "me": me.as_dict() if me else None}
+                "me": me.as_dict() if me else None, **ranking.pipeline_state()}
     except ranking.RankingUnavailable:
         try:
             entries = leaderboard_top(window=window, limit=limit)
         except (LeaderboardUnavailable, store.StoreUnavailable):
             entries = []
-        return {"seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True}
+        return {"seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True,
+                "pipeline": {"lag_ms": None, "as_of": None}, "heartbeat_at": None}
 
 
 def pipeline_overview(*, recent: int = 20) -> dict:

@@ -181,6 +181,14 @@ else:
 
 # How many entries a live board shows and pushes (top N).
 LEADERBOARD_SIZE = config.get_int("LEADERBOARD_SIZE", 10, minimum=1)
+# A batch tells each player it moved past (or that moved past it) of a
+# board, up to this many per mover, the nearest first: a jump over 50,000
+# players on a big board notifies the nearest few, not all of them.
+RANK_CHANGE_NOTIFY_LIMIT = config.get_int("RANK_CHANGE_NOTIFY_LIMIT", 10)
+# Every running consumer worker pushes a heartbeat to the boards this often;
+# a board with none for PIPELINE_DELAYED_AFTER_SECONDS shows "delayed".
+PIPELINE_HEARTBEAT_SECONDS = config.get_float("PIPELINE_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+PIPELINE_DELAYED_AFTER_SECONDS = config.get_float("PIPELINE_DELAYED_AFTER_SECONDS", 30.0, minimum=1.0)
 
 # --- API ------------------------------------------------------------------
 SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from scoring import metrics, store
@@ -61,6 +62,7 @@ class Worker:
         self._last_progress = clock()
         self._last_count = 0
         self._next_heal = 0.0
+        self._next_heartbeat = 0.0
 
     # --- the steps ------------------------------------------------------------
 
@@ -89,6 +91,9 @@ class Worker:
         for shard_id, progress in self.reader.owned.items():
             if progress.lag_ms is not None:
                 metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
+        if self.clock() >= self._next_heartbeat:
+            self._next_heartbeat = self.clock() + settings.PIPELINE_HEARTBEAT_SECONDS
+            self.live.heartbeat()
         if self.clock() >= self._next_heal:  # another process's Redis outage, or Lambda's
             self._next_heal = self.clock() + self.reader.config.renew_interval
             self.live.heal_if_stale()

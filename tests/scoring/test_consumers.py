@@ -95,7 +95,8 @@ async def test_a_players_own_socket_receives_their_submission_outcomes(player, s
     assert connected
     await communicator.receive_json_from()  # snapshot
     await sync_to_async(LiveUpdater().after_batch)(applied_batch(str(player.pk), "Ada", 10))
-    messages = [await communicator.receive_json_from() for _ in range(2)]
+    messages = [await communicator.receive_json_from() for _ in range(3)]
+    assert sorted(m["type"] for m in messages) == ["delta", "rank.change", "submission"]
     submission = next(m for m in messages if m["type"] == "submission")["submission"]
     assert (submission["status"], submission["points"], submission["total"], submission["rank"]) == (
         "applied", 10, 10, 1)

@@ -105,3 +105,159 @@ def test_boards_update_with_redis_gone_is_ranking_unavailable_not_a_redis_error(
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     with pytest.raises(ranking.RankingUnavailable):
         ranking.boards_update([total("a", 10)], now=NOW)
+
+
+# --- rank changes ------------------------------------------------------------
+
+
+def rank_changes(totals, window="all"):
+    [change] = [c for c in ranking.boards_update(totals, now=NOW) if c.window == window]
+    return {rc.player_id: rc.as_message() for rc in change.rank_changes}
+
+
+def who(*players):
+    return [{"player_id": p, "player": p.upper()} for p in players]
+
+
+def test_a_mover_and_the_player_it_passed_are_told_and_no_one_else():
+    ranking.boards_update([total("a", 50), total("b", 40), total("c", 30)], now=NOW)
+    assert rank_changes([total("c", 45, version=2)]) == {
+        "c": {"type": "rank.change", "window": "all", "rank": 2, "previous_rank": 3, "passed": who("b"),
+              "passed_by": [], "entered_top": None, "left_top": None},
+        "b": {"type": "rank.change", "window": "all", "rank": 3, "previous_rank": 2, "passed": [],
+              "passed_by": who("c"), "entered_top": None, "left_top": None},
+    }
+
+
+def test_crossing_the_top_boundary_says_entered_and_left(settings):
+    settings.LEADERBOARD_SIZE = 2
+    ranking.boards_update([total("a", 50), total("b", 40), total("c", 30)], now=NOW)
+    changes = rank_changes([total("c", 45, version=2)])
+    assert (changes["c"]["entered_top"], changes["c"]["left_top"]) == (2, None)
+    assert (changes["b"]["entered_top"], changes["b"]["left_top"]) == (None, 2)
+
+
+def test_movers_in_one_batch_passing_each_other_and_others():
+    ranking.boards_update([total("a", 50), total("b", 40), total("c", 30), total("d", 20)], now=NOW)
+    changes = rank_changes([total("c", 55, version=2), total("d", 45, version=2)])
+    # c 55, a 50, d 45, b 40
+    assert {p: (m["previous_rank"], m["rank"], m["passed"], m["passed_by"]) for p, m in changes.items()} == {
+        "c": (3, 1, who("a", "b"), []),
+        "a": (1, 2, [], who("c")),
+        "d": (4, 3, who("b"), []),
+        "b": (2, 4, [], who("c", "d")),
+    }
+
+
+def test_a_total_that_falls_is_passed_by_those_it_fell_behind():
+    ranking.boards_update([total("a", 50), total("b", 40), total("c", 30)], now=NOW)
+    changes = rank_changes([total("a", 35, version=2)])
+    assert {p: (m["previous_rank"], m["rank"], m["passed"], m["passed_by"]) for p, m in changes.items()} == {
+        "a": (1, 2, [], who("b")),
+        "b": (2, 1, who("a"), []),
+    }
+
+
+def test_a_newcomer_passes_everyone_below_it_and_enters_the_top():
+    ranking.boards_update([total("a", 50), total("b", 40)], now=NOW)
+    changes = rank_changes([total("x", 45)])
+    assert changes["x"] == {"type": "rank.change", "window": "all", "rank": 2, "previous_rank": None,
+                            "passed": who("b"), "passed_by": [], "entered_top": 10, "left_top": None}
+    assert (changes["b"]["previous_rank"], changes["b"]["rank"], changes["b"]["passed_by"]) == (2, 3, who("x"))
+    assert set(changes) == {"x", "b"}
+
+
+def test_gaining_points_without_changing_rank_says_nothing():
+    ranking.boards_update([total("a", 50), total("b", 40)], now=NOW)
+    assert rank_changes([total("b", 45, version=2)]) == {}
+
+
+def test_a_long_jump_notifies_the_nearest_players_it_passed_up_to_the_limit(settings):
+    settings.RANK_CHANGE_NOTIFY_LIMIT = 2
+    ranking.boards_update([total(f"p{i}", 100 - i) for i in range(6)] + [total("z", 1)], now=NOW)
+    changes = rank_changes([total("z", 1000, version=2)])
+    assert changes["z"]["passed"] == who("p0", "p1")
+    assert set(changes) == {"z", "p0", "p1"}
+    assert (changes["p1"]["previous_rank"], changes["p1"]["rank"]) == (2, 3)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rank_changes_match_a_brute_force_count_on_random_batches(seed, settings):
+    import random
+
+    rng = random.Random(seed)
+    settings.LEADERBOARD_SIZE = 5
+    settings.RANK_CHANGE_NOTIFY_LIMIT = 1000
+    before = {f"p{i}": rng.randint(1, 60) for i in range(25)}
+    ranking.boards_update([total(p, v, reached=1 + int(p[1:])) for p, v in before.items()], now=NOW)
+    after = dict(before)
+    movers = rng.sample(sorted(before), 6) + [f"new{i}" for i in range(rng.randint(0, 3))]
+    for p in movers:
+        after[p] = max(1, after.get(p, 0) + rng.randint(-30, 30))
+    batch = [total(p, after[p], version=2, reached=1 + int(p[1:]) if p.startswith("p") else 100 + int(p[3:]))
+             for p in movers]
+    reached = {t.player_id: t.reached_at_ms for t in batch} | {p: 1 + int(p[1:]) for p in before}
+
+    def order(board):  # best first: higher total, then who reached it first
+        return sorted(board, key=lambda p: (-board[p], reached[p]))
+
+    old, new = order(before), order(after)
+    old_rank = {p: i + 1 for i, p in enumerate(old)}
+    new_rank = {p: i + 1 for i, p in enumerate(new)}
+    expected = {}
+    for p in new:
+        passed = [q for q in new if q in old_rank and p in old_rank and old_rank[q] < old_rank[p]
+                  and new_rank[q] > new_rank[p]] + [q for q in new if p not in old_rank and q in old_rank
+                                                   and new_rank[q] > new_rank[p]]
+        passed_by = [q for q in new if new_rank[q] < new_rank[p] and (
+            (q in old_rank and p in old_rank and old_rank[q] > old_rank[p]) or (q not in old_rank and p in old_rank))]
+        if old_rank.get(p) != new_rank[p]:
+            was_in = p in old_rank and old_rank[p] <= 5
+            expected[p] = (old_rank.get(p), new_rank[p], who(*passed), who(*passed_by),
+                           5 if new_rank[p] <= 5 and not was_in else None, 5 if was_in and new_rank[p] > 5 else None)
+    got = {p: (m["previous_rank"], m["rank"], m["passed"], m["passed_by"], m["entered_top"], m["left_top"])
+           for p, m in rank_changes(batch).items()}
+    assert got == expected
+
+
+def test_top_is_served_again_from_the_cache_until_the_seq_moves():
+    ranking.boards_update([total("a", 50)], now=datetime.now(UTC))
+    first, seq = ranking.top("all", 10)
+    # Behind the cache's back: a write that does not bump the seq is not seen...
+    ranking.client().hset("lb:names", "a", "RENAMED")
+    assert ranking.top("all", 10) == (first, seq)
+    # ...and every board update bumps it.
+    ranking.boards_update([total("b", 60)], now=datetime.now(UTC))
+    entries, seq2 = ranking.top("all", 10)
+    assert seq2 > seq and [(e.player_id, e.player_name) for e in entries] == [("b", "B"), ("a", "RENAMED")]
+
+
+def test_a_board_lost_and_written_again_is_not_served_from_the_cache():
+    ranking.boards_update([total("a", 50)], now=datetime.now(UTC))
+    ranking.top("all", 10)
+    ranking.client().flushdb()  # a Redis restart without persistence
+    ranking.boards_update([total("z", 5)], now=datetime.now(UTC))  # the same seq, 1, as before
+    assert [e.player_id for e in ranking.top("all", 10)[0]] == ["z"]
+
+
+def test_rebuild_loads_in_chunks_and_reports_progress(monkeypatch):
+    monkeypatch.setattr(ranking, "REBUILD_CHUNK", 3)
+    seen = []
+    count = ranking.boards_rebuild((total(f"p{i}", i + 1, today=i + 1) for i in range(7)), now=NOW,
+                                   progress=seen.append)
+    assert count == 7 and seen == [3, 6, 7]
+    r = ranking.client()
+    assert [e.player_id for e in ranking._top(r, "lb:all", 3)] == ["p6", "p5", "p4"]
+    assert [e.player_id for e in ranking._top(r, "lb:" + TODAY, 2)] == ["p6", "p5"]
+
+
+def test_rebuild_never_undoes_a_newer_update_made_meanwhile():
+    def totals():
+        # The boards are cleared; the consumer applies a newer total of "a"
+        # before the rebuild's scan, which read an older one, loads it.
+        ranking.boards_update([total("a", 90, version=7)], now=NOW)
+        yield total("a", 10, version=6)
+        yield total("b", 5)
+
+    assert ranking.boards_rebuild(totals(), now=NOW) == 2
+    assert [(e.player_id, e.total) for e in ranking._top(ranking.client(), "lb:all", 10)] == [("a", 90), ("b", 5)]

@@ -21,13 +21,16 @@ class Live:
     """The after-batch step's interface (scoring/live.py), recording calls."""
 
     def __init__(self):
-        self.batches, self.heals = [], 0
+        self.batches, self.heals, self.heartbeats = [], 0, 0
 
     def after_batch(self, result):
         self.batches.append(result)
 
     def heal_if_stale(self):
         self.heals += 1
+
+    def heartbeat(self):
+        self.heartbeats += 1
 
 
 def worker(streams, clock, live, **policy) -> Worker:
