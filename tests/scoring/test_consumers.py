@@ -190,3 +190,50 @@ async def test_a_socket_open_longer_than_the_group_expiry_still_gets_deltas(sett
     delta = await communicator.receive_json_from(timeout=3)
     assert (delta["type"], delta["seq"]) == ("delta", 99)
     await communicator.disconnect()
+
+
+async def test_snapshots_and_deltas_carry_the_pipelines_freshness():
+    communicator, _ = await connect("/ws/leaderboard/?window=all")
+    snapshot = await communicator.receive_json_from()
+    assert snapshot["pipeline"] == {"lag_ms": None, "as_of": None} and snapshot["heartbeat_at"] is None
+    batch = applied_batch("9", "Cy", 40)
+    submitted = batch.applied[0].submission.submitted_at.timestamp()
+    clock = iter([submitted + 1.25]).__next__  # applied 1.25 s after it was accepted
+    await sync_to_async(LiveUpdater(clock=clock).after_batch)(batch)
+    delta = await communicator.receive_json_from()
+    assert delta["pipeline"]["lag_ms"] == 1250
+    applied_at = datetime.fromisoformat(delta["pipeline"]["as_of"].replace("Z", "+00:00"))
+    assert abs(applied_at.timestamp() - (submitted + 1.25)) < 0.001
+    assert (delta["applied"], [a["player"] for a in delta["activity"]]) == (1, ["Cy"])
+    await communicator.disconnect()
+    communicator, _ = await connect("/ws/leaderboard/?window=all")
+    again = await communicator.receive_json_from()
+    assert again["pipeline"] == delta["pipeline"] and again["heartbeat_at"] == delta["pipeline"]["as_of"]
+    await communicator.disconnect()
+
+
+async def test_a_workers_heartbeat_reaches_every_board():
+    sockets = [(await connect(f"/ws/leaderboard/?window={w}"))[0] for w in ("all", "week", "day")]
+    for s in sockets:
+        await s.receive_json_from()  # snapshot
+    await sync_to_async(LiveUpdater(clock=lambda: 1_800_000_000.5).heartbeat)()
+    for s in sockets:
+        beat = await s.receive_json_from()
+        assert beat == {"type": "heartbeat", "at": "2027-01-15T08:00:00.500Z",
+                        "pipeline": {"lag_ms": None, "as_of": None}}
+        await s.disconnect()
+
+
+async def test_a_rank_change_reaches_only_the_socket_of_its_board(player, session_cookie):
+    day, _ = await connect("/ws/leaderboard/?window=day", headers=(ORIGIN, HOST, session_cookie))
+    await day.receive_json_from()
+    message = {"type": "rank.change", "window": "all", "rank": 1, "previous_rank": 2, "passed": [],
+               "passed_by": [], "entered_top": None, "left_top": None}
+    await get_channel_layer().group_send(broadcast.player_group(str(player.pk)), message)
+    assert await messages_before_marker(day, group=broadcast.player_group(str(player.pk))) == []
+    all_time, _ = await connect("/ws/leaderboard/?window=all", headers=(ORIGIN, HOST, session_cookie))
+    await all_time.receive_json_from()
+    await get_channel_layer().group_send(broadcast.player_group(str(player.pk)), message)
+    assert await all_time.receive_json_from() == message
+    await day.disconnect()
+    await all_time.disconnect()

@@ -261,3 +261,23 @@ def test_rebuild_never_undoes_a_newer_update_made_meanwhile():
 
     assert ranking.boards_rebuild(totals(), now=NOW) == 2
     assert [(e.player_id, e.total) for e in ranking._top(ranking.client(), "lb:all", 10)] == [("a", 90), ("b", 5)]
+
+
+def test_activity_keeps_the_latest_completions_and_counts_them_per_minute():
+    minute = int(NOW.timestamp()) // 60 * 60_000
+    for i in range(3):
+        ranking.pipeline_record(lag_ms=5, as_of_ms=minute + i, applied=2,
+                                activity=[{"player": f"P{i}b"}, {"player": f"P{i}a"}])
+    ranking.pipeline_record(lag_ms=7, as_of_ms=minute - 60_000, applied=1, activity=[{"player": "old"}])
+    assert [a["player"] for a in ranking.activity_recent(limit=4)] == ["old", "P2b", "P2a", "P1b"]
+    per_minute = ranking.activity_per_minute(3, now=NOW)
+    assert [p["count"] for p in per_minute] == [0, 1, 6]
+    assert per_minute[-1]["minute"] == "2026-11-26T12:00:00.000Z"
+    assert ranking.pipeline_state() == {"pipeline": {"lag_ms": 7, "as_of": ranking.iso(minute - 60_000)},
+                                        "heartbeat_at": ranking.iso(minute - 60_000)}
+
+
+def test_activity_keeps_only_the_latest_few():
+    ranking.pipeline_record(lag_ms=0, as_of_ms=1, applied=0,
+                            activity=[{"n": i} for i in range(ranking.ACTIVITY_KEEP + 5)])
+    assert [a["n"] for a in ranking.activity_recent(limit=1000)] == list(range(ranking.ACTIVITY_KEEP))
