@@ -14,12 +14,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoring import selectors, services, verification
+from scoring import selectors, services, spectator, verification
 from scoring.api_errors import LimitedFormParser, LimitedJSONParser
 from scoring.domain import SUBMISSION_ID, utcnow
 from scoring.serializers import (
+    ActivityQuerySerializer,
+    ActivitySerializer,
     ChallengeSerializer,
     LeaderboardEntrySerializer,
+    LeaderboardHistoryQuerySerializer,
+    LeaderboardHistorySerializer,
     LeaderboardMeQuerySerializer,
     LeaderboardMeSerializer,
     LeaderboardQuerySerializer,
@@ -348,6 +352,58 @@ class LeaderboardMeView(APIView):
         except selectors.LeaderboardUnavailable:
             raise LeaderboardUnavailableError() from None
         return Response({"window": window, "me": me, "around": near})
+
+
+class LeaderboardHistoryView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="leaderboard_history",
+        parameters=[LeaderboardHistoryQuerySerializer],
+        responses={200: LeaderboardHistorySerializer, **_errors(400, 503)},
+        description="The top players of a window (at most "
+        f"{spectator.HISTORY_PLAYERS}) and each one's total over time, from their ledger: a point per "
+        f"entry, oldest first, ending at the board's total. At most the newest {spectator.HISTORY_ENTRIES} "
+        "entries a player; a player with more is `truncated`, their line starting from `base`.",
+    )
+    def get(self, request):
+        query = LeaderboardHistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data["window"]
+        try:
+            since, series = spectator.leaderboard_history(window=window, players=query.validated_data["limit"])
+        except selectors.LeaderboardUnavailable:
+            raise LeaderboardUnavailableError() from None
+        return Response(LeaderboardHistorySerializer({
+            "window": window, "since": since, "entries_per_player": spectator.HISTORY_ENTRIES, "series": series,
+        }).data)
+
+
+class ActivityUnavailableError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The live activity is unavailable (Redis). Try again shortly."
+    default_code = "activity_unavailable"
+
+
+class ActivityView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="activity_retrieve",
+        parameters=[ActivityQuerySerializer],
+        responses={200: ActivitySerializer, **_errors(400, 503)},
+        description="The latest applied completions (newest first) and how many were applied each "
+        "minute of the last `minutes` (oldest first, this minute included), as the consumer records them.",
+    )
+    def get(self, request):
+        query = ActivityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            overview = spectator.activity_overview(recent=query.validated_data["limit"],
+                                                   minutes=query.validated_data["minutes"])
+        except spectator.ActivityUnavailable:
+            raise ActivityUnavailableError() from None
+        return Response(ActivitySerializer(overview).data)
 
 
 class TokenResponseSerializer(serializers.Serializer):

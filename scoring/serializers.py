@@ -3,6 +3,7 @@ so only the task catalog uses a ModelSerializer."""
 
 from rest_framework import serializers
 
+from scoring import spectator
 from scoring.domain import WINDOWS
 from scoring.models import Task
 
@@ -217,3 +218,62 @@ class LedgerPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     total = serializers.IntegerField(help_text="What the whole ledger sums to: the player's total.")
     results = LedgerEntrySerializer(many=True)
+
+
+# --- the spectator dashboard (scoring.spectator) ------------------------------
+
+class LeaderboardHistoryQuerySerializer(QuerySerializer):
+    window = serializers.ChoiceField(choices=WINDOWS, default="all", required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=spectator.HISTORY_PLAYERS,
+                                     default=spectator.HISTORY_PLAYERS, help_text="How many of the top players.")
+
+
+class HistoryPointSerializer(PlainOutputSerializer):
+    at = serializers.DateTimeField(help_text="When the ledger entry was played (or the adjustment made).")
+    total = serializers.IntegerField(help_text="The player's total in the window just after it.")
+
+
+class HistorySeriesSerializer(PlainOutputSerializer):
+    player_id = serializers.CharField()
+    player = serializers.CharField()
+    rank = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="On the board now: the last point's total.")
+    base = serializers.IntegerField(help_text="The total before the first point: 0 unless `truncated`.")
+    truncated = serializers.BooleanField(help_text=f"The player has more than the newest "
+                                         f"{spectator.HISTORY_ENTRIES} entries in the window; older ones are "
+                                         "left out.")
+    points = HistoryPointSerializer(many=True, help_text="Oldest first.")
+
+
+class LeaderboardHistorySerializer(serializers.Serializer):
+    window = serializers.ChoiceField(choices=WINDOWS)
+    since = serializers.DateTimeField(allow_null=True, help_text="When the window's period began (UTC); null "
+                                      "for all time.")
+    entries_per_player = serializers.IntegerField(help_text="The most ledger entries read per player.")
+    series = HistorySeriesSerializer(many=True, help_text="Best first.")
+
+
+class ActivityQuerySerializer(QuerySerializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=spectator.ACTIVITY_RECENT_MAX,
+                                     default=20, help_text="How many recent completions.")
+    minutes = serializers.IntegerField(required=False, min_value=1, max_value=spectator.ACTIVITY_MINUTES_MAX,
+                                       default=30, help_text="How many minutes of counts, this one included.")
+
+
+class ActivityItemSerializer(serializers.Serializer):
+    player_id = serializers.CharField()
+    player = serializers.CharField()
+    task = serializers.CharField()
+    task_title = serializers.CharField()
+    points = serializers.IntegerField()
+    at = serializers.DateTimeField(help_text="When it was played.")
+
+
+class ActivityMinuteSerializer(serializers.Serializer):
+    minute = serializers.DateTimeField(help_text="The minute's start (UTC).")
+    count = serializers.IntegerField(help_text="Completions applied in it.")
+
+
+class ActivitySerializer(serializers.Serializer):
+    recent = ActivityItemSerializer(many=True, help_text="Applied completions, newest first.")
+    per_minute = ActivityMinuteSerializer(many=True, help_text="Oldest first.")

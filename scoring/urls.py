@@ -11,6 +11,8 @@ api_urlpatterns = [
     path("tasks/<str:slug>/challenges/", api.ChallengeCreateView.as_view(), name="challenge-create"),
     path("leaderboard/", api.LeaderboardView.as_view(), name="leaderboard"),
     path("leaderboard/me/", api.LeaderboardMeView.as_view(), name="leaderboard-me"),
+    path("leaderboard/history/", api.LeaderboardHistoryView.as_view(), name="leaderboard-history"),
+    path("activity/", api.ActivityView.as_view(), name="activity"),
 ]
 
 page_urlpatterns = [
