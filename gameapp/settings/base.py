@@ -107,6 +107,13 @@ AWS_REGION = config.get_region("AWS_REGION", "us-east-1")
 DYNAMODB_MAX_ATTEMPTS = config.get_int("DYNAMODB_MAX_ATTEMPTS", 3, minimum=1)
 DYNAMODB_CONNECT_TIMEOUT = config.get_float("DYNAMODB_CONNECT_TIMEOUT", 1.0, minimum=0.1)
 DYNAMODB_READ_TIMEOUT = config.get_float("DYNAMODB_READ_TIMEOUT", 2.0, minimum=0.1)
+# The leaderboard index (GSI1) spreads TOTAL items over this many partitions,
+# each good for about 1,000 writes a second. The same value everywhere;
+# changing it needs `manage.py migrate_leaderboard_index` (docs/data-model.md).
+LEADERBOARD_INDEX_SHARDS = config.get_int("LEADERBOARD_INDEX_SHARDS", 10, minimum=1)
+# Full scans of the TOTAL items (rebuild_leaderboard, rebuild_totals, rules
+# changes) read this many segments in parallel, one thread each.
+TOTALS_SCAN_SEGMENTS = config.get_int("TOTALS_SCAN_SEGMENTS", 4, minimum=1)
 
 # --- Stream consumer (manage.py consume_scores) -----------------------------
 # The same knobs as a Lambda event source mapping, with the same meaning.

@@ -7,8 +7,11 @@ Single-table design (see docs/data-model.md):
 item       PK                     SK          indexes
 =========  =====================  ==========  ===================================
 SCORE      SCORE#<submission id>  SCORE       GSI2: PLAYER#<id> / <submitted>#<id>
-TOTAL      PLAYER#<player id>     TOTAL       GSI1: LEADERBOARD / <total>#<first>
+TOTAL      PLAYER#<player id>     TOTAL       GSI1: LEADERBOARD#<shard> / <total>#<first>
 =========  =====================  ==========  ===================================
+
+GSI1 is sharded by player (``keys.leaderboard_shard``): ``leaderboard`` reads
+the top N of every shard and merges them.
 
 The stream processor filters on INSERT of PK prefix ``SCORE#``, so every
 other item type is invisible to it by construction.
@@ -16,7 +19,7 @@ other item type is invisible to it by construction.
 Callers use the package (``from scoring import store``; ``store.score_put``).
 Inside it: ``base`` (clients, the one door for calls and its errors),
 ``keys`` (key formats and every item<->object mapping), ``scores``,
-``totals``, ``stream_state`` (the stream reader's checkpoints, leases,
+``totals``, ``leaderboard`` (the sharded index), ``stream_state`` (the stream reader's checkpoints, leases,
 workers and dead letters), ``streams`` (DynamoDB Streams calls) and
 ``table``. Nothing outside the package imports botocore: its errors arrive
 as the StoreError family below.
@@ -33,12 +36,15 @@ from scoring.store.base import (  # noqa: F401 (the package's API)
     client,
     items_get_many,
     items_put_many,
+    scan_parallel,
     sqs_client,
     streams_client,
     table_name,
 )
 from scoring.store.keys import (  # noqa: F401 (the package's API)
     CHECKPOINT_PREFIX,
+    GSI_LEADERBOARD,
+    LEADERBOARD_PK,
     LEASE_PREFIX,
     PURGE_AT,
     SCORE_PREFIX,
@@ -47,6 +53,9 @@ from scoring.store.keys import (  # noqa: F401 (the package's API)
     DeadLetter,
     Lease,
     dlq_key,
+    leaderboard_partitions,
+    leaderboard_pk,
+    leaderboard_shard,
     score_key,
     shard_checkpoint_key,
     shard_lease_key,
@@ -59,6 +68,7 @@ from scoring.store.keys import (  # noqa: F401 (the package's API)
     worker_key,
     worker_registry_key,
 )
+from scoring.store.leaderboard import IndexMigration, leaderboard_index_migrate, leaderboard_top  # noqa: F401
 from scoring.store.scores import (  # noqa: F401 (the package's API)
     adjustment_put,
     held_list,
@@ -112,7 +122,6 @@ from scoring.store.totals import (  # noqa: F401 (the package's API)
     boards_stale_clear,
     boards_stale_get,
     boards_stale_mark,
-    leaderboard_top,
     total_change,
     total_put_if_version,
     totals_get_many,

@@ -2,6 +2,8 @@
 
 import contextlib
 import functools
+import queue
+import threading
 import time
 from collections.abc import Iterator
 
@@ -183,6 +185,67 @@ def paginate(method: str, *, client=None, **kwargs) -> Iterator[dict]:
     mapping: botocore fetches the next page inside the iteration."""
     with errors_mapped(f"DynamoDB {method}"):
         yield from (client or _dynamodb()).get_paginator(method).paginate(**kwargs)
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_SEGMENT_DONE = object()
+
+
+def scan_parallel(*, segments: int, client=None, **kwargs) -> Iterator[list[dict]]:
+    """Every page of a Scan (its items), read as ``segments`` parallel
+    segments (``Segment``/``TotalSegments``), one thread each, and yielded
+    in the caller's thread as they arrive, in no particular order.
+
+    Threads share the one boto3 client (clients are thread-safe; resources
+    are not). A bounded queue holds what the caller has not taken yet, so
+    a slow caller slows the reads instead of filling memory. A segment's
+    error is raised in the caller; closing the iterator early stops the
+    other segments after their page in flight.
+    """
+    if segments <= 1:
+        for page in paginate("scan", client=client, **kwargs):
+            yield page.get("Items", [])
+        return
+    pages: queue.Queue = queue.Queue(maxsize=2 * segments)
+    stop = threading.Event()
+
+    def put(thing) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(thing, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read(segment: int) -> None:
+        try:
+            for page in paginate("scan", client=client, Segment=segment, TotalSegments=segments, **kwargs):
+                if not put(page.get("Items", [])):
+                    return
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller, which raises it)
+            put(_Failed(exc))
+        finally:
+            put(_SEGMENT_DONE)
+
+    for segment in range(segments):
+        threading.Thread(target=read, args=(segment,), name=f"scan-{segment}-of-{segments}", daemon=True).start()
+    try:
+        done = 0
+        while done < segments:
+            got = pages.get()
+            if got is _SEGMENT_DONE:
+                done += 1
+            elif isinstance(got, _Failed):
+                raise got.error
+            else:
+                yield got
+    finally:
+        stop.set()
 
 
 def query_all(pk: str, sk_prefix: str) -> Iterator[dict]:

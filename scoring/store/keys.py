@@ -4,14 +4,16 @@ Nothing else in the project builds a key or reads an attribute off an item.
 """
 
 import json
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from django.conf import settings
 
-from scoring.domain import PlayerTotal, Review, Status, Submission, rank_key
+from scoring.domain import LeaderboardEntry, PlayerTotal, Review, Status, Submission, rank_key
 
 SCORE_PREFIX = "SCORE#"
 PLAYER_PREFIX = "PLAYER#"
@@ -25,7 +27,13 @@ DLQ_PK = "DLQ"
 REJECTED_PK = "REJECTED"
 HELD_PK = "HELD"
 BOARDS_PK = "BOARDS"
+# The leaderboard index is sharded: a TOTAL is listed under
+# LEADERBOARD#<shard>, its player's stable hash modulo the shard count
+# (settings.LEADERBOARD_INDEX_SHARDS), so its writes spread over that many
+# index partitions. LEADERBOARD_PK is the one partition they all shared
+# before: read until ``migrate_leaderboard_index`` empties it.
 LEADERBOARD_PK = "LEADERBOARD"
+LEADERBOARD_SHARD_PREFIX = "LEADERBOARD#"
 GSI_LEADERBOARD = "GSI1"
 GSI_PLAYER_SCORES = "GSI2"
 # DynamoDB's Time to Live attribute: epoch seconds after which DynamoDB may
@@ -43,6 +51,24 @@ def score_key(submission_id: str) -> dict:
 
 def total_key(player_id: str) -> dict:
     return {"PK": {"S": PLAYER_PREFIX + player_id}, "SK": {"S": "TOTAL"}}
+
+
+def leaderboard_shard(player_id: str, *, shards: int) -> int:
+    """The index shard a player is listed in. CRC-32, not ``hash()``: the
+    same in every process and Python version, as a key must be."""
+    return zlib.crc32(player_id.encode()) % shards
+
+
+def leaderboard_pk(player_id: str, *, shards: int) -> str:
+    """A listed TOTAL's ``GSI1PK``."""
+    return f"{LEADERBOARD_SHARD_PREFIX}{leaderboard_shard(player_id, shards=shards)}"
+
+
+def leaderboard_partitions(*, shards: int) -> list[str]:
+    """Every ``GSI1PK`` a top-N read covers: each shard, and the unsharded
+    partition of tables not yet migrated (empty once they are: one Query
+    that finds nothing)."""
+    return [f"{LEADERBOARD_SHARD_PREFIX}{n}" for n in range(shards)] + [LEADERBOARD_PK]
 
 
 # The stream reader's own items share one partition each, so that reading all
@@ -232,7 +258,9 @@ def held_pointer_item(submission: Submission) -> dict:
 # --- TOTAL ----------------------------------------------------------------
 
 
-def total_to_item(total: PlayerTotal) -> dict:
+def total_to_item(total: PlayerTotal, *, index_shards: int | None = None) -> dict:
+    """The TOTAL item; listed in the leaderboard index's shard for the
+    player (``index_shards``: settings.LEADERBOARD_INDEX_SHARDS unless given)."""
     item = {
         **total_key(total.player_id),
         **to_item(
@@ -256,7 +284,8 @@ def total_to_item(total: PlayerTotal) -> dict:
         "versions": {"M": {k: {"N": str(v)} for k, v in total.versions.items()}},
     }
     if total.on_leaderboard:  # a sparse index: a player with nothing applied yet has no rank
-        item["GSI1PK"] = {"S": LEADERBOARD_PK}
+        shards = index_shards or settings.LEADERBOARD_INDEX_SHARDS
+        item["GSI1PK"] = {"S": leaderboard_pk(total.player_id, shards=shards)}
         item["GSI1SK"] = {"S": rank_key(total=total.total, reached_at_ms=total.reached_at_ms)}
     return item
 
@@ -279,6 +308,37 @@ def total_from_item(item: dict) -> PlayerTotal:
         rescored={k: [int(n) for n in v] for k, v in attrs.get("rescored", {}).items()},
         versions={k: int(v) for k, v in attrs.get("versions", {}).items()},
     )
+
+
+# What a top-N read of the index asks for: an entry, its order and its version.
+LEADERBOARD_PROJECTION = {"#p": "player_id", "#n": "player_name", "#t": "total", "#v": "version", "#k": "GSI1SK"}
+
+
+def leaderboard_order(item: dict) -> tuple[str, str]:
+    """Sorts index items as the Redis boards do, in descending order: the
+    rank key, then (on a tie of both total and moment) the player id."""
+    return item["GSI1SK"]["S"], item["player_id"]["S"]
+
+
+def leaderboard_item_version(item: dict) -> tuple[str, int]:
+    """(player id, version) of an index item: the same player read from two
+    partitions (moved meanwhile) counts once, as its newer version."""
+    return item["player_id"]["S"], int(item.get("version", {}).get("N", "0"))
+
+
+def leaderboard_index_move(item: dict, *, shards: int) -> tuple[str, str, str] | None:
+    """(player id, GSI1PK as stored, the one it should have) for a listed
+    TOTAL not in its shard (the unsharded partition, or a shard of another
+    count); None if it is in place."""
+    player_id, stored = item["player_id"]["S"], item["GSI1PK"]["S"]
+    wanted = leaderboard_pk(player_id, shards=shards)
+    return None if stored == wanted else (player_id, stored, wanted)
+
+
+def leaderboard_entry_from_item(item: dict, *, rank: int) -> LeaderboardEntry:
+    attrs = from_item(item)
+    return LeaderboardEntry(rank=rank, player_id=attrs["player_id"], player_name=attrs.get("player_name", ""),
+                            total=attrs.get("total", 0))
 
 
 # --- the stream reader's items --------------------------------------------

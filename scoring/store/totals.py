@@ -4,16 +4,15 @@ and the marker left when the Redis boards missed an update."""
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from scoring.domain import LeaderboardEntry, PlayerTotal
-from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, paginate, scan_client, table_name
+from django.conf import settings
+
+from scoring.domain import PlayerTotal
+from scoring.store.base import StoreUnavailable, call, call_if, items_get_many, scan_client, scan_parallel, table_name
 from scoring.store.keys import (
-    GSI_LEADERBOARD,
-    LEADERBOARD_PK,
     PLAYER_PREFIX,
     BoardsStale,
     boards_stale_from_item,
     boards_stale_key,
-    from_item,
     total_from_item,
     total_key,
     total_to_item,
@@ -68,25 +67,21 @@ def total_change(*, player_id: str, change: Callable[[PlayerTotal | None, bool],
     raise StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
 
 
-def totals_scan() -> Iterator[PlayerTotal]:
-    """Every TOTAL item."""
-    for page in paginate("scan", client=scan_client(), TableName=table_name(),
-                         FilterExpression="begins_with(PK, :p) AND SK = :sk",
-                         ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}}):
-        for item in page.get("Items", []):
+def totals_scan(*, segments: int | None = None,
+                progress: Callable[[int], None] | None = None) -> Iterator[PlayerTotal]:
+    """Every TOTAL item, in no particular order: a parallel Scan of
+    ``segments`` segments (settings.TOTALS_SCAN_SEGMENTS unless given).
+    ``progress`` is told how many were read so far after every page, in
+    the caller's thread."""
+    read = 0
+    for items in scan_parallel(segments=segments or settings.TOTALS_SCAN_SEGMENTS, client=scan_client(),
+                               TableName=table_name(), FilterExpression="begins_with(PK, :p) AND SK = :sk",
+                               ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}}):
+        for item in items:
             yield total_from_item(item)
-
-
-def leaderboard_top(*, limit: int) -> list[LeaderboardEntry]:
-    """The top ``limit`` TOTAL items, best first (the DynamoDB index)."""
-    response = call("query", TableName=table_name(), IndexName=GSI_LEADERBOARD, KeyConditionExpression="GSI1PK = :pk",
-                    ExpressionAttributeValues={":pk": {"S": LEADERBOARD_PK}}, ScanIndexForward=False, Limit=limit)
-    entries = []
-    for rank, item in enumerate(response.get("Items", []), start=1):
-        attrs = from_item(item)
-        entries.append(LeaderboardEntry(rank=rank, player_id=attrs["player_id"], player_name=attrs["player_name"],
-                                        total=attrs["total"]))
-    return entries
+        read += len(items)
+        if progress:
+            progress(read)
 
 
 # --- the boards-stale marker (see scoring/live.py) ------------------------
