@@ -82,6 +82,10 @@ def leaderboard_page(request):
         "limit": settings.LEADERBOARD_SIZE,  # what the socket sends (ranking.size)
         "socketPath": LEADERBOARD_SOCKET_PATH,
         "meUrl": reverse("leaderboard-me"),
+        "historyUrl": reverse("leaderboard-history"),
+        "activityUrl": reverse("activity"),
+        # The page says "delayed" after this long without a heartbeat or delta.
+        "delayedAfterSeconds": settings.PIPELINE_DELAYED_AFTER_SECONDS,
     }
     return render(request, "scoring/leaderboard.html", {
         "windows": LEADERBOARD_WINDOWS,

@@ -1,5 +1,8 @@
 /* The live leaderboard: a snapshot on every (re)connect replaces the board,
- * then deltas newer than the last applied seq re-render it from their `top`. */
+ * then deltas newer than the last applied seq re-render it from their `top`.
+ * Around it: the pipeline's freshness (freshness.js), the viewer's rank
+ * changes (notices.js), and the spectator's dashboard (activity.js,
+ * history_chart.js), each fed from the same socket. */
 (function () {
   "use strict";
 
@@ -16,6 +19,20 @@
   const panel = document.getElementById("board-panel");
   const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+  const part = (role) => document.querySelector(`[data-role="${role}"]`);
+  const PERIODS = { all: "", week: "this week", day: "today" }; // for notices: "now #2 this week"
+
+  const freshness = window.GameFreshness.attach({
+    element: part("freshness"), announcer: part("freshness-alert"), delayedAfterSeconds: config.delayedAfterSeconds,
+  });
+  const notices = window.GameNotices.create(part("rank-notices"));
+  const activity = window.GameActivity.attach({
+    url: config.activityUrl, feed: part("activity-feed"), empty: part("activity-empty"),
+    chart: part("per-minute-chart"), summary: part("per-minute-summary"),
+  });
+  const topChart = window.GameHistoryChart.attach({
+    url: config.historyUrl, chart: part("history-chart"), caption: part("history-caption"),
+  });
 
   let windowName = config.window;
   let lastSeq = -1;
@@ -102,6 +119,7 @@
 
   function applySnapshot(message) {
     lastSeq = message.seq;
+    topChart.load(windowName);
     loading.hidden = true;
     top = message.entries || [];
     me = "me" in message ? message.me : undefined;
@@ -110,18 +128,22 @@
   }
 
   function applyDelta(message) {
+    activity.delta(message); // the feed dedupes what the snapshot's board already counted
     if (message.seq <= lastSeq) return;
     lastSeq = message.seq;
     if (message.top) top = message.top;
     const mine = [...(message.changes || []), ...top].find(isViewer);
     if (mine) me = { ...(me || {}), ...mine };
     render();
+    topChart.delta(message);
   }
 
   function onMessage(message) {
     if (message.window && message.window !== windowName) return;
+    freshness.heard(message);
     if (message.type === "snapshot") applySnapshot(message);
     else if (message.type === "delta") applyDelta(message);
+    else if (message.type === "rank.change") notices.show(window.GameNotices.rankChangeText(message, PERIODS[windowName]));
   }
 
   async function fetchMe() {
@@ -140,6 +162,7 @@
   }
 
   function onState(state, seconds) {
+    freshness.connection(state);
     status.dataset.state = state;
     status.textContent = { connecting: "Connecting…", live: "Live" }[state] || `Reconnecting in ${seconds}s…`;
     if (state !== "reconnecting" && document.activeElement === reconnectButton) {

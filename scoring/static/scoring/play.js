@@ -11,6 +11,7 @@
   const player = JSON.parse(document.getElementById("player-data").textContent);
   const template = document.getElementById("challenge-template");
   const myScore = document.querySelector('[data-role="my-score"]');
+  const rankNotices = window.GameNotices.create(document.querySelector('[data-role="rank-notices"]'));
 
   const POLL_AFTER_MS = 3000;
   const POLL_EVERY_MS = 1000;
@@ -416,6 +417,8 @@
       lastSeq = message.seq;
       const mine = (message.changes || []).find((change) => String(change.player_id) === player.id);
       if (mine) showMyScore(mine);
+    } else if (message.type === "rank.change" && message.window === "all") {
+      rankNotices.show(window.GameNotices.rankChangeText(message, ""));
     } else if (message.type === "submission" && message.submission) {
       const submission = message.submission;
       if (submission.total != null) showMyScore(submission);
