@@ -24,12 +24,12 @@ class Live:
 
 
 @pytest.fixture
-def live_stack(moto_server, redis_server, table, tmp_path):
+def live_stack(moto_server, redis_url, table, tmp_path):
     """A running web server (daphne) and stream consumer on the test's table."""
     db = tmp_path / "live.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "DEBUG": "1",
            "SECRET_KEY": "e2e-tests-only", "DATABASE_URL": f"sqlite:///{db}", "DYNAMODB_ENDPOINT_URL": moto_server,
-           "DYNAMODB_TABLE": table, "REDIS_URL": redis_server, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "DYNAMODB_TABLE": table, "REDIS_URL": redis_url, "ALLOWED_HOSTS": "127.0.0.1,localhost",
            "STREAM_POLL_INTERVAL": "0.1", "PYTHONUNBUFFERED": "1"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     port = free_port()

@@ -31,12 +31,13 @@ PLAYERS = ("Ann", "Bob", "Cy")
 
 
 @pytest.fixture
-def stack(moto_server, redis_server, table, tmp_path):
-    """daphne and consume_scores on the test's table, with a board of two
+def stack(moto_server, redis_url, table, tmp_path):
+    """daphne and consume_scores on the test's table and a clean Redis (the
+    boards of earlier tests would rank above these players), with a board of two
     and no hold rules; returns (web URL, {name: (player id, session key)})."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "SECRET_KEY": "e2e-tests-only",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DYNAMODB_ENDPOINT_URL": moto_server,
-           "DYNAMODB_TABLE": table, "REDIS_URL": redis_server, "ALLOWED_HOSTS": "127.0.0.1",
+           "DYNAMODB_TABLE": table, "REDIS_URL": redis_url, "ALLOWED_HOSTS": "127.0.0.1",
            "STREAM_POLL_INTERVAL": "0.1", "LEADERBOARD_SIZE": "2", "SCORE_HOLD_RULES": "off", "PYTHONUNBUFFERED": "1"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     script = ("from django.contrib.auth.models import User; from django.contrib.sessions.backends.db import "
