@@ -68,6 +68,8 @@ def test_freshness_dashboard_rank_notice_and_delayed_while_the_consumer_is_stopp
 
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     context.add_cookies([{"name": "sessionid", "value": ann_session, "url": stack.url}])
+    errors = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
     board = context.new_page()
     board.goto(f"{stack.url}/leaderboard/")
     play = context.new_page()
@@ -125,3 +127,4 @@ def test_freshness_dashboard_rank_notice_and_delayed_while_the_consumer_is_stopp
     expect(freshness).to_have_text(re.compile(r"^updated \d+ (s|min) ago · pipeline lag \d+ ms$"))
     expect(board.locator("[data-role=freshness-alert]")).to_have_text("Scores are live again.")
     screenshot(board, "spectator-05-recovered")
+    assert errors == []  # no script on either page threw

@@ -12,6 +12,9 @@
 
   const SHOWN = 10;
   const RELOAD_AFTER_MS = 5000;
+  // A board left open all day gains a point a delta: past this many on one
+  // line, read the (capped) history again rather than grow without bound.
+  const MAX_POINTS = 400;
   const HEIGHT = 260;
   // Ten lines told apart by colour, each at least 4.5:1 on white.
   const COLOURS = ["#0a4fa3", "#a05a00", "#0a6b2a", "#a00000", "#6a3d9a",
@@ -82,6 +85,7 @@
       const order = new Map(top.map((e, i) => [String(e.player_id), i]));
       if (top.length && series.some((s) => !order.has(s.player_id))) reloadSoon(); // someone left the top
       series.sort((a, b) => (order.get(a.player_id) ?? SHOWN) - (order.get(b.player_id) ?? SHOWN));
+      if (series.some((s) => s.points.length > MAX_POINTS)) reloadSoon();
       if (changed) draw();
     }
 
