@@ -263,6 +263,20 @@ def test_rebuild_never_undoes_a_newer_update_made_meanwhile():
     assert [(e.player_id, e.total) for e in ranking._top(ranking.client(), "lb:all", 10)] == [("a", 90), ("b", 5)]
 
 
+
+def test_rebuild_chunks_over_lua_unpack_limits_and_repeated_players(monkeypatch):
+    # 4,500 players in one chunk: every variadic call in the load script
+    # goes past one slice. "p0" comes three times; the highest version wins,
+    # and it is on the board once.
+    monkeypatch.setattr(ranking, "REBUILD_CHUNK", 5000)
+    totals = [total(f"p{i}", i + 1, version=2) for i in range(4500)]
+    totals += [total("p0", 10_000, version=3), total("p0", 20_000, version=1)]
+    assert ranking.boards_rebuild(totals, now=NOW) == len(totals)
+    r = ranking.client()
+    assert r.zcard("lb:all") == 4500 and r.hlen("lb:all:versions") == 4500
+    assert [(e.player_id, e.total) for e in ranking._top(r, "lb:all", 3)] == [("p0", 10_000), ("p4499", 4500),
+                                                                              ("p4498", 4499)]
+
 def test_activity_keeps_the_latest_completions_and_counts_them_per_minute():
     minute = int(NOW.timestamp()) // 60 * 60_000
     for i in range(3):
