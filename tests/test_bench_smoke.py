@@ -89,3 +89,24 @@ def test_median_interval_uses_the_binomial_order_statistics():
     # n = 20: the 6th and the 15th, as in the usual tables.
     assert median_interval([float(i) for i in range(20)])[:2] == (5.0, 14.0)
     assert median_interval([0.5, 0.6]) is None  # too few rounds for 95%
+
+
+def test_leaderboard_reads_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/leaderboard_reads.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(r"^(top-100|me-and-around)\s+(api|bare)(?:\s+(\d+\.\d\d)){4}$", result.stdout, re.M)
+    assert [(read, side) for read, side, _ in rows] == [("top-100", "api"), ("top-100", "bare"),
+                                                        ("me-and-around", "api"), ("me-and-around", "bare")], \
+        result.stdout
+    assert all(float(p) > 0 for *_, p in rows), result.stdout
+    assert len(re.findall(r"api p99 / bare p99: \d+\.\d\dx", result.stdout)) == 2, result.stdout
+
+
+def test_rebuild_benchmark_smoke():
+    result = subprocess.run([sys.executable, "bench/rebuild.py", "--smoke"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"^boards_rebuild\s+\d+\.\d\s+[\d,]+$", result.stdout, re.M), result.stdout
+    assert re.search(r"^floor \(bare ZADD/HSET\)\s+\d+\.\d\s+[\d,]+$", result.stdout, re.M), result.stdout
+    assert re.search(r"rebuild / floor time: \d+\.\d\dx", result.stdout), result.stdout
