@@ -109,7 +109,7 @@ class LiveUpdater:
             metrics.SUBMIT_TO_APPLIED.observe(max(0.0, now_ms / 1000 - d.submission.submitted_at.timestamp()))
         lag_ms = max(lags, default=0)
         metrics.PIPELINE_LAG.set(lag_ms / 1000)
-        if result.totals:
+        if decided:  # a batch of only rejections or holds is work done too: no stall
             metrics.PIPELINE_LAST_BATCH.set(now_ms / 1000)
         titles = _titles({d.submission.task for d in result.applied if not d.submission.is_adjustment})
         completions = [d for d in reversed(result.applied) if not d.submission.is_adjustment]

@@ -28,7 +28,7 @@ SUBMIT_TO_APPLIED = Histogram("gamescores_submit_to_applied_seconds",
 PIPELINE_LAG = Gauge("gamescores_pipeline_lag_seconds",
                      "The latest batch's largest submit -> applied latency: what the boards show as pipeline lag.")
 PIPELINE_LAST_BATCH = Gauge("gamescores_pipeline_last_batch_timestamp_seconds",
-                            "When this consumer last committed a batch that changed a total (Unix time).")
+                            "When this consumer last committed a batch that decided a submission (Unix time).")
 
 # Any token is a valid method to Django: a client sending made-up ones would
 # add a series per method.

@@ -237,3 +237,20 @@ async def test_a_rank_change_reaches_only_the_socket_of_its_board(player, sessio
     assert await all_time.receive_json_from() == message
     await day.disconnect()
     await all_time.disconnect()
+
+
+async def test_every_batch_that_decides_sets_the_lag_and_last_batch_gauges():
+    # A batch of only rejections changes no total, but the consumer is
+    # working: the stall alert must not take it for a dead one.
+    from scoring import metrics
+
+    submission = Submission(id="s-rejected", player_id="9", player_name="Cy", task="warm-up-sums",
+                            submitted_at=datetime.now(UTC))
+    rejected = BatchResult()
+    rejected.rejected = [Decision(submission, Status.REJECTED, points=0, error="unknown task")]
+    at = submission.submitted_at.timestamp() + 2.5
+    await sync_to_async(LiveUpdater(clock=lambda: at).after_batch)(rejected)
+    assert metrics.PIPELINE_LAST_BATCH._value.get() == pytest.approx(at, abs=0.001)
+    assert metrics.PIPELINE_LAG._value.get() == pytest.approx(2.5, abs=0.001)
+    await sync_to_async(LiveUpdater(clock=lambda: at + 60).after_batch)(BatchResult())  # only skipped records
+    assert metrics.PIPELINE_LAST_BATCH._value.get() == pytest.approx(at, abs=0.001)
