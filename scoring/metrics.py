@@ -17,6 +17,10 @@ API_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 SUBMISSIONS = Counter("gamescores_submissions_total", "Score submissions by outcome at the API.", ["outcome"])
+# Both series exist from start-up at 0: increase() over a series born at its
+# first submission misses that submission (the stall alert gates on it).
+for _outcome in ("accepted", "refused"):
+    SUBMISSIONS.labels(_outcome)
 RECORDS = Counter("gamescores_consumer_records_total", "Stream records the consumer handled.", ["result"])
 SHARD_LAG = Gauge("gamescores_consumer_iterator_age_seconds",
                   "Now minus the last record's ApproximateCreationDateTime, per shard (IteratorAge).", ["shard"])

@@ -1,6 +1,9 @@
 """Prometheus metrics are exposed and scraped, from the web and the consumer."""
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -10,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scoring import store
 from scoring.domain import Submission
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.waiting import wait_until
 
 
@@ -100,3 +103,15 @@ def test_prometheus_scrapes_by_ip_when_allowed_hosts_is_a_name(client, settings)
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token", **by_ip)
     assert response.status_code == 200 and b"gamescores_" in response.content
     assert client.get("/metrics", **by_ip).status_code == 401  # the token still applies
+
+
+def test_submission_counters_exist_at_zero_from_start_up():
+    # A fresh process: the alert's increase() needs both series before the
+    # first submission, or it misses that submission.
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup(); "
+                          "from prometheus_client import generate_latest; import scoring.metrics; "
+                          "print(generate_latest().decode())"], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.test"}).stdout
+    values = samples(out)
+    assert values[("gamescores_submissions_total", (("outcome", "accepted"),))] == 0
+    assert values[("gamescores_submissions_total", (("outcome", "refused"),))] == 0
