@@ -115,8 +115,13 @@ def records_process(
     # and settled before these TOTALs were written then shows as settled
     # (see _still_pending).
     totals = store.totals_get_many(player_ids=list(dict.fromkeys(s.player_id for s in submissions)))
+    # With the batch's SCOREs, those of the ids its TOTALs still hold from
+    # earlier batches (_settled_ids): one BatchGetItem for the whole batch,
+    # not one more per player.
+    batch_ids = {s.id for s in submissions}
+    earlier = [i for t in totals.values() for i in _earlier_ids(t, batch_ids=batch_ids)]
     stored = store.scores_get_many(submission_ids=[s.id for s in submissions]
-                                   + [s.review_of for s in submissions if s.review_of])
+                                   + [s.review_of for s in submissions if s.review_of] + earlier)
     pending = []
     for submission in submissions:
         current = stored.get(submission.id)
@@ -131,7 +136,8 @@ def records_process(
     processed_at = now()
     outcomes: list[Submission] = []
     for player_id, decisions in by_player.items():
-        applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules)
+        applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules,
+                                                         stored=stored)
         result.applied += applied
         result.rejected += rejected
         result.held += held
@@ -195,12 +201,15 @@ def _reviewed(review: Submission, original: Submission | None) -> Submission | N
 
 
 def _apply_to_total(
-    player_id: str, decisions: list[Decision], current: PlayerTotal | None, rules: HoldRules | None
+    player_id: str, decisions: list[Decision], current: PlayerTotal | None, rules: HoldRules | None, *,
+    stored: dict[str, Submission],
 ) -> tuple[list[Decision], list[Decision], list[Decision], PlayerTotal | None]:
     """Fold one player's decisions into their TOTAL, retrying lost races.
 
-    ``current`` is the TOTAL read for the whole batch, before its SCOREs; it
-    is read again only after losing a race. Returns the decisions applied,
+    ``current`` is the TOTAL read for the whole batch, before its SCOREs
+    (``stored``, which also holds those of the earlier ids it lists); it
+    is read again only after losing a race, and then the SCOREs it lists
+    are read again after it. Returns the decisions applied,
     rejected and held, as the TOTAL written records them, and that TOTAL. Every
     decision, a rejection too, is committed by that version-checked write.
     """
@@ -214,7 +223,8 @@ def _apply_to_total(
         if current is None:
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
                                   on_leaderboard=False)
-        settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions})
+        settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions},
+                               stored=None if retrying else stored)
         folded = fold_player(current, fresh=decisions, settled_ids=settled, rules=rules)
         return folded.new_total, (folded.applied, folded.rejected, folded.held, folded.new_total)
 
@@ -240,13 +250,20 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
     return [d for d in decisions if d.submission.id not in done]
 
 
-def _settled_ids(current: PlayerTotal, *, batch_ids: set[str]) -> set[str]:
+def _earlier_ids(current: PlayerTotal, *, batch_ids: set[str]) -> list[str]:
+    return [i for i in (*current.pending, *current.rejected, *current.held) if i not in batch_ids]
+
+
+def _settled_ids(current: PlayerTotal, *, batch_ids: set[str], stored: dict[str, Submission] | None) -> set[str]:
     """Ids in ``pending``, ``rejected`` or ``held`` from earlier batches whose SCORE item
-    now shows the outcome, so the maps can forget them."""
-    earlier = [i for i in (*current.pending, *current.rejected, *current.held) if i not in batch_ids]
+    now shows the outcome, so the maps can forget them. ``stored``: SCOREs
+    read after ``current`` that include all of them (a missing one was
+    deleted); None: read them now."""
+    earlier = _earlier_ids(current, batch_ids=batch_ids)
     if not earlier:
         return set()
-    stored = store.scores_get_many(submission_ids=earlier)
+    if stored is None:
+        stored = store.scores_get_many(submission_ids=earlier)
     return {i for i in earlier if i not in stored or stored[i].status is not Status.PENDING}
 
 
