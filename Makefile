@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11 and make:
 #   make run   - install, migrate, create the table and demo users, start the stack
-#   make test  - provision the test tools (Debian's chromium), install and run the whole suite
+#   make test  - provision the test tools (Debian's chromium and promtool), install and run the whole suite
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,13 +26,14 @@ run: install .env
 	@$(BIN)/python manage.py create_demo_users
 	$(BIN)/python scripts/devstack.py
 
-# Installs Debian's chromium when it is missing and this user may (root or
-# passwordless sudo); otherwise fails at once with one line saying how.
+# Installs Debian's chromium and prometheus (for promtool) when they are
+# missing and this user may (root or passwordless sudo); otherwise fails at
+# once with one line saying how.
 provision:
 	@bash scripts/provision.sh
 
 # Prerequisites run left to right (the makefile is serial): a machine that
-# cannot get Chromium stops before the venv is built.
+# cannot get its test tools stops before the venv is built.
 test: provision install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
