@@ -7,6 +7,8 @@ top of this module.
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from gameapp import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -147,20 +149,32 @@ REDIS_URL = config.get_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"
 # redis-py 8 caps a connection pool at 100 and fails (does not wait) past it;
 # a thousand sockets connecting at once each hold one briefly for group_add.
 REDIS_MAX_CONNECTIONS = config.get_int("REDIS_MAX_CONNECTIONS", 2000, minimum=10)
-# channels_redis blocks 5 s per receive (RedisChannelLayer.brpop_timeout).
+# Which Redis channel layer carries pushes to browsers: "pubsub" (the
+# default) costs one Redis message per web process for a group_send, "core"
+# (channels_redis's list-based layer) one per member socket. bench/fanout.py
+# measures both.
+CHANNEL_LAYER = config.get_str("CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER not in ("pubsub", "core"):
+    raise ImproperlyConfigured(f"Setting CHANNEL_LAYER={CHANNEL_LAYER!r} is invalid: expected pubsub or core.")
+# channels_redis's core layer blocks 5 s per receive (RedisChannelLayer.brpop_timeout).
 CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 if REDIS_URL:
+    _channel_layer_host = {"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS,
+                           "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, "socket_connect_timeout": 5}
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout by default, and
-            # channels_redis waits for messages with BZPOPMIN of 5 s: an idle
-            # socket's read then times out and kills its consumer
-            # (redis/redis-py#4091). Read for longer than the pop blocks.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS,
-                                  "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, "socket_connect_timeout": 5}]},
-        }
+        # Subscriptions are per process; a lost connection to Redis closes
+        # the process's sockets, so browsers reconnect and resnapshot
+        # (gameapp/channel_layer.py). Its reads poll with a short timeout of
+        # their own, so the socket timeout bounds commands only.
+        "pubsub": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
+                   "CONFIG": {"hosts": [_channel_layer_host]}},
+        # redis-py 8 reads with a 5 s socket timeout by default, and the core
+        # layer waits for messages with BZPOPMIN of 5 s: an idle socket's read
+        # then times out and kills its consumer (redis/redis-py#4091). Read
+        # for longer than the pop blocks.
+        "core": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_channel_layer_host]}},
     }
+    CHANNEL_LAYERS = {"default": CHANNEL_LAYERS[CHANNEL_LAYER]}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
