@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -26,6 +27,21 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     comes as ``heartbeat``: a board that hears none for a while shows
     "delayed".
     """
+
+    # Events the channel layer pushes. Their handlers only send to the socket.
+    PUSHED = frozenset({"leaderboard.delta", "player.submission", "player.adjustment", "rank.change",
+                        "pipeline.heartbeat"})
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every handler: a
+        # trip to the one sync thread, per message, per socket, so one delta
+        # to 1,000 sockets queued 1,000 of them (bench/fanout.py). The pushed
+        # events never touch the database; the socket's own events still go
+        # through Channels' dispatch.
+        if message["type"] in self.PUSHED:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self):
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -98,7 +114,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def leaderboard_delta(self, event):
-        await self.send_json({"type": "delta", **{k: v for k, v in event.items() if k != "type"}})
+        await self.send(text_data=self._encoded_once(
+            event, lambda: {"type": "delta", **{k: v for k, v in event.items() if k != "type"}}))
 
     async def player_submission(self, event):
         await self.send_json({"type": "submission", "submission": event["submission"]})
@@ -112,4 +129,17 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(event)
 
     async def pipeline_heartbeat(self, event):
-        await self.send_json({"type": "heartbeat", "at": event["at"], "pipeline": event["pipeline"]})
+        await self.send(text_data=self._encoded_once(
+            event, lambda: {"type": "heartbeat", "at": event["at"], "pipeline": event["pipeline"]}))
+
+    _last_encoded: tuple[dict | None, str] = (None, "")
+
+    @classmethod
+    def _encoded_once(cls, event: dict, content) -> str:
+        """The text of a board's message, encoded once for all of this
+        process's sockets: the pub/sub layer hands each the same dict
+        (gameapp/channel_layer.py). Kept while it is the last one, so the
+        identity cannot be reused."""
+        if cls._last_encoded[0] is not event:
+            cls._last_encoded = (event, json.dumps(content()))
+        return cls._last_encoded[1]
