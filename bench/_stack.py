@@ -1,4 +1,5 @@
-"""Start the real processes a benchmark measures: moto server, daphne."""
+"""Start the real processes a benchmark measures: moto server, Redis, the
+web servers (uvicorn, daphne or gunicorn), consume_scores."""
 
 import contextlib
 import os
@@ -14,6 +15,10 @@ from gameapp.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+ASGI_SERVERS = ("uvicorn", "daphne")
+# The options the Dockerfile gives uvicorn (tests/test_dockerfile.py checks
+# that they match).
+UVICORN_OPTIONS = ["--lifespan", "off", "--no-proxy-headers", "--ws-per-message-deflate", "false"]
 
 
 @contextmanager
@@ -68,6 +73,10 @@ def web_server_args(server: str, port: int, workers: int, threads: int) -> list[
                 "gameapp.wsgi:application"]
     if server == "daphne":
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gameapp.asgi:application"]
+    if server == "uvicorn":
+        # As deployed (Dockerfile, compose, make run): one process per port.
+        return [PYTHON, "-m", "uvicorn", *UVICORN_OPTIONS, "--host", "127.0.0.1", "--port", str(port),
+                "gameapp.asgi:application"]
     raise ValueError(f"unknown server {server!r}")
 
 
@@ -137,23 +146,26 @@ print(json.dumps(out))
 @dataclass
 class LiveStack:
     web_url: str  # HTTP: the API
-    ws_url: str  # websockets (daphne)
+    ws_url: str  # websockets: the first ASGI server
     endpoint: str
     redis_url: str
     env: dict
     players: list[dict]
     pids: dict[str, list[int]]
+    ws_urls: list[str]  # every ASGI server process, one port each
 
 
 @contextmanager
 def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | None = None,
-               http_server: str = "daphne"):
-    """moto + Redis + daphne (websockets, and HTTP unless ``http_server`` is
-    "gunicorn", as docs/deploy.md suggests for throughput) + consume_scores."""
+               server: str = "uvicorn", servers: int = 1, http_server: str | None = None, consumer: bool = True):
+    """moto + Redis + ``servers`` ASGI server processes (``server``: uvicorn
+    or daphne, each on a port of its own; websockets, and HTTP unless
+    ``http_server`` is "gunicorn") + consume_scores (unless ``consumer`` is
+    false)."""
     import json
 
     with moto_server() as (endpoint, moto_pid), redis_server() as redis_url, \
-            tempfile.TemporaryDirectory() as tmp:
+            tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
         # Hold rules off, as for any load test: a player's steady stream of
         # completions is a burst they would hold.
         env = {**django_env(endpoint, table, f"{tmp}/live.sqlite3"), "REDIS_URL": redis_url,
@@ -161,22 +173,25 @@ def live_stack(*, players: int, table: str = "bench-live", extra_env: dict | Non
         manage(env, "migrate", "--noinput")
         manage(env, "init_dynamodb")
         people = json.loads(manage(env, "shell", "-c", _PLAYERS_SCRIPT.format(n=players)).strip().splitlines()[-1])
-        port = free_port()
-        consumer = subprocess.Popen([PYTHON, "manage.py", "consume_scores"], cwd=ROOT, env=env,
+        pids = {"moto": [moto_pid], "web": []}
+        if consumer:
+            proc = subprocess.Popen([PYTHON, "manage.py", "consume_scores"], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with process(web_server_args("daphne", port, 1, 1), port, env=env) as web, \
-                    contextlib.ExitStack() as extra:
-                http_url = f"http://127.0.0.1:{port}"
-                if http_server == "gunicorn":
-                    http_port = free_port()
-                    extra.enter_context(process(web_server_args("gunicorn", http_port, 2, 4), http_port, env=env))
-                    http_url = f"http://127.0.0.1:{http_port}"
-                yield LiveStack(http_url, f"ws://127.0.0.1:{port}", endpoint, redis_url, env,
-                                people, {"moto": [moto_pid], "web": [web.pid], "consumer": [consumer.pid]})
-        finally:
-            consumer.terminate()
-            consumer.wait(timeout=15)
+            running.callback(lambda: (proc.terminate(), proc.wait(timeout=15)))
+            pids["consumer"] = [proc.pid]
+        ws_urls = []
+        for _ in range(servers):
+            port = free_port()
+            web = running.enter_context(process(web_server_args(server, port, 1, 1), port, env=env))
+            pids["web"].append(web.pid)
+            ws_urls.append(f"ws://127.0.0.1:{port}")
+        http_url = ws_urls[0].replace("ws://", "http://")
+        if http_server == "gunicorn":
+            http_port = free_port()
+            gunicorn = running.enter_context(process(web_server_args("gunicorn", http_port, 2, 4), http_port, env=env))
+            pids["http"] = [gunicorn.pid]
+            http_url = f"http://127.0.0.1:{http_port}"
+        yield LiveStack(http_url, ws_urls[0], endpoint, redis_url, env, people, pids, ws_urls)
 
 
 def quantiles(values: list[float]) -> dict[str, float]:

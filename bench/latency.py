@@ -1,15 +1,21 @@
 """Benchmark: end-to-end latency, from POST /api/scores/ to the websocket message.
 
-Players submit at a steady rate (default 20/s for 60 s) through the real API
-(daphne); each player holds a websocket and the clock stops when their own
+Players submit at a steady rate (default 20/s for 60 s) through the real API;
+each player holds a websocket and the clock stops when their own
 `submission` message arrives, pushed by the real `consume_scores` process
 through Redis. Prints p50/p95/p99. Target: p99 <= 300 ms.
+
+By default this is the `make run` and compose shape: one ASGI server process
+(``--server``: uvicorn, or daphne) serves the API and the websockets.
+``--http-server gunicorn`` serves the API from gunicorn instead, the split
+docs/deploy.md describes.
 
 Baseline, measured side by side in the same run on the same moto server: the
 stream floor, a raw PutItem followed by a GetRecords loop polling at the
 consumer's interval until the record shows up. The pipeline cannot beat it.
 
     python bench/latency.py
+    python bench/latency.py --server daphne
     python bench/latency.py --smoke
 """
 
@@ -29,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import urllib3  # noqa: E402
 import websockets  # noqa: E402
 
-from bench._stack import live_stack, quantiles  # noqa: E402
+from bench._stack import ASGI_SERVERS, live_stack, quantiles  # noqa: E402
 
 
 async def run_pipeline(stack, *, rate: float, duration: float) -> tuple[list[float], int, list[float]]:
@@ -137,21 +143,26 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
     parser.add_argument("--players", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=0.1, help="consumer's STREAM_POLL_INTERVAL")
-    parser.add_argument("--http-server", choices=["gunicorn", "daphne"], default="gunicorn",
-                        help="what serves the API (websockets are always daphne), as in docs/deploy.md")
+    parser.add_argument("--server", choices=ASGI_SERVERS, default="uvicorn", help="the ASGI server")
+    parser.add_argument("--http-server", choices=["asgi", "gunicorn"], default="asgi",
+                        help="what serves the API: the ASGI server (make run, compose) or gunicorn")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         args.rate, args.duration, args.players = 5.0, 3.0, 3
+    load_before = os.getloadavg()
     env = {"STREAM_POLL_INTERVAL": str(args.poll_interval), "SCORE_SUBMIT_RATE": "100000/minute"}
-    with live_stack(players=args.players, extra_env=env, http_server=args.http_server) as stack:
+    with live_stack(players=args.players, extra_env=env, server=args.server,
+                    http_server=args.http_server if args.http_server == "gunicorn" else None) as stack:
         time.sleep(2)  # let the consumer take its lease
         latencies, lost, posts = asyncio.run(run_pipeline(stack, rate=args.rate, duration=args.duration))
         floor = run_floor(stack, rate=args.rate, duration=args.duration, poll_interval=args.poll_interval)
     pipe, base = quantiles(latencies), quantiles(floor)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"{args.rate:g} submissions/s for {args.duration:g} s from {args.players} players; "
-          f"consumer poll interval {args.poll_interval:g} s; API on {args.http_server}, websockets on daphne")
+          f"consumer poll interval {args.poll_interval:g} s; API on "
+          f"{args.server if args.http_server == 'asgi' else 'gunicorn'}, websockets on {args.server}")
     print(f"{'path':<34} {'n':>5} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     for label, values, q in (("POST -> websocket message", latencies, pipe),
                              ("  of which the POST itself", posts, quantiles(posts)),

@@ -71,12 +71,14 @@ def test_latency_benchmark_smoke():
     assert "lost (no message within 10 s): 0" in result.stdout
 
 
-def test_fanout_benchmark_smoke():
-    result = subprocess.run([sys.executable, "bench/fanout.py", "--smoke"], cwd=ROOT,
+@pytest.mark.parametrize(("servers", "clients"), [(1, "20"), (2, "40")])
+def test_fanout_benchmark_smoke(servers, clients):
+    result = subprocess.run([sys.executable, "bench/fanout.py", "--smoke", "--servers", str(servers)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = re.findall(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\.\d", result.stdout, re.M)
-    assert [(clients, missing) for clients, _, missing in rows] == [("1", "0"), ("20", "0")], result.stdout
+    assert [(clients_, missing) for clients_, _, missing in rows] == [("1", "0"), (clients, "0")], result.stdout
+    assert f"and {servers} uvicorn process(es)" in result.stdout, result.stdout
 
 
 def test_median_interval_uses_the_binomial_order_statistics():
