@@ -115,29 +115,31 @@ def records_process(
     # and settled before these TOTALs were written then shows as settled
     # (see _still_pending).
     totals = store.totals_get_many(player_ids=list(dict.fromkeys(s.player_id for s in submissions)))
-    # With the batch's SCOREs, those of the ids its TOTALs still hold from
-    # earlier batches (_settled_ids): one BatchGetItem for the whole batch,
-    # not one more per player.
+    # The statuses of the batch's SCOREs, and of the ids its TOTALs still
+    # hold from earlier batches (_settled_ids): one BatchGetItem for the
+    # whole batch, not one more per player, of two attributes an item (the
+    # records carry the rest: a SCORE item changes only when it is settled).
+    # Reviews need the whole submission they decide.
     batch_ids = {s.id for s in submissions}
     earlier = [i for t in totals.values() for i in _earlier_ids(t, batch_ids=batch_ids)]
-    stored = store.scores_get_many(submission_ids=[s.id for s in submissions]
-                                   + [s.review_of for s in submissions if s.review_of] + earlier)
+    statuses = store.scores_status_many(submission_ids=[s.id for s in submissions] + earlier)
+    review_of = [s.review_of for s in submissions if s.review_of]
+    originals = store.scores_get_many(submission_ids=review_of) if review_of else {}
     pending = []
     for submission in submissions:
-        current = stored.get(submission.id)
-        if current is None or current.status is not Status.PENDING:
+        if statuses.get(submission.id) is not Status.PENDING:
             result.skipped += 1  # settled by an earlier attempt, or deleted
         else:
-            pending.append(current)
+            pending.append(submission)
     by_player: dict[str, list[Decision]] = defaultdict(list)
     for submission in pending:
-        by_player[submission.player_id].append(_decide(submission, stored, points_for, rules_version))
+        by_player[submission.player_id].append(_decide(submission, originals, points_for, rules_version))
 
     processed_at = now()
     outcomes: list[Submission] = []
     for player_id, decisions in by_player.items():
         applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules,
-                                                         stored=stored)
+                                                         statuses=statuses)
         result.applied += applied
         result.rejected += rejected
         result.held += held
@@ -158,7 +160,7 @@ def records_process(
                 rank=result.ranks.get(decision.submission.player_id) if decision.status is Status.APPLIED else None,
             )
         )
-    reviewed = [r for r in (_reviewed(o, stored.get(o.review_of)) for o in outcomes if o.review_of) if r]
+    reviewed = [r for r in (_reviewed(o, originals.get(o.review_of)) for o in outcomes if o.review_of) if r]
     # Publish before writing outcomes: if publishing fails, the SCORE items
     # stay pending, the batch is replayed, and the events are sent again
     # (at least once; the totals are safe either way, step 3 committed them).
@@ -169,14 +171,14 @@ def records_process(
     return result
 
 
-def _decide(submission: Submission, stored: dict[str, Submission], points_for, rules_version: int) -> Decision:
+def _decide(submission: Submission, originals: dict[str, Submission], points_for, rules_version: int) -> Decision:
     """A submission's decision before the hold rules; a review's is the
-    decision on the held submission it names."""
+    decision on the held submission it names (in ``originals``)."""
     if submission.is_adjustment:
         return decide(submission, None)
     if submission.review_of is None:
         return decide(submission, points_for(submission.task), rules_version)
-    original = stored.get(submission.review_of)
+    original = originals.get(submission.review_of)
     if original is None or _reviewed(submission, original) is None:
         return Decision(submission, Status.REJECTED, error="The reviewed submission is not held: nothing to decide.")
     if submission.review is Review.APPROVE:
@@ -202,12 +204,12 @@ def _reviewed(review: Submission, original: Submission | None) -> Submission | N
 
 def _apply_to_total(
     player_id: str, decisions: list[Decision], current: PlayerTotal | None, rules: HoldRules | None, *,
-    stored: dict[str, Submission],
+    statuses: dict[str, Status],
 ) -> tuple[list[Decision], list[Decision], list[Decision], PlayerTotal | None]:
     """Fold one player's decisions into their TOTAL, retrying lost races.
 
-    ``current`` is the TOTAL read for the whole batch, before its SCOREs
-    (``stored``, which also holds those of the earlier ids it lists); it
+    ``current`` is the TOTAL read for the whole batch, before its SCOREs'
+    ``statuses`` (which also hold those of the earlier ids it lists); it
     is read again only after losing a race, and then the SCOREs it lists
     are read again after it. Returns the decisions applied,
     rejected and held, as the TOTAL written records them, and that TOTAL. Every
@@ -224,7 +226,7 @@ def _apply_to_total(
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
                                   on_leaderboard=False)
         settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions},
-                               stored=None if retrying else stored)
+                               statuses=None if retrying else statuses)
         folded = fold_player(current, fresh=decisions, settled_ids=settled, rules=rules)
         return folded.new_total, (folded.applied, folded.rejected, folded.held, folded.new_total)
 
@@ -245,8 +247,8 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
     check = [d.submission.id for d in decisions if d.submission.id not in decided]
     if not check:
         return decisions
-    stored = store.scores_get_many(submission_ids=check)
-    done = {i for i in check if i not in stored or stored[i].status is not Status.PENDING}
+    statuses = store.scores_status_many(submission_ids=check)
+    done = {i for i in check if statuses.get(i) is not Status.PENDING}
     return [d for d in decisions if d.submission.id not in done]
 
 
@@ -254,17 +256,17 @@ def _earlier_ids(current: PlayerTotal, *, batch_ids: set[str]) -> list[str]:
     return [i for i in (*current.pending, *current.rejected, *current.held) if i not in batch_ids]
 
 
-def _settled_ids(current: PlayerTotal, *, batch_ids: set[str], stored: dict[str, Submission] | None) -> set[str]:
+def _settled_ids(current: PlayerTotal, *, batch_ids: set[str], statuses: dict[str, Status] | None) -> set[str]:
     """Ids in ``pending``, ``rejected`` or ``held`` from earlier batches whose SCORE item
-    now shows the outcome, so the maps can forget them. ``stored``: SCOREs
-    read after ``current`` that include all of them (a missing one was
+    now shows the outcome, so the maps can forget them. ``statuses``: of
+    SCOREs read after ``current``, including all of them (a missing one was
     deleted); None: read them now."""
     earlier = _earlier_ids(current, batch_ids=batch_ids)
     if not earlier:
         return set()
-    if stored is None:
-        stored = store.scores_get_many(submission_ids=earlier)
-    return {i for i in earlier if i not in stored or stored[i].status is not Status.PENDING}
+    if statuses is None:
+        statuses = store.scores_status_many(submission_ids=earlier)
+    return {i for i in earlier if statuses.get(i) is not Status.PENDING}
 
 
 _EVENT_TYPES = {Status.APPLIED: "ScoreApplied", Status.REJECTED: "ScoreRejected", Status.HELD: "ScoreHeld"}

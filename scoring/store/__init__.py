@@ -85,6 +85,7 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     scores_get_many,
     scores_put_outcomes,
     scores_scan,
+    scores_status_many,
 )
 from scoring.store.stream_state import (  # noqa: F401 (the package's API)
     checkpoint_get,

@@ -136,6 +136,14 @@ def scores_get_many(*, submission_ids: list[str]) -> dict[str, Submission]:
     return {s.id: s for s in map(submission_from_item, items)}
 
 
+def scores_status_many(*, submission_ids: list[str]) -> dict[str, Status]:
+    """The current status of the SCORE items for these ids (missing ones are
+    left out): a read of two attributes, not of the whole items."""
+    items = items_get_many([score_key(i) for i in dict.fromkeys(submission_ids)],
+                           attributes=("submission_id", "status"))
+    return {item["submission_id"]["S"]: Status(item["status"]["S"]) for item in items}
+
+
 def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submission] = ()) -> None:
     """Write outcomes onto SCORE items, 25 a call.
 

@@ -145,7 +145,7 @@ def test_a_duplicate_worker_that_settled_first_is_not_counted_again_after_a_lost
 
 def test_a_duplicate_worker_between_reading_totals_and_scores_is_not_counted_again(monkeypatch):
     records = [record_for(put("s1"), "1")]
-    real = store.scores_get_many
+    real = store.scores_status_many
     fired = []
 
     def duplicate_then_scores(**kwargs):
@@ -156,7 +156,7 @@ def test_a_duplicate_worker_between_reading_totals_and_scores_is_not_counted_aga
             _duplicate(records)
         return real(**kwargs)
 
-    monkeypatch.setattr(store, "scores_get_many", duplicate_then_scores)
+    monkeypatch.setattr(store, "scores_status_many", duplicate_then_scores)
     processing.records_process(records, points_for=points_for)
     monkeypatch.undo()
     assert total_of("p1").total == 20
@@ -177,7 +177,7 @@ def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committe
     # This worker's catalog says the task is gone; the other worker's still
     # had it and commits first. Both must settle it the same way.
     records = [record_for(put("s1"), "1")]
-    real = store.scores_get_many
+    real = store.scores_status_many
     real_outcomes = store.scores_put_outcomes
     fired = []
 
@@ -192,7 +192,7 @@ def test_a_rejection_racing_an_apply_of_the_same_submission_follows_the_committe
             monkeypatch.setattr(store, "scores_put_outcomes", real_outcomes)
         return found
 
-    monkeypatch.setattr(store, "scores_get_many", scores_then_other_worker)
+    monkeypatch.setattr(store, "scores_status_many", scores_then_other_worker)
     result = processing.records_process(records, points_for=lambda task: None)
     monkeypatch.undo()
     assert [(d.status, d.points) for d in result.applied] == [(Status.APPLIED, 10)] and result.rejected == []
