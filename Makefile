@@ -33,10 +33,12 @@ provision:
 	@bash scripts/provision.sh
 
 # Prerequisites run left to right (the makefile is serial): a machine that
-# cannot get its test tools stops before the venv is built.
+# cannot get its test tools stops before the venv is built. The suite runs
+# in two pytest-xdist workers, the whole-stack tests in one (see
+# tests/conftest.py): most of their time is spent waiting on child processes.
 test: provision install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench-smoke: install
 	$(BIN)/python bench/api_submit.py --smoke

@@ -20,6 +20,23 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_PROFILE", None)
 
 
+# `make test` runs the suite in two pytest-xdist workers (-n 2 --dist
+# loadgroup). Each worker runs a whole group, in the order a serial run
+# would (pytest-django runs transactional tests, which empty the seeded
+# catalog, after the others; the session's browser runs Playwright's loop in
+# the worker's main thread): the whole-stack tests (a browser, chaos, fault
+# proxies: mostly waiting on child processes) in one, the rest in the other.
+STACK_TESTS = {"e2e", "faults"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        part = Path(item.path).resolve().relative_to(tests).parts[0]
+        item.add_marker(pytest.mark.xdist_group("stack" if part in STACK_TESTS else "rest"))
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """URL of a moto server process, started once per test session."""
