@@ -31,6 +31,8 @@ STACK_TESTS = {"e2e", "faults"}
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist
+        return
     tests = Path(__file__).resolve().parent
     for item in items:
         part = Path(item.path).resolve().relative_to(tests).parts[0]

@@ -67,6 +67,9 @@ class ShardProgress:
     # of only filtered records, our own writes, is not the tip: more may
     # follow them.
     at_tip: bool = False
+    # The creation time (epoch s) of the newest record of the batch in hand,
+    # while it is being processed: a batch stuck in retries ages (lags_ms).
+    in_hand_created: float | None = None
 
 
 @dataclass(slots=True)
@@ -267,6 +270,7 @@ class StreamReader:
             self.stats.records_matched += len(matching)
             if matching:
                 self._in_hand = shard_id
+                progress.in_hand_created = _created_s(records[-1])
                 try:
                     if progress.deaths:
                         self._one_at_a_time(shard_id, progress, matching)
@@ -275,6 +279,7 @@ class StreamReader:
                     self.keep_leases()  # lost during a pause? Then the checkpoint is the new owner's to write.
                 finally:
                     self._in_hand = None
+                    progress.in_hand_created = None
                 self.stats.batches += 1
             progress.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
             progress.lag_ms = _lag_ms(records[-1]["dynamodb"].get("ApproximateCreationDateTime"), self.clock())
@@ -365,6 +370,19 @@ class StreamReader:
         return store.shard_iterator(client=self.client, stream_arn=self.stream_arn, shard_id=shard_id)
 
     # --- shutdown and status -------------------------------------------------
+
+    def lags_ms(self) -> dict[str, int]:
+        """Each owned shard's IteratorAge in ms, where known: now minus the
+        creation of the newest record read, or, while a batch is in hand
+        (retried, perhaps for ever), of that batch's newest record, so that a
+        stuck shard's age keeps growing, as Lambda's IteratorAge does."""
+        lags = {}
+        for shard_id, progress in self.owned.items():
+            if progress.in_hand_created is not None:
+                lags[shard_id] = max(0, int((self.clock() - progress.in_hand_created) * 1000))
+            elif progress.lag_ms is not None:
+                lags[shard_id] = progress.lag_ms
+        return lags
 
     def release_all(self) -> None:
         """Hand our shards back at once, for a clean shutdown."""

@@ -12,6 +12,7 @@ The reader (``reader.StreamReader``) reads shards; the failure policy
 (``scoring.live``) keeps the boards. The worker only strings them together.
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class Worker:
                                    worker_id=worker_id, handle_batch=lambda records, shard_id: self.runner.run(records),
                                    config=config.reader, clock=clock, sleep=sleep)
         self._last_progress = clock()
+        self._lag_series: set[str] = set()  # shards with an iterator-age series from us
         self._last_count = 0
         self._next_heal = 0.0
         self._next_heartbeat = 0.0
@@ -88,9 +90,7 @@ class Worker:
             Path(self.config.heartbeat_file).touch()
         self.reader.step_refresh(force=force_refresh)
         got = self.reader.step_poll()
-        for shard_id, progress in self.reader.owned.items():
-            if progress.lag_ms is not None:
-                metrics.SHARD_LAG.labels(shard_id).set(progress.lag_ms / 1000)
+        self.report_lags()
         if self.clock() >= self._next_heartbeat:
             self._next_heartbeat = self.clock() + settings.PIPELINE_HEARTBEAT_SECONDS
             self.live.heartbeat()
@@ -100,6 +100,18 @@ class Worker:
         if self.clock() - self._last_progress >= self.config.progress_every:
             self.progress()
         return got
+
+    def report_lags(self) -> None:
+        """Set the iterator-age gauge of each shard we own, and drop the
+        series of those we no longer own (retired, or taken over: their new
+        owner reports them), so that no stale age outlives its shard."""
+        lags = self.reader.lags_ms()
+        for shard_id in self._lag_series - lags.keys():
+            with contextlib.suppress(KeyError):  # another worker of this process dropped it
+                metrics.SHARD_LAG.remove(shard_id)
+        for shard_id, lag_ms in lags.items():
+            metrics.SHARD_LAG.labels(shard_id).set(lag_ms / 1000)
+        self._lag_series = set(lags)
 
     def step_safely(self, *, force_refresh: bool = False) -> bool | None:
         """``step``, backing off after an outage instead of raising: None if
@@ -146,6 +158,7 @@ class Worker:
             if self.stopping:
                 raise BatchAbandoned("stopping")
             self.reader.keep_leases()
+            self.report_lags()  # the batch in hand keeps ageing while it is retried
             left = end - self.clock()
             if left <= 0:
                 return

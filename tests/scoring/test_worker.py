@@ -117,3 +117,47 @@ def test_stop_between_passes_ends_run_and_shutdown_hands_the_shards_back():
     w.run()  # returns at once
     w.shutdown()
     assert store.leases_all()[shard].expires_at_ms == 0 and w.reader.owned == {}
+
+
+def iterator_age(shard: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("gamescores_consumer_iterator_age_seconds", {"shard": shard})
+
+
+def test_a_batch_stuck_in_retries_reports_a_growing_iterator_age():
+    # Retried for ever (Lambda's default): the shard makes no progress, and
+    # its age must grow for the alert to see it, not stay at the last read's.
+    clock, live = Clock(), Live()
+    streams = FakeDynamoDBStreams(clock=clock)
+    shard = streams.create_shard()
+    submitted(streams, shard, "s1")
+    w = worker(streams, clock, live, max_retry_attempts=-1)
+    ages = []
+
+    def failing(records):
+        ages.append(iterator_age(shard))
+        if len(ages) == 8:
+            w.stop()  # the next wait gives the batch up
+        raise ValueError("poison")
+
+    w.runner.process = failing
+    w.step()  # gives the batch up, stopping: its records stay after the checkpoint
+    assert store.score_get(submission_id="s1").status is Status.PENDING
+    # Before the first attempt nothing was reported; then one value per wait.
+    waited = ages[1:]
+    assert all(a is not None for a in waited) and waited == sorted(waited) and waited[-1] - waited[0] >= 5, ages
+    assert waited[-1] >= sum(clock.slept[:-1]) - 1, (ages, clock.slept)
+
+
+def test_a_shard_no_longer_owned_drops_its_iterator_age():
+    clock, live = Clock(), Live()
+    streams = FakeDynamoDBStreams(clock=clock)
+    shard = streams.create_shard()
+    submitted(streams, shard, "s1")
+    w = worker(streams, clock, live)
+    assert w.step() is True and iterator_age(shard) is not None
+    streams.close_shard(shard)
+    # Closed and drained: retired on the next read; its series goes with it.
+    w.step()
+    assert shard not in w.reader.owned and iterator_age(shard) is None
