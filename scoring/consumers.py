@@ -117,6 +117,14 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         await self.send(text_data=self._encoded_once(
             event, lambda: {"type": "delta", **{k: v for k, v in event.items() if k != "type"}}))
 
+    async def leaderboard_rebuilt(self, event):
+        """The boards were rebuilt from DynamoDB after a Redis outage
+        (scoring/live.py): what this socket was sent may predate them, so a
+        new snapshot replaces it, as on a reconnect. Through Channels'
+        dispatch, not PUSHED: the read may reach the database."""
+        snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=self.window, player_id=self.player_id)
+        await self.send_json({"type": "snapshot", "window": self.window, **snapshot})
+
     async def player_submission(self, event):
         await self.send_json({"type": "submission", "submission": event["submission"]})
 

@@ -174,7 +174,19 @@ class LiveUpdater:
         logger.info("Redis is back: rebuilt the leaderboards from %d totals (%d missed update(s), stale for %.0f s).",
                     count, marker.misses, lag_s)
         self.stale = not healed
+        self._announce_rebuilt()
         return healed
+
+    def _announce_rebuilt(self) -> None:
+        """Tell every board's sockets to read a new snapshot. A browser that
+        reconnected once Redis was back, but before this rebuild, holds the
+        board as Redis had it then (empty, after a restart), and the deltas
+        it missed are gone: no later delta alone would mend it. Best effort:
+        a socket that misses this is as stale as it was."""
+        try:
+            self.push([(broadcast.leaderboard_group(w), {"type": "leaderboard.rebuilt"}) for w in WINDOWS])
+        except Exception as exc:  # noqa: BLE001 - best effort, like every push
+            logger.info("Could not announce the rebuilt boards (%r).", exc)
 
 
 # Completions a delta lists (newest first): the feed shows a few; the

@@ -224,6 +224,26 @@ async def test_a_workers_heartbeat_reaches_every_board():
         await s.disconnect()
 
 
+@pytest.mark.usefixtures("table")
+async def test_a_socket_that_reconnected_before_the_boards_were_rebuilt_gets_a_new_snapshot():
+    # Redis came back empty; a browser reconnected at once and read the empty
+    # board. The deltas the boards missed are gone, so the heal must tell it.
+    from scoring import store
+
+    socket, _ = await connect()
+    assert (await socket.receive_json_from())["entries"] == []
+    for player_id, total in (("1", 50), ("2", 20)):
+        await sync_to_async(store.total_put_if_version)(total=PlayerTotal(
+            player_id=player_id, player_name=f"P{player_id}", total=total, version=1, reached_at_ms=1,
+            on_leaderboard=True), expected_version=0)
+    await sync_to_async(store.boards_stale_mark)(now_ms=int(time.time() * 1000))
+    assert await sync_to_async(LiveUpdater().heal_if_stale)() is True
+    snapshot = await socket.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot" and snapshot["window"] == "all"
+    assert [(e["player_id"], e["total"]) for e in snapshot["entries"]] == [("1", 50), ("2", 20)]
+    await socket.disconnect()
+
+
 async def test_a_rank_change_reaches_only_the_socket_of_its_board(player, session_cookie):
     day, _ = await connect("/ws/leaderboard/?window=day", headers=(ORIGIN, HOST, session_cookie))
     await day.receive_json_from()
