@@ -1,4 +1,4 @@
-# Slim image for the web (daphne / gunicorn) and the stream consumer.
+# Slim image for the web (uvicorn / gunicorn) and the stream consumer.
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -27,4 +27,7 @@ EXPOSE 8000
 ENV DJANGO_SETTINGS_MODULE=gameapp.settings.production
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "gameapp.asgi:application"]
+# uvicorn with uvloop and httptools: HTTP and websockets, with the options of
+# gameapp/processes.py's UVICORN_OPTIONS (tests/test_dockerfile.py checks).
+CMD ["uvicorn", "--lifespan", "off", "--no-proxy-headers", "--ws-per-message-deflate", "false", \
+     "--host", "0.0.0.0", "--port", "8000", "gameapp.asgi:application"]

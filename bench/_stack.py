@@ -16,9 +16,6 @@ from gameapp.processes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ASGI_SERVERS = ("uvicorn", "daphne")
-# The options the Dockerfile gives uvicorn (tests/test_dockerfile.py checks
-# that they match).
-UVICORN_OPTIONS = ["--lifespan", "off", "--no-proxy-headers", "--ws-per-message-deflate", "false"]
 
 
 @contextmanager
@@ -75,8 +72,7 @@ def web_server_args(server: str, port: int, workers: int, threads: int) -> list[
         return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gameapp.asgi:application"]
     if server == "uvicorn":
         # As deployed (Dockerfile, compose, make run): one process per port.
-        return [PYTHON, "-m", "uvicorn", *UVICORN_OPTIONS, "--host", "127.0.0.1", "--port", str(port),
-                "gameapp.asgi:application"]
+        return processes.web_server_args(port=port)
     raise ValueError(f"unknown server {server!r}")
 
 

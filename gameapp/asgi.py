@@ -1,4 +1,4 @@
-"""ASGI entry point, served by daphne: HTTP and websockets."""
+"""ASGI entry point, served by uvicorn (the image, compose, `make run`) or daphne: HTTP and websockets."""
 
 import os
 
@@ -11,8 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.local")
 # request's sync code may run in a different thread, so a kept connection is
 # not reused but left open until the database drops it. gunicorn (wsgi.py)
 # keeps CONN_MAX_AGE. This only works before the settings are loaded; when
-# something loaded them first (runserver; the test suite), it changes nothing,
-# so devstack.py passes CONN_MAX_AGE=0 to runserver itself.
+# something loaded them first (daphne's runserver; the test suite), it changes
+# nothing: start such a launcher with CONN_MAX_AGE=0. uvicorn and daphne load
+# this module first.
 if not settings.configured:
     os.environ["CONN_MAX_AGE"] = "0"
 

@@ -49,6 +49,21 @@ def wait_for_port(port: int, *, host: str = LOCALHOST, timeout: float = 20.0, pr
         time.sleep(0.05)
 
 
+# uvicorn as the image, compose and `make run` start it (tests/test_dockerfile.py
+# checks the Dockerfile and compose against this): no lifespan (Django's ASGI
+# handler has none); X-Forwarded-For left to the app (NUM_PROXIES), not put in
+# REMOTE_ADDR by uvicorn, whose default trusts 127.0.0.1; no per-message
+# compression, which would deflate every delta once per socket.
+UVICORN_OPTIONS = ("--lifespan", "off", "--no-proxy-headers", "--ws-per-message-deflate", "false")
+
+
+def web_server_args(*, port: int, host: str = LOCALHOST) -> list[str]:
+    """The command line of the web server as deployed: uvicorn (uvloop,
+    httptools) serving gameapp.asgi, HTTP and websockets."""
+    return [sys.executable, "-m", "uvicorn", *UVICORN_OPTIONS, "--host", host, "--port", str(port),
+            "gameapp.asgi:application"]
+
+
 def moto_server_args(*, port: int, host: str = LOCALHOST) -> list[str]:
     """The command line of a moto server (DynamoDB and the other AWS APIs the tests use)."""
     return [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]

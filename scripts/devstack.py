@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from gameapp.processes import moto_server_args, port_open, redis_server_args, wait_for_port
+from gameapp.processes import moto_server_args, port_open, redis_server_args, wait_for_port, web_server_args
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -106,10 +106,10 @@ def main() -> int:
         subprocess.run([PYTHON, "manage.py", "init_dynamodb"], cwd=ROOT, check=True)
         # The stream consumer runs as its own process, exactly as in production.
         stack.start("consumer (consume_scores)", [PYTHON, "manage.py", "consume_scores"])
-        # daphne's runserver loads the settings before gameapp.asgi, so it
-        # cannot turn persistent connections off itself (see asgi.py).
-        web = stack.start("web (daphne)", [PYTHON, "manage.py", "runserver", f"{host}:{web_port}"],
-                          env={"CONN_MAX_AGE": "0"})
+        # The web server as deployed (uvicorn: HTTP and websockets), which
+        # restarts when Python code changes, as runserver would.
+        web = stack.start("web (uvicorn)", [*web_server_args(port=web_port, host=host), "--reload",
+                                            "--reload-dir", "gameapp", "--reload-dir", "scoring"])
         wait_for(host, web_port, web, "web server")
         print(f"\n[devstack] ready: http://{host}:{web_port}/  (Ctrl-C stops everything)\n", flush=True)
         while not stack.stopping:

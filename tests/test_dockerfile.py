@@ -112,3 +112,14 @@ def test_the_image_does_not_keep_the_build_only_secret_key():
     runtime_env = " ".join(args for instruction, args in dockerfile_instructions() if instruction == "ENV")
     assert "SECRET_KEY" in env
     assert "SECRET_KEY" not in runtime_env
+
+
+def test_the_image_and_compose_start_uvicorn_with_the_options_the_tests_use():
+    # The tests, the benchmarks and make run start gameapp.processes.web_server_args.
+    from gameapp.processes import UVICORN_OPTIONS
+
+    expected = ["uvicorn", *UVICORN_OPTIONS, "--host", "0.0.0.0", "--port", "8000", "gameapp.asgi:application"]
+    cmd = next(args for instruction, args in dockerfile_instructions() if instruction == "CMD")
+    assert json.loads(cmd) == expected
+    compose = re.search(r"^  web:\n(?:    .*\n)*?    command: (.+)$", (ROOT / "docker-compose.yml").read_text(), re.M)
+    assert compose and shlex.split(compose.group(1)) == expected

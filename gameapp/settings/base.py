@@ -41,7 +41,7 @@ MIDDLEWARE = [
     # First: health probes come by IP, before any host validation (scoring/health.py).
     "scoring.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files from the app server itself, under daphne too (no nginx needed).
+    # Static files from the app server itself, under uvicorn too (no nginx needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,4 +1,5 @@
-"""The live stack for browser tests: daphne, consume_scores, moto, Redis, Chromium."""
+"""The live stack for browser tests: the web server as deployed (uvicorn), consume_scores, moto, Redis,
+Chromium."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gameapp.processes import free_port, wait_for_port
+from gameapp.processes import free_port, wait_for_port, web_server_args
 from tests.conftest import ARTIFACTS, ROOT
 
 
@@ -25,7 +26,7 @@ class Live:
 
 @pytest.fixture
 def live_stack(moto_server, redis_url, table, tmp_path):
-    """A running web server (daphne) and stream consumer on the test's table."""
+    """A running web server (uvicorn, as deployed) and stream consumer on the test's table."""
     db = tmp_path / "live.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "DEBUG": "1",
            "SECRET_KEY": "e2e-tests-only", "DATABASE_URL": f"sqlite:///{db}", "DYNAMODB_ENDPOINT_URL": moto_server,
@@ -35,8 +36,7 @@ def live_stack(moto_server, redis_url, table, tmp_path):
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("web", "consumer")}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                          "gameapp.asgi:application"], cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT),
+        subprocess.Popen(web_server_args(port=port), cwd=ROOT, env=env, stdout=logs["web"], stderr=subprocess.STDOUT),
         subprocess.Popen([sys.executable, "manage.py", "consume_scores"], cwd=ROOT, env=env,
                          stdout=logs["consumer"], stderr=subprocess.STDOUT),
     ]
@@ -78,7 +78,7 @@ class LiveStack(Live):
 @pytest.fixture
 def start_live_stack(moto_server, redis_url, table, tmp_path):
     """Call it with settings to override (``PIPELINE_HEARTBEAT_SECONDS="1"``)
-    to run daphne and a consumer on the test's table and a clean Redis, as
+    to run the web server and a consumer on the test's table and a clean Redis, as
     ``live_stack`` does; returns a LiveStack. Everything stops at teardown."""
     started: list[tuple[subprocess.Popen, LiveStack]] = []
 
@@ -92,8 +92,7 @@ def start_live_stack(moto_server, redis_url, table, tmp_path):
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
         port = free_port()
         logs = {name: open(tmp_path / f"{name}-{len(started)}.log", "ab") for name in ("web", "consumer")}
-        web = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "gameapp.asgi:application"], cwd=ROOT, env=env, stdout=logs["web"],
+        web = subprocess.Popen(web_server_args(port=port), cwd=ROOT, env=env, stdout=logs["web"],
                                stderr=subprocess.STDOUT)
         stack = LiveStack(f"http://127.0.0.1:{port}", env, logs)
         started.append((web, stack))

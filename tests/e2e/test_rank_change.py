@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pytest
 import websockets
 
-from gameapp.processes import free_port, wait_for_port
+from gameapp.processes import free_port, wait_for_port, web_server_args
 from scoring import store
 from scoring.domain import Submission
 from tests.conftest import ROOT
@@ -32,7 +32,7 @@ PLAYERS = ("Ann", "Bob", "Cy")
 
 @pytest.fixture
 def stack(moto_server, redis_url, table, tmp_path):
-    """daphne and consume_scores on the test's table and a clean Redis (the
+    """The web server and consume_scores on the test's table and a clean Redis (the
     boards of earlier tests would rank above these players), with a board of two
     and no hold rules; returns (web URL, {name: (player id, session key)})."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "SECRET_KEY": "e2e-tests-only",
@@ -54,8 +54,7 @@ def stack(moto_server, redis_url, table, tmp_path):
                                                          if line.startswith("PLAYER "))}
     port = free_port()
     logs = [open(tmp_path / f"{name}.log", "wb") for name in ("web", "consumer")]
-    procs = [subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "gameapp.asgi:application"], cwd=ROOT, env=env, stdout=logs[0],
+    procs = [subprocess.Popen(web_server_args(port=port), cwd=ROOT, env=env, stdout=logs[0],
                               stderr=subprocess.STDOUT),
              subprocess.Popen([sys.executable, "manage.py", "consume_scores"], cwd=ROOT, env=env,
                               stdout=logs[1], stderr=subprocess.STDOUT)]

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from gameapp.processes import free_port, redis_server_args, wait_for_port
+from gameapp.processes import free_port, redis_server_args, wait_for_port, web_server_args
 from tests.conftest import ROOT
 from tests.faults.proxy import FaultProxy
 
@@ -18,14 +18,13 @@ def fault_proxy(moto_server):
 
 @pytest.fixture
 def web_server(consumer_env, tmp_path):
-    """Start daphne (HTTP and websockets) with extra environment; returns its URL."""
+    """Start the web server (uvicorn: HTTP and websockets) with extra environment; returns its URL."""
     procs = []
 
     def start(**env) -> str:
         port = free_port()
         log = open(tmp_path / f"web-{port}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                 "gameapp.asgi:application"], cwd=ROOT,
+        proc = subprocess.Popen(web_server_args(port=port), cwd=ROOT,
                                 env={**consumer_env, "ALLOWED_HOSTS": "127.0.0.1", **env},
                                 stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
