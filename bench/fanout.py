@@ -7,7 +7,9 @@ real Redis channel layer (the pub/sub layer by default, or channels_redis's
 list-based "core" layer), as consume_scores sends them. The clock starts
 just before each group_send and stops when a client has read the whole
 frame. Prints the delivery latency p50/p95/p99/max over all deliveries, and
-how many (socket, update) pairs never arrived within 10 s of the last send.
+how many (socket, update) pairs never arrived within 10 s of the last send,
+and the CPU seconds the web processes and the client processes spent while
+the updates were sent.
 
 Baseline, side by side in the same run on the same servers: the same
 updates delivered to a single client (the per-message floor of the path).
@@ -202,13 +204,16 @@ def client_process(urls: list[str], updates: int, rate: float, events: multiproc
             events.put(("failed", f"{clients.snapshots} of {len(urls)} snapshots after 120 s; {closed} closed"))
             return
         events.put(("ready", len(urls)))
+        started = resource.getrusage(resource.RUSAGE_SELF)
         loop = asyncio.get_running_loop()
         stopping = loop.run_in_executor(None, stop.wait)
         received = asyncio.ensure_future(clients.all_received.wait())
         await asyncio.wait([stopping, received], return_when=asyncio.FIRST_COMPLETED)
         missing = len(urls) * updates - len(clients.deliveries)
         closed = sum(socket.closed.done() for socket in clients.sockets)
-        events.put(("done", clients.deliveries, missing, closed))
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = used.ru_utime + used.ru_stime - started.ru_utime - started.ru_stime
+        events.put(("done", clients.deliveries, missing, closed, cpu))
         await stopping
         for socket in clients.sockets:
             socket.transport.close()
@@ -273,9 +278,9 @@ def measure(stack, *, clients: int, updates: int, gap: float, layer: str, procs:
             worker.join(timeout=30)
             if worker.is_alive():
                 worker.kill()
-    latencies = [at - sent[seq] for _, deliveries, _, _ in results for seq, at in deliveries]
+    latencies = [at - sent[seq] for _, deliveries, *_ in results for seq, at in deliveries]
     return {"clients": clients, "latencies": latencies, "missing": sum(r[2] for r in results),
-            "closed": sum(r[3] for r in results), "web_cpu": web_cpu}
+            "closed": sum(r[3] for r in results), "web_cpu": web_cpu, "client_cpu": sum(r[4] for r in results)}
 
 
 async def send_updates(redis_url: str, *, layer: str, updates: int, gap: float) -> dict[int, float]:
@@ -325,12 +330,12 @@ def main() -> int:
     print(f"{args.updates} updates, {args.gap:g} s apart, through Redis ({args.layer} layer) and {args.servers} "
           f"{args.server} process(es); {procs} client processes")
     print(f"{'clients':>8} {'deliveries':>10} {'missing':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-          f"{'web CPU s':>9}")
+          f"{'web CPU s':>9} {'client CPU s':>12}")
     for run in runs:
         q = quantiles(run["latencies"]) if len(run["latencies"]) > 1 else {k: math.nan for k in
                                                                           ("p50", "p95", "p99", "max")}
         print(f"{run['clients']:>8} {len(run['latencies']):>10} {run['missing']:>8} {q['p50']:>7.1f} "
-              f"{q['p95']:>7.1f} {q['p99']:>7.1f} {q['max']:>7.1f} {run['web_cpu']:>9.2f}")
+              f"{q['p95']:>7.1f} {q['p99']:>7.1f} {q['max']:>7.1f} {run['web_cpu']:>9.2f} {run['client_cpu']:>12.2f}")
     single, many = (quantiles(run["latencies"])["p99"] for run in runs)
     closed = runs[1]["closed"]
     met = many <= target_ms and runs[1]["missing"] == 0
