@@ -10,6 +10,7 @@
 
 import asyncio
 import importlib
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -137,8 +138,8 @@ def own_redis(tmp_path):
         proc = None
 
         def start(self):
-            self.proc = processes.subprocess.Popen(processes.redis_server_args(port=port, workdir=tmp_path),
-                                                   stdout=processes.subprocess.DEVNULL)
+            self.proc = subprocess.Popen(processes.redis_server_args(port=port, workdir=tmp_path),
+                                         stdout=subprocess.DEVNULL)
             processes.wait_for_port(port, proc=self.proc)
 
         def stop(self):
