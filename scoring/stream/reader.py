@@ -379,7 +379,7 @@ class StreamReader:
         lags = {}
         for shard_id, progress in self.owned.items():
             if progress.in_hand_created is not None:
-                lags[shard_id] = max(0, int((self.clock() - progress.in_hand_created) * 1000))
+                lags[shard_id] = _lag_ms(progress.in_hand_created, self.clock())
             elif progress.lag_ms is not None:
                 lags[shard_id] = progress.lag_ms
         return lags
