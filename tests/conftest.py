@@ -181,6 +181,31 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, which it may stop and start again."""
+    port = free_port()
+    args = processes.redis_server_args(port=port, workdir=tmp_path)
+
+    class Redis:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            processes.wait_for_port(port, proc=self.proc)
+
+        def stop(self):
+            self.proc.kill()
+            self.proc.wait()
+
+    redis = Redis()
+    redis.start()
+    yield redis
+    if redis.proc.poll() is None:
+        redis.stop()
+
+
+@pytest.fixture
 def redis_url(redis_server, settings):
     """A clean Redis for the code under test (settings.REDIS_URL points at it)."""
     import redis

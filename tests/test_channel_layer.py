@@ -10,7 +10,6 @@
 
 import asyncio
 import importlib
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +17,6 @@ import pytest
 import redis
 from channels_redis.core import RedisChannelLayer
 
-from gameapp import processes
 from gameapp.channel_layer import RedisConnectionLost, RedisPubSubChannelLayer
 
 
@@ -128,31 +126,6 @@ def test_a_group_send_is_one_message_per_process_not_per_socket(pubsub_config, r
     run(fan_out())
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server that the test may stop and start again on its port."""
-    port = processes.free_port()
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc = None
-
-        def start(self):
-            self.proc = subprocess.Popen(processes.redis_server_args(port=port, workdir=tmp_path),
-                                         stdout=subprocess.DEVNULL)
-            processes.wait_for_port(port, proc=self.proc)
-
-        def stop(self):
-            self.proc.kill()
-            self.proc.wait()
-
-    server = Server()
-    server.start()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
-
-
 async def expect_lost(receiving, *, timeout=15):
     with pytest.raises(RedisConnectionLost):
         await asyncio.wait_for(receiving, timeout=timeout)
@@ -171,6 +144,15 @@ async def subscribed_channel(layer):
             await asyncio.sleep(0.2)
 
 
+async def assert_delivered_once_subscribed_again(layer, seq: int) -> None:
+    """A new member of the group, once Redis takes the subscription again,
+    receives what is sent to it."""
+    channel = await subscribed_channel(layer)
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await layer.group_send("leaderboard.all", {"type": "leaderboard.delta", "seq": seq})
+    assert (await asyncio.wait_for(receiving, timeout=5))["seq"] == seq
+
+
 def test_redis_down_fails_every_receive_and_the_next_subscription_works(pubsub_config, own_redis):
     layer = RedisPubSubChannelLayer(**{**pubsub_config, "hosts": [{**pubsub_config["hosts"][0],
                                                                    "address": own_redis.url}]})
@@ -186,10 +168,7 @@ def test_redis_down_fails_every_receive_and_the_next_subscription_works(pubsub_c
             for waiting in receiving:
                 await expect_lost(waiting)
             own_redis.start()
-            channel = await subscribed_channel(layer)
-            receiving = asyncio.ensure_future(layer.receive(channel))
-            await layer.group_send("leaderboard.all", {"type": "leaderboard.delta", "seq": 2})
-            assert (await asyncio.wait_for(receiving, timeout=5))["seq"] == 2
+            await assert_delivered_once_subscribed_again(layer, seq=2)
         finally:
             await layer.flush()
 
@@ -219,10 +198,7 @@ def test_a_dropped_subscription_connection_fails_the_receives(pubsub_config, red
         try:
             await drop(layer, redis_server)
             await expect_lost(receiving)
-            again = await subscribed_channel(layer)
-            receiving = asyncio.ensure_future(layer.receive(again))
-            await layer.group_send("leaderboard.all", {"type": "leaderboard.delta", "seq": 3})
-            assert (await asyncio.wait_for(receiving, timeout=5))["seq"] == 3
+            await assert_delivered_once_subscribed_again(layer, seq=3)
         finally:
             await layer.flush()
 

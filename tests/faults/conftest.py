@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from gameapp.processes import free_port, redis_server_args, wait_for_port, web_server_args
+from gameapp.processes import free_port, wait_for_port, web_server_args
 from tests.conftest import ROOT
 from tests.faults.proxy import FaultProxy
 
@@ -48,31 +48,6 @@ def api_token(consumer_env):
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=consumer_env,
                          check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of this test's own, which it may stop and start again."""
-    port = free_port()
-    args = redis_server_args(port=port, workdir=tmp_path)
-
-    class Redis:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc = None
-
-        def start(self):
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_for_port(port, proc=self.proc)
-
-        def stop(self):
-            self.proc.kill()
-            self.proc.wait()
-
-    redis = Redis()
-    redis.start()
-    yield redis
-    if redis.proc.poll() is None:
-        redis.stop()
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
