@@ -7,8 +7,6 @@ top of this module.
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from gameapp import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -153,9 +151,7 @@ REDIS_MAX_CONNECTIONS = config.get_int("REDIS_MAX_CONNECTIONS", 2000, minimum=10
 # default) costs one Redis message per web process for a group_send, "core"
 # (channels_redis's list-based layer) one per member socket. bench/fanout.py
 # measures both.
-CHANNEL_LAYER = config.get_str("CHANNEL_LAYER", "pubsub")
-if CHANNEL_LAYER not in ("pubsub", "core"):
-    raise ImproperlyConfigured(f"Setting CHANNEL_LAYER={CHANNEL_LAYER!r} is invalid: expected pubsub or core.")
+CHANNEL_LAYER = config.get_choice("CHANNEL_LAYER", "pubsub", ("pubsub", "core"))
 # channels_redis's core layer blocks 5 s per receive (RedisChannelLayer.brpop_timeout).
 CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 if REDIS_URL:
