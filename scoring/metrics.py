@@ -24,6 +24,9 @@ for _outcome in ("accepted", "refused"):
 RECORDS = Counter("gamescores_consumer_records_total", "Stream records the consumer handled.", ["result"])
 SHARD_LAG = Gauge("gamescores_consumer_iterator_age_seconds",
                   "Now minus the last record's ApproximateCreationDateTime, per shard (IteratorAge).", ["shard"])
+TOTALS_READ = Counter("gamescores_consumer_totals_read_total",
+                      "TOTAL items the consumer's batches started from, by where they came from: the TOTALs "
+                      "it wrote itself (cache) or DynamoDB (table).", ["source"])
 BATCH_SECONDS = Histogram("gamescores_consumer_batch_seconds", "Time to process one batch.",
                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 SUBMIT_TO_APPLIED = Histogram("gamescores_submit_to_applied_seconds",

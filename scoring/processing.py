@@ -22,7 +22,7 @@ transaction: each costs O(1) in the table's size.
 """
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -78,6 +78,50 @@ class BatchResult:
     ranks: dict[str, int] = field(default_factory=dict)
 
 
+class TotalsCache:
+    """The TOTAL items this process wrote last, by player, so that a batch
+    reads from DynamoDB only the players it does not hold (``records_process``).
+
+    Exact without trusting it: every TOTAL write is conditioned on the
+    version it folded from, so an entry that went stale (another worker
+    wrote that TOTAL, or ``rebuild_totals --fix``) costs one failed put and
+    a re-read, never a wrong total. Versions only grow and TOTAL items are
+    never deleted, so a stale entry cannot pass the check by chance. Holds
+    at most ``max_size`` players, dropping the least recently used.
+    """
+
+    def __init__(self, max_size: int):
+        self.max_size = max_size
+        self._totals: OrderedDict[str, PlayerTotal] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._totals)
+
+    def get_many(self, player_ids: list[str]) -> dict[str, PlayerTotal]:
+        found = {}
+        for player_id in player_ids:
+            total = self._totals.get(player_id)
+            if total is not None:
+                self._totals.move_to_end(player_id)
+                found[player_id] = total
+        self.hits += len(found)
+        self.misses += len(player_ids) - len(found)
+        return found
+
+    def put(self, total: PlayerTotal) -> None:
+        self._totals[total.player_id] = total
+        self._totals.move_to_end(total.player_id)
+        while len(self._totals) > self.max_size:
+            self._totals.popitem(last=False)
+
+    def discard(self, player_id: str) -> None:
+        self._totals.pop(player_id, None)
+
+    def clear(self) -> None:
+        self._totals.clear()
+
+
 def submission_from_record(record: dict) -> Submission:
     """The submission in a stream record's NewImage, or PoisonRecord."""
     try:
@@ -96,6 +140,7 @@ def records_process(
     publish: Callable[[list[DomainEvent]], None] | None = None,
     on_commit: Callable[["BatchResult"], None] | None = None,
     now: Callable[[], datetime] = utcnow,
+    known_totals: TotalsCache | None = None,
 ) -> BatchResult:
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
 
@@ -105,16 +150,37 @@ def records_process(
     records. A rules change's adjustment is folded like a submission.
     ``hold_rules`` (None: off) may hold a submission for review instead of
     counting it. ``publish`` receives the domain events of this batch, after
-    every write has succeeded.
+    every write has succeeded. ``known_totals``, if given, supplies the
+    TOTALs it holds instead of reading them, and keeps the ones written.
     """
     submissions = [submission_from_record(r) for r in records]
     result = BatchResult()
     if not submissions:
         return result
+    try:
+        return _records_process(submissions, result, points_for, rules_version, hold_rules, publish, on_commit,
+                                now, known_totals)
+    except BaseException:
+        # Entries of players whose write failed may be stale: harmless (see
+        # TotalsCache), but the retry would pay a failed put for each.
+        if known_totals is not None:
+            known_totals.clear()
+        raise
+
+
+def _records_process(submissions: list[Submission], result: BatchResult, points_for, rules_version: int,
+                     hold_rules: HoldRules | None, publish, on_commit, now: Callable[[], datetime],
+                     known_totals: TotalsCache | None) -> BatchResult:
     # The TOTALs before the SCOREs: a submission that another worker applied
     # and settled before these TOTALs were written then shows as settled
-    # (see _still_pending).
-    totals = store.totals_get_many(player_ids=list(dict.fromkeys(s.player_id for s in submissions)))
+    # (see _still_pending). A TOTAL this process wrote last counts as read
+    # when it was written: if it changed since, its write below fails the
+    # version check and re-reads it, then its SCOREs.
+    player_ids = list(dict.fromkeys(s.player_id for s in submissions))
+    totals = known_totals.get_many(player_ids) if known_totals is not None else {}
+    unknown = [p for p in player_ids if p not in totals]
+    if unknown:
+        totals.update(store.totals_get_many(player_ids=unknown))
     # The statuses of the batch's SCOREs, and of the ids its TOTALs still
     # hold from earlier batches (_settled_ids): one BatchGetItem for the
     # whole batch, not one more per player, of two attributes an item (the
@@ -140,6 +206,10 @@ def records_process(
     for player_id, decisions in by_player.items():
         applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules,
                                                          statuses=statuses)
+        if known_totals is not None and total is not None:  # what was written
+            known_totals.put(total)
+        elif known_totals is not None:  # nothing was, after a re-read
+            known_totals.discard(player_id)
         result.applied += applied
         result.rejected += rejected
         result.held += held

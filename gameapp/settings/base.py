@@ -122,6 +122,10 @@ STREAM_BATCHING_WINDOW = config.get_float("STREAM_BATCHING_WINDOW", 0.0)  # Maxi
 STREAM_MAX_RETRY_ATTEMPTS = config.get_int("STREAM_MAX_RETRY_ATTEMPTS", 3, minimum=-1)  # -1: forever
 STREAM_MAX_RECORD_AGE = config.get_int("STREAM_MAX_RECORD_AGE", -1, minimum=-1)  # seconds; -1: no limit
 STREAM_BISECT_ON_ERROR = config.get_bool("STREAM_BISECT_ON_ERROR", True)
+# TOTAL items a consumer keeps from its own writes, so that its next batches
+# need not read them back (while it reads every shard; 0: off). Each holds
+# a player's maps: a few KB.
+STREAM_TOTALS_CACHE_SIZE = config.get_int("STREAM_TOTALS_CACHE_SIZE", 10_000, minimum=0)
 # On-failure destination: an SQS queue URL, or unset for DLQ items in the table.
 STREAM_ON_FAILURE_SQS_URL = config.get_url("STREAM_ON_FAILURE_SQS_URL", None, schemes=("http", "https"))
 STREAM_STARTING_POSITION = config.get_choice("STREAM_STARTING_POSITION", "TRIM_HORIZON", ("TRIM_HORIZON", "LATEST"))

@@ -26,7 +26,7 @@ from scoring import metrics, store
 from scoring.backoff import backoff_seconds
 from scoring.catalog import hold_rules, points_versioned
 from scoring.events import EventPublishError
-from scoring.processing import records_process
+from scoring.processing import TotalsCache, records_process
 from scoring.stream.policy import BatchRunner, FailurePolicy
 from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
 
@@ -65,22 +65,43 @@ class Worker:
         self._last_count = 0
         self._next_heal = 0.0
         self._next_heartbeat = 0.0
+        size = settings.STREAM_TOTALS_CACHE_SIZE
+        self.totals_cache = TotalsCache(size) if size > 0 else None
 
     # --- the steps ------------------------------------------------------------
 
     def process(self, records: list[dict]) -> None:
         """Apply one batch: what the failure policy runs, and retries."""
         close_old_connections()  # a long-running process must not hold a dead DB connection
+        known = self.known_totals()
+        hits, misses = (known.hits, known.misses) if known is not None else (0, 0)
         with metrics.BATCH_SECONDS.time():
             points_for, version = points_versioned()
             result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
-                                     publish=self.publish, on_commit=self.live.after_batch)
+                                     publish=self.publish, on_commit=self.live.after_batch, known_totals=known)
+        if known is not None:
+            metrics.TOTALS_READ.labels("cache").inc(known.hits - hits)
+            metrics.TOTALS_READ.labels("table").inc(known.misses - misses)
         self.applied += len(result.applied)
         self.rejected += len(result.rejected)
         metrics.RECORDS.labels("applied").inc(len(result.applied))
         metrics.RECORDS.labels("rejected").inc(len(result.rejected))
         metrics.RECORDS.labels("held").inc(len(result.held))
         metrics.RECORDS.labels("skipped").inc(result.skipped)
+
+    def known_totals(self) -> TotalsCache | None:
+        """The TOTALs this worker wrote, for the next batch to start from,
+        while it reads every shard there is to read: it is then the one
+        writer of (nearly) every TOTAL, and its entries stay current. With
+        the shards shared among workers most entries would be stale, each
+        costing a failed put and a re-read, so the cache is emptied and
+        left out until this worker holds them all again."""
+        if self.totals_cache is None:
+            return None
+        if self.reader.owns_every_ready_shard():
+            return self.totals_cache
+        self.totals_cache.clear()
+        return None
 
     def step(self, *, force_refresh: bool = False) -> bool:
         """One pass: refresh shards and leases, poll every owned shard, heal

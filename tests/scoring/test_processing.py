@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import processing, store
-from scoring.domain import Status, Submission
+from scoring.domain import PlayerTotal, Status, Submission
 from tests.records import stream_record
 
 pytestmark = pytest.mark.usefixtures("table")
@@ -232,3 +232,70 @@ def test_a_batch_of_rejections_for_a_ranked_player_changes_no_board():
     result = processing.records_process([record_for(put("s1", task="gone"), "1")], points_for=points_for)
     assert result.totals == {} and [d.submission.id for d in result.rejected] == ["s1"]
     assert total_of("p1").on_leaderboard and total_of("p1").total == 10
+
+
+# --- a worker's cache of the TOTALs it wrote (processing.TotalsCache) -------
+
+
+def count_total_reads(monkeypatch) -> list[list[str]]:
+    reads, real = [], store.totals_get_many
+
+    def counted(**kwargs):
+        reads.append(kwargs["player_ids"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "totals_get_many", counted)
+    monkeypatch.setattr(store.totals, "totals_get_many", counted)  # total_change's re-read after a lost race
+    return reads
+
+
+def test_a_batch_starts_from_the_totals_its_worker_wrote_without_reading_them(monkeypatch):
+    cache = processing.TotalsCache(100)
+    processing.records_process([record_for(put("s1", player="p1"), "1"), record_for(put("s2", player="p2"), "2")],
+                               points_for=points_for, known_totals=cache)
+    reads = count_total_reads(monkeypatch)
+    processing.records_process([record_for(put("s3", player="p1", task="hard"), "3"),
+                                record_for(put("s4", player="p3"), "4")], points_for=points_for, known_totals=cache)
+    assert reads == [["p3"]]  # p1's came from the cache; p3 had none yet
+    assert total_of("p1").total == 60 and total_of("p1").pending == {"s3": 50}
+    # The entry is what the table holds, field for field.
+    assert cache.get_many(["p1", "p3"]) == {"p1": total_of("p1"), "p3": total_of("p3")}
+
+
+def test_a_total_written_behind_the_cache_fails_its_version_check_and_is_counted_once(monkeypatch):
+    cache = processing.TotalsCache(100)
+    processing.records_process([record_for(put("s1"), "1")], points_for=points_for, known_totals=cache)
+    # Another worker (no cache) applies s2 to the same player.
+    processing.records_process([record_for(put("s2"), "2")], points_for=points_for)
+    reads = count_total_reads(monkeypatch)
+    # This worker's entry is stale: its write loses the race, re-reads, folds again.
+    result = processing.records_process([record_for(put("s3", task="hard"), "3"),
+                                         record_for(store.score_get(submission_id="s2"), "2")],
+                                        points_for=points_for, known_totals=cache)
+    assert reads == [["p1"]]
+    assert total_of("p1").total == 10 + 10 + 50
+    assert [d.submission.id for d in result.applied] == ["s3"] and result.skipped == 1
+    assert cache.get_many(["p1"])["p1"] == total_of("p1")
+
+
+def test_a_failed_batch_empties_the_cache_and_its_replay_counts_once(monkeypatch):
+    cache = processing.TotalsCache(100)
+    processing.records_process([record_for(put("s1"), "1")], points_for=points_for, known_totals=cache)
+    records = [record_for(put("s2"), "2")]
+    monkeypatch.setattr(store, "scores_put_outcomes", lambda **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        processing.records_process(records, points_for=points_for, known_totals=cache)
+    monkeypatch.undo()
+    assert len(cache) == 0
+    processing.records_process(records, points_for=points_for, known_totals=cache)
+    assert total_of("p1").total == 20 and store.score_get(submission_id="s2").status is Status.APPLIED
+
+
+def test_the_cache_keeps_the_most_recently_used_players():
+    cache = processing.TotalsCache(2)
+    for player in ("a", "b"):
+        cache.put(PlayerTotal(player_id=player, player_name=player))
+    cache.get_many(["a"])
+    cache.put(PlayerTotal(player_id="c", player_name="c"))
+    assert set(cache.get_many(["a", "b", "c"])) == {"a", "c"}
+    assert (cache.hits, cache.misses) == (3, 1)

@@ -161,3 +161,22 @@ def test_a_shard_no_longer_owned_drops_its_iterator_age():
     # Closed and drained: retired on the next read; its series goes with it.
     w.step()
     assert shard not in w.reader.owned and iterator_age(shard) is None
+
+
+def test_the_totals_cache_is_used_only_while_the_worker_reads_every_shard():
+    clock, live, streams = Clock(), Live(), FakeDynamoDBStreams()
+    mine, other = streams.create_shard(), streams.create_shard()
+    submitted(streams, mine, "s1")
+    w = worker(streams, clock, live)
+    w.run(once=True)
+    assert w.known_totals() is w.totals_cache and len(w.totals_cache) == 1
+    # Another worker holds a shard: its batches write TOTALs too, so ours
+    # would go stale. The cache is emptied and left out.
+    store.lease_release(shard_id=other, owner="w1")
+    assert store.lease_acquire(shard_id=other, owner="w2", ttl_seconds=3600, now_ms=int(clock() * 1000))
+    w.reader.step_refresh(force=True)
+    assert other not in w.reader.owned
+    assert w.known_totals() is None and len(w.totals_cache) == 0
+    submitted(streams, mine, "s2")
+    assert w.step() is True
+    assert len(w.totals_cache) == 0 and store.totals_get_many(player_ids=["p1"])["p1"].total == 20
