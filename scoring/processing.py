@@ -21,11 +21,15 @@ already counted. docs/consumer.md has the full argument. No step uses a
 transaction: each costs O(1) in the table's size.
 """
 
+import functools
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from django.conf import settings
 
 from scoring import store
 from scoring.domain import (
@@ -203,9 +207,23 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
 
     processed_at = now()
     outcomes: list[Submission] = []
-    for player_id, decisions in by_player.items():
-        applied, rejected, held, total = _apply_to_total(player_id, decisions, totals.get(player_id), hold_rules,
-                                                         statuses=statuses)
+
+    def commit(player_id: str):
+        return _apply_to_total(player_id, by_player[player_id], totals.get(player_id), hold_rules, statuses=statuses)
+
+    # Each player's TOTAL is its own read-fold-write, on its own key: they
+    # are written side by side (STREAM_TOTAL_WRITERS at once), each
+    # waiting on DynamoDB while the others are sent. All of them have
+    # finished before the batch goes on, or fails with the first error: no
+    # write outlives its batch. Results are taken in the batch's order.
+    players = list(by_player)
+    if len(players) < 2:
+        committed = [commit(p) for p in players]
+    else:
+        futures = [_writers().submit(commit, p) for p in players]
+        wait(futures)
+        committed = [f.result() for f in futures]
+    for player_id, (applied, rejected, held, total) in zip(players, committed, strict=True):
         if known_totals is not None and total is not None:  # what was written
             known_totals.put(total)
         elif known_totals is not None:  # nothing was, after a re-read
@@ -239,6 +257,12 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
         publish(result.events)
     store.scores_put_outcomes(submissions=outcomes, reviewed=reviewed)
     return result
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    """The threads that write a batch's TOTALs (one pool per process)."""
+    return ThreadPoolExecutor(max_workers=settings.STREAM_TOTAL_WRITERS, thread_name_prefix="total-writer")
 
 
 def _decide(submission: Submission, originals: dict[str, Submission], points_for, rules_version: int) -> Decision:

@@ -125,6 +125,9 @@ STREAM_BISECT_ON_ERROR = config.get_bool("STREAM_BISECT_ON_ERROR", True)
 # TOTAL items a consumer keeps from its own writes, so that its next batches
 # need not read them back (while it reads every shard; 0: off). Each holds
 # a player's maps: a few KB.
+# A batch writes its players' TOTALs this many at a time (each on its own
+# key, each its own version-checked write).
+STREAM_TOTAL_WRITERS = config.get_int("STREAM_TOTAL_WRITERS", 4, minimum=1)
 STREAM_TOTALS_CACHE_SIZE = config.get_int("STREAM_TOTALS_CACHE_SIZE", 10_000, minimum=0)
 # On-failure destination: an SQS queue URL, or unset for DLQ items in the table.
 STREAM_ON_FAILURE_SQS_URL = config.get_url("STREAM_ON_FAILURE_SQS_URL", None, schemes=("http", "https"))

@@ -1,5 +1,6 @@
 """The processing core against a real moto server: exactly-once totals."""
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -299,3 +300,24 @@ def test_the_cache_keeps_the_most_recently_used_players():
     cache.put(PlayerTotal(player_id="c", player_name="c"))
     assert set(cache.get_many(["a", "b", "c"])) == {"a", "c"}
     assert (cache.hits, cache.misses) == (3, 1)
+
+
+def test_a_batch_writes_its_players_totals_side_by_side_and_a_failed_one_is_replayed_exactly(monkeypatch):
+    records = [record_for(put(f"s{i}", player=f"p{i}"), str(i)) for i in range(6)]
+    real, threads = store.totals.total_put_if_version, set()
+
+    def failing_for_p3(*, total, expected_version):
+        threads.add(threading.current_thread().name)
+        if total.player_id == "p3":
+            raise store.StoreUnavailable("throttled")
+        return real(total=total, expected_version=expected_version)
+
+    monkeypatch.setattr(store.totals, "total_put_if_version", failing_for_p3)
+    with pytest.raises(store.StoreUnavailable):
+        processing.records_process(records, points_for=points_for)
+    monkeypatch.undo()
+    assert all(name.startswith("total-writer") for name in threads)
+    assert store.score_get(submission_id="s0").status is Status.PENDING  # no outcome before every TOTAL is in
+    result = processing.records_process(records, points_for=points_for)
+    assert [d.submission.id for d in result.applied] == [f"s{i}" for i in range(6)]  # the batch's order
+    assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
