@@ -107,7 +107,13 @@ from scoring.store.stream_state import (  # noqa: F401 (the package's API)
     worker_statuses,
     workers_alive,
 )
-from scoring.store.streams import Shard, records_get, shard_iterator, shards_describe  # noqa: F401
+from scoring.store.streams import (  # noqa: F401 (the package's API)
+    GET_RECORDS_LIMIT,
+    Shard,
+    records_get,
+    shard_iterator,
+    shards_describe,
+)
 from scoring.store.table import (  # noqa: F401 (the package's API)
     stream_arn,
     table_definition,

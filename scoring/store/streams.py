@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from scoring.store.base import call
 
+# GetRecords returns at most this many records a call (and at most 1 MB).
+GET_RECORDS_LIMIT = 1000
+
 
 @dataclass(slots=True)
 class Shard:
@@ -45,8 +48,8 @@ def shard_iterator(*, client, stream_arn: str, shard_id: str, after: str | None 
 
 
 def records_get(*, client, iterator: str, limit: int) -> tuple[list[dict], str | None]:
-    """Up to ``limit`` records and the next iterator (None: the shard is
-    closed and drained). IteratorExpired after 15 minutes; DataTrimmed if
+    """Up to ``limit`` (at most GET_RECORDS_LIMIT) records and the next
+    iterator (None: the shard is closed and drained). IteratorExpired after 15 minutes; DataTrimmed if
     the records are past retention."""
     response = call("get_records", client=client, ShardIterator=iterator, Limit=limit)
     return response.get("Records", []), response.get("NextShardIterator")

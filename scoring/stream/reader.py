@@ -36,9 +36,14 @@ class BatchAbandoned(Exception):
     the checkpoint for whoever reads the shard next."""
 
 
+# Lambda's largest BatchSize for a DynamoDB stream. A batch this size is
+# gathered from several GetRecords pages (store.GET_RECORDS_LIMIT each).
+BATCH_SIZE_MAX = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderConfig:
-    batch_size: int = 100
+    batch_size: int = 100  # 1 to BATCH_SIZE_MAX
     batching_window: float = 0.0
     starting_position: str = "TRIM_HORIZON"  # for shards never seen before
     filters: list = field(default_factory=list)
@@ -257,14 +262,7 @@ class StreamReader:
         progress = self.owned[shard_id]
         if progress.iterator is None:
             progress.iterator = self._iterator_from_checkpoint(shard_id)
-        records, next_iterator = self._read_batch(shard_id, progress)
-        matching = [r for r in records if matches_any(r, self.config.filters)]
-        # Caught up: a short read; or, with batches so small that our own
-        # heartbeats fill them, a read of only our own writes made after we
-        # started (creation times are rounded down to the second: one more).
-        progress.at_tip = len(records) < self.config.batch_size or (
-            not matching and _created_s(records[0]) is not None
-            and _created_s(records[0]) >= self.started_at + 1)
+        records, matching, next_iterator, progress.at_tip = self._read_batch(shard_id, progress)
         if records:
             self.stats.records_read += len(records)
             self.stats.records_matched += len(matching)
@@ -326,29 +324,56 @@ class StreamReader:
             store.checkpoint_put(shard_id=shard_id, sequence_number=record["dynamodb"]["SequenceNumber"])
         progress.deaths = 0
 
-    def _read_batch(self, shard_id: str, progress: ShardProgress) -> tuple[list[dict], str | None]:
-        """Up to batch_size records, waiting up to the batching window."""
+    def _read_batch(self, shard_id: str, progress: ShardProgress) -> tuple[list[dict], list[dict], str | None, bool]:
+        """Up to batch_size records, gathered as Lambda's poller gathers a
+        batch: GetRecords pages of at most store.GET_RECORDS_LIMIT, read on at
+        once while the shard has a backlog, and otherwise until the batching
+        window ends. Under a backlog a large batch folds more submissions
+        into each player's one TOTAL write (docs/consumer.md). DynamoDB also
+        ends a page at 1 MB, which looks like the tip from here: there the
+        batching window is what gathers a batch across such pages.
+
+        Returns the records, those that pass the filters, the next iterator,
+        and whether the last read caught up with the shard (at_tip). The
+        leases are kept between pages: BatchAbandoned if this shard's was
+        lost meanwhile."""
         records: list[dict] = []
+        matching: list[dict] = []
         iterator = progress.iterator
         deadline = self.clock() + self.config.batching_window
-        while True:
-            try:
-                got, iterator = store.records_get(client=self.client, iterator=iterator,
-                                                  limit=self.config.batch_size - len(records))
-            except store.IteratorExpired:
-                # Iterators live 15 minutes; the checkpoint does not expire.
-                self.stats.expired_iterators += 1
-                logger.info("Iterator for %s expired; resuming from the checkpoint.", shard_id)
-                iterator = self._iterator_from_checkpoint(shard_id, last=progress.last_sequence)
-                continue
-            except store.DataTrimmed:
-                iterator = self._after_trim(shard_id)
-                continue
-            records += got
-            if iterator is None or len(records) >= self.config.batch_size or self.clock() >= deadline:
-                return records, iterator
-            if not got:
-                self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
+        self._in_hand = shard_id
+        try:
+            while True:
+                limit = min(store.GET_RECORDS_LIMIT, self.config.batch_size - len(records))
+                try:
+                    got, iterator = store.records_get(client=self.client, iterator=iterator, limit=limit)
+                except store.IteratorExpired:
+                    # Iterators live 15 minutes; the checkpoint does not expire.
+                    self.stats.expired_iterators += 1
+                    logger.info("Iterator for %s expired; resuming from the checkpoint.", shard_id)
+                    iterator = self._iterator_from_checkpoint(shard_id, last=progress.last_sequence)
+                    continue
+                except store.DataTrimmed:
+                    iterator = self._after_trim(shard_id)
+                    continue
+                passed = [r for r in got if matches_any(r, self.config.filters)]
+                records += got
+                matching += passed
+                # Caught up: a short read; or, with batches so small that our
+                # own heartbeats fill them, a read of only our own writes made
+                # after we started (creation times are rounded down to the
+                # second: one more). A full read of older own writes (a
+                # predecessor's, or ours before a backlog) is read past.
+                caught_up = len(got) < limit or (
+                    not passed and _created_s(got[0]) is not None and _created_s(got[0]) >= self.started_at + 1)
+                if iterator is None or len(records) >= self.config.batch_size or (
+                        caught_up and self.clock() >= deadline):
+                    return records, matching, iterator, caught_up
+                if not got:
+                    self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
+                self.keep_leases()
+        finally:
+            self._in_hand = None
 
     def _iterator_from_checkpoint(self, shard_id: str, last: str | None = None) -> str:
         checkpoint = None if last else store.checkpoint_get(shard_id=shard_id)

@@ -391,3 +391,88 @@ def test_a_shard_lost_while_another_shards_batch_retried_is_skipped_not_a_crash(
     reader.step_poll()  # must not raise KeyError for the shard lost meanwhile
     assert handled == [s for s in shards if s != taken[0]]
     assert set(reader.owned) == {handled[0]} and rival.worker_id == "w2"
+
+
+def test_a_backlog_is_gathered_into_batches_of_several_reads():
+    """As Lambda's BatchSize above 1,000: GetRecords pages of at most 1,000
+    records, read on while the shard has more, up to the batch size."""
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(2_500)]
+    batches = []
+    reader = make_reader(fake, [], batch_size=2_000,
+                         handle_batch=lambda records, shard_id: batches.append(
+                             [r["dynamodb"]["SequenceNumber"] for r in records]))
+    drain(reader)
+    assert [len(b) for b in batches] == [2_000, 500]
+    assert [s for b in batches for s in b] == seqs
+    limits = [kwargs["Limit"] for name, kwargs in fake.calls if name == "get_records"]
+    assert limits[:3] == [1_000, 1_000, 1_000] and max(limits) == 1_000
+
+
+def test_at_the_tip_a_large_batch_is_what_one_read_finds():
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(3)]
+    batches = []
+    reader = make_reader(fake, [], batch_size=10_000,
+                         handle_batch=lambda records, shard_id: batches.append(
+                             [r["dynamodb"]["SequenceNumber"] for r in records]))
+    reader.step_refresh(force=True)
+    reader.step_poll()
+    assert batches == [seqs]
+    assert sum(1 for name, _ in fake.calls if name == "get_records") == 1  # no waiting for more
+
+
+def test_reading_ahead_stops_at_a_read_of_our_own_writes_made_after_we_started():
+    """After a backlog, `consume_scores --once` meets its own writes (outcomes,
+    TOTALs): a full read of them, made since it started, is the tip, so a
+    large batch does not read through all of them before it is handled."""
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    submissions = [fake.put_record(shard, keys=score_keys(i), created_at=clock() - 60) for i in range(1_000)]
+    handled = []
+    reader = make_reader(fake, handled, clock=clock, batch_size=10_000)
+    clock.now += 5
+    for i in range(3_000):
+        fake.put_record(shard, event_name="MODIFY", keys=score_keys(i), old_image={}, new_image={})
+    reader.step_refresh(force=True)
+    assert reader.step_poll()
+    assert [s for _, s in handled] == submissions
+    assert reader.stats.records_read == 2_000  # the backlog, and one read of our own writes
+    assert reader.owned[shard].at_tip
+
+
+def test_a_long_read_keeps_its_lease():
+    """Gathering a large batch takes several reads; the leases are renewed
+    between them, so a rival cannot take the shard meanwhile."""
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    for i in range(3_000):
+        fake.put_record(shard, keys=score_keys(i))
+    rival = make_reader(fake, [], worker="w2", clock=clock, lease_seconds=10)
+
+    class Slow:
+        """The fake, with each read taking 4 s, while the rival looks for shards."""
+
+        def __getattr__(self, name):
+            return getattr(fake, name)
+
+        def get_records(self, **kwargs):
+            clock.now += 4
+            rival.step_refresh(force=True)
+            return fake.get_records(**kwargs)
+
+    handled = []
+    reader = StreamReader(
+        client=Slow(), stream_arn=fake.stream_arn, worker_id="w1", clock=clock, sleep=clock.sleep,
+        handle_batch=lambda records, shard_id: handled.append(len(records)),
+        config=ReaderConfig(filters=SEED_FILTER, poll_interval=0, batch_size=10_000, lease_seconds=10),
+    )
+    reader.step_refresh(force=True)
+    reader.step_poll()  # 4 reads, 16 s: longer than the lease
+    assert handled == [3_000]
+    assert shard in reader.owned and shard not in rival.owned
+    assert reader.stats.batches_abandoned == 0

@@ -13,7 +13,7 @@ from scoring.events import publisher_from_settings
 from scoring.live import LiveUpdater
 from scoring.stream.filters import InvalidFilter, parse_patterns
 from scoring.stream.policy import FailurePolicy
-from scoring.stream.reader import ReaderConfig
+from scoring.stream.reader import BATCH_SIZE_MAX, ReaderConfig
 from scoring.stream.worker import Worker, WorkerConfig
 
 logger = logging.getLogger("scoring.stream")
@@ -30,7 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--starting-position", choices=["TRIM_HORIZON", "LATEST"],
                             help="Where to start on a shard never seen before (default: settings).")
         parser.add_argument("--worker-id", help="Name of this worker in leases (default: host-pid-random).")
-        parser.add_argument("--batch-size", type=int, help="Records per batch (default: settings.STREAM_BATCH_SIZE).")
+        parser.add_argument("--batch-size", type=int, help=f"Most records per batch, 1 to {BATCH_SIZE_MAX:,} "
+                                                           "(default: settings.STREAM_BATCH_SIZE).")
         parser.add_argument("--progress-every", type=float, default=10.0, help="Seconds between progress lines.")
         parser.add_argument("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
         parser.add_argument("--heartbeat-file", help="Touch this file every loop, for a container healthcheck.")
@@ -41,8 +42,9 @@ class Command(BaseCommand):
         except (InvalidFilter, ValueError) as exc:
             raise CommandError(f"Setting STREAM_FILTERS is invalid: {exc}") from None
         batch_size = options["batch_size"] or settings.STREAM_BATCH_SIZE
-        if not 1 <= batch_size <= 1000:
-            raise CommandError("--batch-size must be between 1 and 1000 (GetRecords returns at most 1000).")
+        if not 1 <= batch_size <= BATCH_SIZE_MAX:
+            raise CommandError(f"--batch-size must be between 1 and {BATCH_SIZE_MAX:,} (Lambda's largest BatchSize "
+                               "for a DynamoDB stream).")
         worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         try:
             arn = store.stream_arn()
