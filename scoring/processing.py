@@ -46,6 +46,10 @@ from scoring.domain import (
 
 logger = logging.getLogger(__name__)
 
+# How often a batch's keep_alive is called while its TOTALs are written: well
+# inside a lease's renew interval (a third of STREAM_LEASE_SECONDS).
+KEEP_ALIVE_SECONDS = 1.0
+
 
 class PoisonRecord(Exception):
     """A record that can never be processed: not a SCORE insert we understand."""
@@ -145,6 +149,7 @@ def records_process(
     on_commit: Callable[["BatchResult"], None] | None = None,
     now: Callable[[], datetime] = utcnow,
     known_totals: TotalsCache | None = None,
+    keep_alive: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
 
@@ -156,6 +161,10 @@ def records_process(
     counting it. ``publish`` receives the domain events of this batch, after
     every write has succeeded. ``known_totals``, if given, supplies the
     TOTALs it holds instead of reading them, and keeps the ones written.
+    ``keep_alive`` is called between the steps of a long batch, and every
+    KEEP_ALIVE_SECONDS while its TOTALs are written: the worker renews its
+    leases there, and raises to give the batch up (after the writes in
+    flight have finished).
     """
     submissions = [submission_from_record(r) for r in records]
     result = BatchResult()
@@ -163,7 +172,7 @@ def records_process(
         return result
     try:
         return _records_process(submissions, result, points_for, rules_version, hold_rules, publish, on_commit,
-                                now, known_totals)
+                                now, known_totals, keep_alive or _nothing)
     except BaseException:
         # Entries of players whose write failed may be stale: harmless (see
         # TotalsCache), but the retry would pay a failed put for each.
@@ -174,7 +183,7 @@ def records_process(
 
 def _records_process(submissions: list[Submission], result: BatchResult, points_for, rules_version: int,
                      hold_rules: HoldRules | None, publish, on_commit, now: Callable[[], datetime],
-                     known_totals: TotalsCache | None) -> BatchResult:
+                     known_totals: TotalsCache | None, keep_alive: Callable[[], None]) -> BatchResult:
     # The TOTALs before the SCOREs: a submission that another worker applied
     # and settled before these TOTALs were written then shows as settled
     # (see _still_pending). A TOTAL this process wrote last counts as read
@@ -204,6 +213,7 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
     by_player: dict[str, list[Decision]] = defaultdict(list)
     for submission in pending:
         by_player[submission.player_id].append(_decide(submission, originals, points_for, rules_version))
+    keep_alive()
 
     processed_at = now()
     outcomes: list[Submission] = []
@@ -221,7 +231,11 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
         committed = [commit(p) for p in players]
     else:
         futures = [_writers().submit(commit, p) for p in players]
-        wait(futures)
+        try:
+            while wait(futures, timeout=KEEP_ALIVE_SECONDS).not_done:
+                keep_alive()
+        finally:
+            wait(futures)  # given up or not, no write outlives its batch
         committed = [f.result() for f in futures]
     for player_id, (applied, rejected, held, total) in zip(players, committed, strict=True):
         if known_totals is not None and total is not None:  # what was written
@@ -235,6 +249,7 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
             result.totals[player_id] = total
     if on_commit is not None and (result.applied or result.rejected or result.held):
         on_commit(result)
+    keep_alive()
     for decision in result.applied + result.rejected + result.held:
         outcomes.append(
             replace(
@@ -255,8 +270,13 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
     result.events = _events(outcomes, result.totals)
     if publish is not None and result.events:
         publish(result.events)
+    keep_alive()
     store.scores_put_outcomes(submissions=outcomes, reviewed=reviewed)
     return result
+
+
+def _nothing() -> None:
+    pass
 
 
 @functools.cache

@@ -78,7 +78,8 @@ class Worker:
         with metrics.BATCH_SECONDS.time():
             points_for, version = points_versioned()
             result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
-                                     publish=self.publish, on_commit=self.live.after_batch, known_totals=known)
+                                     publish=self.publish, on_commit=self.live.after_batch, known_totals=known,
+                                     keep_alive=self.keep_alive)
         if known is not None:
             metrics.TOTALS_READ.labels("cache").inc(known.hits - hits)
             metrics.TOTALS_READ.labels("table").inc(known.misses - misses)
@@ -107,8 +108,7 @@ class Worker:
         """One pass: refresh shards and leases, poll every owned shard, heal
         stale boards when due, report. True if a record was processed.
         Raises StoreError (EventPublishError for EventBridge) on an outage."""
-        if self.config.heartbeat_file:
-            Path(self.config.heartbeat_file).touch()
+        self._touch_heartbeat_file()
         self.reader.step_refresh(force=force_refresh)
         got = self.reader.step_poll()
         self.report_lags()
@@ -178,12 +178,24 @@ class Worker:
         while True:
             if self.stopping:
                 raise BatchAbandoned("stopping")
-            self.reader.keep_leases()
-            self.report_lags()  # the batch in hand keeps ageing while it is retried
+            self.keep_alive()
             left = end - self.clock()
             if left <= 0:
                 return
             self.sleep(min(left, self.reader.config.renew_interval))
+
+    def keep_alive(self) -> None:
+        """Called from inside a long batch (processing it, or waiting to
+        retry it): keep our leases, raising BatchAbandoned if the batch's
+        shard was lost; keep the iterator-age gauges current, since the batch
+        in hand keeps ageing; and touch the healthcheck's file."""
+        self.reader.keep_leases()
+        self.report_lags()
+        self._touch_heartbeat_file()
+
+    def _touch_heartbeat_file(self) -> None:
+        if self.config.heartbeat_file:
+            Path(self.config.heartbeat_file).touch()
 
     def stop(self) -> None:
         """Finish the batch in flight, then stop (what SIGTERM calls)."""

@@ -321,3 +321,58 @@ def test_a_batch_writes_its_players_totals_side_by_side_and_a_failed_one_is_repl
     result = processing.records_process(records, points_for=points_for)
     assert [d.submission.id for d in result.applied] == [f"s{i}" for i in range(6)]  # the batch's order
     assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
+
+
+def gate_writes_on_keep_alive(monkeypatch, keep_alive_calls: list):
+    """TOTAL writes that wait until keep_alive has been called while they
+    were in flight (at most 10 s), and the keep_alive that records it."""
+    real, in_flight, seen = store.totals.total_put_if_version, [], threading.Event()
+
+    def gated(*, total, expected_version):
+        in_flight.append(total.player_id)
+        seen.wait(timeout=10)
+        return real(total=total, expected_version=expected_version)
+
+    def keep_alive():
+        keep_alive_calls.append(len(in_flight))
+        if in_flight:
+            seen.set()
+
+    monkeypatch.setattr(store.totals, "total_put_if_version", gated)
+    monkeypatch.setattr(processing, "KEEP_ALIVE_SECONDS", 0.01)
+    return keep_alive
+
+
+def test_a_batch_calls_keep_alive_between_its_steps_and_while_its_totals_are_written(monkeypatch):
+    records = [record_for(put(f"s{i}", player=f"p{i}"), str(i)) for i in range(6)]
+    calls = []
+    keep_alive = gate_writes_on_keep_alive(monkeypatch, calls)
+    processing.records_process(records, points_for=points_for, keep_alive=keep_alive)
+    assert calls[0] == 0  # after the reads, before any write
+    assert any(0 < n for n in calls[1:-2])  # while writes were in flight
+    assert calls[-2:] == [6, 6]  # after the boards' update, and before the outcomes
+    assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
+
+
+def test_a_batch_given_up_by_keep_alive_finishes_its_writes_and_its_replay_counts_once(monkeypatch):
+    from scoring.stream.reader import BatchAbandoned
+
+    records = [record_for(put(f"s{i}", player=f"p{i}"), str(i)) for i in range(6)]
+    calls = []
+    recording = gate_writes_on_keep_alive(monkeypatch, calls)
+
+    def lease_lost_during_the_writes():
+        recording()
+        if calls[-1]:
+            raise BatchAbandoned("lost the lease")
+
+    with pytest.raises(BatchAbandoned):
+        processing.records_process(records, points_for=points_for, keep_alive=lease_lost_during_the_writes)
+    monkeypatch.undo()
+    # Every TOTAL write had finished when the batch was given up; no outcome was written.
+    assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
+    assert {store.score_get(submission_id=f"s{i}").status for i in range(6)} == {Status.PENDING}
+    result = processing.records_process(records, points_for=points_for)  # the shard's next owner
+    assert len(result.applied) == 6
+    assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
+    assert {store.score_get(submission_id=f"s{i}").status for i in range(6)} == {Status.APPLIED}

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 from scoring import store
 from scoring.domain import Status, Submission
 from scoring.stream.policy import FailurePolicy
-from scoring.stream.reader import BatchAbandoned, ReaderConfig
+from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
 from scoring.stream.worker import Worker, WorkerConfig
 from tests.fakes.clock import Clock
 from tests.fakes.streams import FakeDynamoDBStreams
@@ -180,3 +180,33 @@ def test_the_totals_cache_is_used_only_while_the_worker_reads_every_shard():
     submitted(streams, mine, "s2")
     assert w.step() is True
     assert len(w.totals_cache) == 0 and store.totals_get_many(player_ids=["p1"])["p1"].total == 20
+
+
+def test_a_batch_that_outlasts_the_lease_keeps_it():
+    """A large batch on a slow table can take longer than the lease: the
+    worker renews it between the batch's steps, so no rival takes the shard
+    and reads the same records meanwhile."""
+    clock = Clock()
+    streams = FakeDynamoDBStreams(clock=clock)
+    shard = streams.create_shard()
+    submitted(streams, shard, "s1")
+    rival = StreamReader(client=streams, stream_arn=streams.stream_arn, worker_id="w2", handle_batch=None,
+                         config=ReaderConfig(filters=SEED_FILTER, lease_seconds=9), clock=clock, sleep=clock.sleep)
+
+    class SlowLive(Live):
+        def after_batch(self, result):  # the boards' update, then the events: 6 s each
+            super().after_batch(result)
+            slow_step()
+
+    def slow_step(*args):
+        clock.now += 6
+        rival.step_refresh(force=True)
+
+    w = worker(streams, clock, SlowLive())
+    w.publish = slow_step
+    start = clock()
+    assert w.step() is True
+    assert clock() - start >= 12  # longer than the 9 s lease
+    assert shard in w.reader.owned and shard not in rival.owned
+    assert store.score_get(submission_id="s1").status is Status.APPLIED
+    assert store.leases_all()[shard].expires_at_ms >= int((start + 12 + 9) * 1000)  # renewed before the outcomes
