@@ -92,14 +92,16 @@ def skip_prefill(store, *, prefill: int) -> None:
     store.checkpoint_put(shard_id=shard, sequence_number=last)
 
 
-def run_consumer(call_command, *, batch_size: int) -> float:
+def run_consumer(call_command, *, batch_size: int | None) -> float:
     start = time.perf_counter()
-    call_command("consume_scores", "--once", "--batch-size", str(batch_size), "--progress-every", "3600")
+    size = ["--batch-size", str(batch_size)] if batch_size else []
+    call_command("consume_scores", "--once", *size, "--progress-every", "3600")
     return time.perf_counter() - start
 
 
-def run_floor(store, *, count: int, batch_size: int) -> float:
-    """GetRecords from the consumer's starting point, one UpdateItem a record."""
+def run_floor(store, *, count: int) -> float:
+    """GetRecords (full pages) from the consumer's starting point, one
+    UpdateItem a record."""
     client, arn, shard = stream_shard(store)
     checkpoint = store.checkpoint_get(shard_id=shard + "#floor")
     kwargs = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint.sequence_number}
@@ -109,7 +111,7 @@ def run_floor(store, *, count: int, batch_size: int) -> float:
     done = 0
     start = time.perf_counter()
     while done < count:
-        response = client.get_records(ShardIterator=iterator, Limit=min(batch_size, count - done))
+        response = client.get_records(ShardIterator=iterator, Limit=min(store.GET_RECORDS_LIMIT, count - done))
         iterator = response["NextShardIterator"]
         for record in response["Records"]:
             image = record["dynamodb"].get("NewImage", {})
@@ -143,7 +145,7 @@ def measure(label, *, count, players, prefill, batch_size, store, Submission, ca
     settled = store.scores_get_many(submission_ids=backlog)
     pending = sum(1 for s in settled.values() if s.status is Status.PENDING)
     assert len(settled) == count and pending == 0, f"{pending} of {count} submissions left pending"
-    floor_s = run_floor(store, count=count, batch_size=batch_size)
+    floor_s = run_floor(store, count=count)
     # Not DescribeTable's ItemCount: moto computes it by walking every item.
     items = prefill + count + players
     return {"label": label, "consumer_rps": count / consumer_s, "floor_rps": count / floor_s, "items": items}
@@ -191,11 +193,19 @@ def measure_holds(*, rounds, count, players, **kwargs) -> list[dict]:
     return rows
 
 
+def batch_size_shown(args) -> str:
+    from django.conf import settings
+
+    if args.batch_size:
+        return f"batch size {args.batch_size:,}"
+    return f"batch size {settings.STREAM_BATCH_SIZE:,} (the consumer's default)"
+
+
 def report_holds(args, rows) -> None:
     from django.conf import settings
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"backlog: {args.count} submissions from {args.players} players, batch size {args.batch_size}; "
+    print(f"backlog: {args.count} submissions from {args.players} players, {batch_size_shown(args)}; "
           f"burst limit {settings.SCORE_HOLD_BURST_COUNT} in {settings.SCORE_HOLD_BURST_SECONDS:g} s")
     print(f"{'round':>5} {'first':>5} {'on rec/s':>9} {'off rec/s':>10} {'on/off':>7} {'held (on)':>10} "
           f"{'held (off)':>10}")
@@ -215,7 +225,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--players", type=int, default=1_000)
     parser.add_argument("--prefill", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int,
+                        help="the consumer's most records a batch (default: its own, settings.STREAM_BATCH_SIZE)")
     parser.add_argument("--holds", action="store_true", help="hold rules on vs off instead of the floor")
     parser.add_argument("--rounds", type=int, default=4, help="with --holds: on/off pairs")
     parser.add_argument("--hold-burst-count", type=int,
@@ -255,7 +266,7 @@ def main() -> int:
 
 def report(args, empty, full) -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"backlog: {args.count} submissions from {args.players} players, batch size {args.batch_size}")
+    print(f"backlog: {args.count} submissions from {args.players} players, {batch_size_shown(args)}")
     print(f"{'table':<16} {'~items':>8} {'consumer rec/s':>15} {'floor rec/s':>12} {'ratio':>6}")
     for row in (empty, full):
         print(f"{row['label']:<16} {row['items'] or 0:>8} {row['consumer_rps']:>15.1f} {row['floor_rps']:>12.1f} "

@@ -181,7 +181,7 @@ def measure_apply(store, call_command, *, round_no: int, players: int, batch_siz
         "adjustments left unapplied"
     after = sum(t.total for t in store.totals_scan())
     assert after == seeded["points"] + change.points_delta, (after, seeded["points"], change.points_delta)
-    floor_s = run_floor(store, count=written, batch_size=batch_size)
+    floor_s = run_floor(store, count=written)
     store.table_delete(name=table)
     row = {"change": change.summary, "players": players, "adjustments": written, "write_s": write_s,
            "fold_s": fold_s, "adj_rps": written / (write_s + fold_s), "fold_rps": written / fold_s,

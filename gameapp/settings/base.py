@@ -117,17 +117,22 @@ TOTALS_SCAN_SEGMENTS = config.get_int("TOTALS_SCAN_SEGMENTS", 4, minimum=1)
 
 # --- Stream consumer (manage.py consume_scores) -----------------------------
 # The same knobs as a Lambda event source mapping, with the same meaning.
-STREAM_BATCH_SIZE = config.get_int("STREAM_BATCH_SIZE", 100, minimum=1)
+# A batch is at most STREAM_BATCH_SIZE records (1 to 10,000, as BatchSize),
+# gathered from GetRecords pages while the shard has a backlog; at the tip
+# it is what one read finds, so a large size costs no latency. Lambda's
+# default is 100; under a backlog 10,000 folds far more submissions into
+# each TOTAL write (docs/benchmarks.md, bench/consumer.py).
+STREAM_BATCH_SIZE = config.get_int("STREAM_BATCH_SIZE", 10_000, minimum=1)
 STREAM_BATCHING_WINDOW = config.get_float("STREAM_BATCHING_WINDOW", 0.0)  # MaximumBatchingWindowInSeconds
 STREAM_MAX_RETRY_ATTEMPTS = config.get_int("STREAM_MAX_RETRY_ATTEMPTS", 3, minimum=-1)  # -1: forever
 STREAM_MAX_RECORD_AGE = config.get_int("STREAM_MAX_RECORD_AGE", -1, minimum=-1)  # seconds; -1: no limit
 STREAM_BISECT_ON_ERROR = config.get_bool("STREAM_BISECT_ON_ERROR", True)
-# TOTAL items a consumer keeps from its own writes, so that its next batches
-# need not read them back (while it reads every shard; 0: off). Each holds
-# a player's maps: a few KB.
 # A batch writes its players' TOTALs this many at a time (each on its own
 # key, each its own version-checked write).
 STREAM_TOTAL_WRITERS = config.get_int("STREAM_TOTAL_WRITERS", 4, minimum=1)
+# TOTAL items a consumer keeps from its own writes, so that its next batches
+# need not read them back (while it reads every shard; 0: off). Each holds
+# a player's maps: a few KB.
 STREAM_TOTALS_CACHE_SIZE = config.get_int("STREAM_TOTALS_CACHE_SIZE", 10_000, minimum=0)
 # On-failure destination: an SQS queue URL, or unset for DLQ items in the table.
 STREAM_ON_FAILURE_SQS_URL = config.get_url("STREAM_ON_FAILURE_SQS_URL", None, schemes=("http", "https"))
