@@ -2,6 +2,7 @@
 ASGI application (origin check, session auth, routing), with a real Redis
 for the read model and the in-memory channel layer."""
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from django.test import Client
 
 from gameapp.asgi import application
 from scoring import broadcast, ranking
+from scoring.consumers import dispatch_serially
 from scoring.domain import Decision, PlayerTotal, Status, Submission
 from scoring.live import LiveUpdater
 from scoring.processing import BatchResult
@@ -274,3 +276,91 @@ async def test_every_batch_that_decides_sets_the_lag_and_last_batch_gauges():
     assert metrics.PIPELINE_LAG._value.get() == pytest.approx(2.5, abs=0.001)
     await sync_to_async(LiveUpdater(clock=lambda: at + 60).after_batch)(BatchResult())  # only skipped records
     assert metrics.PIPELINE_LAST_BATCH._value.get() == pytest.approx(at, abs=0.001)
+
+
+async def test_a_delta_sent_while_the_snapshot_is_read_arrives_after_it(monkeypatch):
+    """The socket joins its board's group before it reads the snapshot, so a
+    delta can reach its channel meanwhile: it is dispatched after the
+    connect, never before the socket is accepted or ahead of the snapshot."""
+    from asgiref.sync import async_to_sync
+
+    from scoring import selectors
+
+    real = selectors.leaderboard_snapshot
+
+    def snapshot_with_a_delta_meanwhile(**kwargs):
+        async_to_sync(get_channel_layer().group_send)(broadcast.leaderboard_group("all"),
+                                                      {"type": "leaderboard.delta", "marker": "meanwhile"})
+        return real(**kwargs)
+
+    monkeypatch.setattr(selectors, "leaderboard_snapshot", snapshot_with_a_delta_meanwhile)
+    communicator, connected = await connect()
+    assert connected
+    first, second = await communicator.receive_json_from(), await communicator.receive_json_from()
+    assert first["type"] == "snapshot"
+    assert (second["type"], second["marker"]) == ("delta", "meanwhile")
+    await communicator.disconnect()
+
+
+class Sources:
+    """Two message sources for dispatch_serially (a socket's and its
+    channel's), and a dispatch that holds on a "slow" message until released."""
+
+    def __init__(self):
+        self.client, self.layer = asyncio.Queue(), asyncio.Queue()
+        self.log, self.in_dispatch, self.release = [], asyncio.Event(), asyncio.Event()
+
+    async def dispatch(self, message):
+        self.log.append(("start", message))
+        if message == "slow":
+            self.in_dispatch.set()
+            await self.release.wait()
+        self.log.append(("end", message))
+
+    async def from_layer(self):
+        item = await self.layer.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def start_slow(self):
+        loop = asyncio.ensure_future(dispatch_serially([self.client.get, self.from_layer], self.dispatch))
+        await self.client.put("slow")
+        await self.in_dispatch.wait()
+        return loop
+
+
+async def let_other_tasks_run():
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_dispatch_serially_hands_on_one_message_at_a_time():
+    sources = Sources()
+    loop = await sources.start_slow()
+    await sources.layer.put("delta")
+    await let_other_tasks_run()
+    assert sources.log == [("start", "slow")]  # the delta waits
+    sources.release.set()
+    await sources.layer.put(StopConsumerError())
+    with pytest.raises(StopConsumerError):
+        await loop
+    assert sources.log == [("start", "slow"), ("end", "slow"), ("start", "delta"), ("end", "delta")]
+
+
+async def test_a_source_that_fails_during_a_dispatch_fails_the_loop_after_it():
+    """As in Channels' loop: a channel layer that loses its connection while
+    a message is being handled ends the consumer once that one is done."""
+    sources = Sources()
+    loop = await sources.start_slow()
+    await sources.layer.put(RuntimeError("connection lost"))
+    await let_other_tasks_run()
+    assert not loop.done()
+    sources.release.set()
+    with pytest.raises(RuntimeError, match="connection lost"):
+        await loop
+    assert sources.log == [("start", "slow"), ("end", "slow")]
+
+
+class StopConsumerError(Exception):
+    pass
