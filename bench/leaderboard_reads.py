@@ -72,7 +72,9 @@ def main() -> int:
     parser.add_argument("--players", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=400, help="per kind per round")
-    parser.add_argument("--server", default="gunicorn", help="web server (see bench/_stack.py)")
+    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "gunicorn", "daphne"],
+                        help="web server (see bench/_stack.py): uvicorn as deployed (the image, compose, make run), "
+                             "or gunicorn, which may serve HTTP beside it (docs/deploy.md)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
