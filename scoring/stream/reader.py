@@ -303,8 +303,8 @@ class StreamReader:
         return bool(matching)
 
     def _one_at_a_time(self, shard_id: str, progress: ShardProgress, records: list[dict]) -> None:
-        """The first batch after a holder died with the shard: each record
-        alone, with a checkpoint after it. If one of them kills this process
+        """The first batch after a holder died with the shard (a page at
+        most): each record alone, with a checkpoint after it. If one of them kills this process
         too, the next owner's checkpoint stops right before it, and its log
         line names it and counts the deaths there.
 
@@ -341,10 +341,15 @@ class StreamReader:
         matching: list[dict] = []
         iterator = progress.iterator
         deadline = self.clock() + self.config.batching_window
+        # After a holder died here, its records go one at a time (see
+        # _one_at_a_time), at most a page of them: a record that kills this
+        # worker too is then isolated in a page, at worst a page a death,
+        # and a large batch size does not slow the recovery to a crawl.
+        size = min(store.GET_RECORDS_LIMIT, self.config.batch_size) if progress.deaths else self.config.batch_size
         self._in_hand = shard_id
         try:
             while True:
-                limit = min(store.GET_RECORDS_LIMIT, self.config.batch_size - len(records))
+                limit = min(store.GET_RECORDS_LIMIT, size - len(records))
                 try:
                     got, iterator = store.records_get(client=self.client, iterator=iterator, limit=limit)
                 except store.IteratorExpired:
@@ -366,7 +371,7 @@ class StreamReader:
                 # predecessor's, or ours before a backlog) is read past.
                 caught_up = len(got) < limit or (
                     not passed and _created_s(got[0]) is not None and _created_s(got[0]) >= self.started_at + 1)
-                if iterator is None or len(records) >= self.config.batch_size or (
+                if iterator is None or len(records) >= size or (
                         caught_up and self.clock() >= deadline):
                     return records, matching, iterator, caught_up
                 if not got:

@@ -2,13 +2,16 @@
 submissions while the stream consumer is SIGKILLed at random moments, and
 the change's own command is SIGKILLed mid-apply and resumed.
 
-5,001 submissions by 1,000 players are applied under the seeded catalog
-(Hard 50, hold rules off). Then `manage.py rules_change --difficulty Hard
+5,011 submissions by 1,000 players are applied under the seeded catalog
+(Hard 50, hold rules off), by a consumer SIGKILLed in the middle of a large
+batch it gathered from several reads, and the one after it. Then `manage.py rules_change --difficulty Hard
 --points 60 --retroactive` runs as a process against this test's own
 catalog: it is killed while it writes the adjustments and finished with
 `--resume`, while a consumer with small batches folds the adjustments into
 the TOTALs. That consumer is then killed (and restarted) twice, at random
-moments while it folds them, with hundreds still to fold. Afterwards every
+moments while it folds them, with hundreds still to fold; the second time
+in one of the large batches a consumer gathers from several reads by
+default. Afterwards every
 total equals the sum of its player's applied ledger (submissions and
 adjustments), every Hard submission counts 60, each player with a Hard
 submission has exactly one adjustment, and nothing is pending. Applying
@@ -47,9 +50,12 @@ AFTER = {task: 60 if task in HARD else points for task, points in BEFORE.items()
 CHANGE = ["--difficulty", "Hard", "--points", "60", "--retroactive", "--reason", "chaos", "--json", "--no-progress"]
 # Small batches while the chaos lasts (the consumer's own writes share
 # them): folding the adjustments takes long enough to kill the consumer in
-# the middle of it, again and again. Big ones to drain.
-CHAOS_BATCH = "10"
-DRAIN_BATCH = "1000"
+# the middle of it, again and again. After the first kill, the consumer's
+# default (up to 10,000 records, gathered from several reads while there is
+# a backlog), so that the second kill lands in such a batch; the default to
+# drain too.
+CHAOS_BATCH = ("--batch-size", "10")
+LARGE_BATCHES = ()
 SCAN_READ_TIMEOUT = 30
 
 
@@ -105,6 +111,11 @@ def submit_all(rng: random.Random, players: list[int] | None = None) -> list[Sub
     return written
 
 
+def applied_count(written: list[Submission]) -> int:
+    stored = store.scores_get_many(submission_ids=[s.id for s in written])
+    return sum(1 for s in stored.values() if s.status is Status.APPLIED)
+
+
 def sums(written: list[Submission], points: dict[str, int]) -> dict[str, int]:
     totals = Counter()
     for s in written:
@@ -140,7 +151,7 @@ def start_rules_change(env: dict, log_path, *args: str) -> subprocess.Popen:
 
 def drain(run_consumer_once) -> tuple[int, int, int]:
     """Drain the stream; (applied, rejected, dead-lettered) records."""
-    result = run_consumer_once("--batch-size", DRAIN_BATCH, timeout=180)
+    result = run_consumer_once(*LARGE_BATCHES, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     final = re.search(r"final: .* applied=(\d+) rejected=(\d+) dlq=(\d+) ", result.stderr)
     assert final, result.stderr[-3000:]
@@ -176,19 +187,35 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
                                                                         run_consumer_once, consumer_env, tmp_path):
     rng = random.Random(20261203)
     clock = Clock()
-    # The submissions, applied by a consumer with big batches. A stream
-    # reader checkpoints a run of records it only skipped (such as its own
-    # writes, which follow its last submission on the stream) at most once a
-    # minute, and not when it stops: a consumer started after it would first
-    # skip thousands of them, in small batches. One more submission, written
-    # once the others are applied, moves the checkpoint past them.
-    first = start_consumer("--batch-size", DRAIN_BATCH, log_name="consumer-first.log")
-    written = submit_all(rng)
-    wait_for_log(first, f" applied={len(written)} ", timeout=180)
+    # The submissions, applied by consumers with large batches. The first
+    # applies a few, then meets the rest as a backlog, which it gathers into
+    # one large batch from several reads (about 1,000 TOTAL writes: seconds
+    # on moto), and is killed in the middle of it. The next, having taken
+    # over from a dead holder, reads its first batch one record at a time
+    # (a tenth of a second each on moto, hence its smaller batches), then
+    # the rest.
+    first = start_consumer(*LARGE_BATCHES, log_name="consumer-first.log")
+    written = submit_all(rng, players=list(range(10)))
+    wait_until(lambda: applied_count(written) == len(written), timeout=60, message=log_tail(first))
+    written += submit_all(rng)
+    time.sleep(rng.uniform(0.5, 2.0))  # the chaos moment, not a wait for anything
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=10) == -signal.SIGKILL
+    at_kill = applied_count(written)
+    assert at_kill < len(written), f"the backlog was applied before the kill: {at_kill}"
+    clock.lap(f"first consumer killed with {len(written) - at_kill} submissions to apply")
+    second = start_consumer("--batch-size", "100", log_name="consumer-second.log")
+    wait_until(lambda: applied_count(written) == len(written), timeout=240, interval=1, message=log_tail(second))
+    # A stream reader checkpoints a run of records it only skipped (such as
+    # its own writes, which follow its last submission on the stream) at
+    # most once a minute, and not when it stops: a consumer started after it
+    # would first skip thousands of them, in small batches. One more
+    # submission, written once the others are applied, moves the checkpoint
+    # past them.
     written += submit_all(rng, players=[0])
-    wait_for_log(first, f" applied={len(written)} ", timeout=60)
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=30) == 0, log_tail(first)()
+    wait_until(lambda: applied_count(written) == len(written), timeout=60, message=log_tail(second))
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0, log_tail(second)()
     players = sorted({s.player_id for s in written})
     hard = Counter(s.player_id for s in written if s.task in HARD)
     assert len(players) == PLAYERS and len(hard) >= 900 and sum(hard.values()) >= 2_000
@@ -200,7 +227,7 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     clock.lap("checked before")
 
     # A consumer on the stream while the change is made.
-    consumer = start_consumer("--batch-size", CHAOS_BATCH)
+    consumer = start_consumer(*CHAOS_BATCH)
     wait_for_log(consumer, "Took the lease on")
     # The change: its RulesChange row and the new points commit first, then
     # it writes one adjustment per affected player. Killed in the middle of
@@ -249,13 +276,15 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
         consumer.wait(timeout=10)
         kills.append(statuses())
         assert kills[-1][Status.PENDING] > 0, f"every adjustment was folded before kill #{len(kills)}: {kills}"
-        consumer = start_consumer("--batch-size", CHAOS_BATCH)
+        consumer = start_consumer(*LARGE_BATCHES)
     clock.lap(f"consumer killed with {[k[Status.PENDING] for k in kills]} adjustments to fold")
     wait_for_log(consumer, "Took the lease on")  # SIGTERM before the handler is installed would just kill it
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=30) == 0, log_tail(consumer)()
+    # What the last consumer left, if anything (its large batches may have
+    # folded every adjustment before it stopped).
     applied, rejected, dead = drain(run_consumer_once)
-    assert applied > 0 and rejected == dead == 0, (applied, rejected, dead)
+    assert rejected == dead == 0, (applied, rejected, dead)
     clock.lap("drained")
 
     assert catalog.changes()[-1]["status"] == "applied"

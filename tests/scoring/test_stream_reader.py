@@ -476,3 +476,20 @@ def test_a_long_read_keeps_its_lease():
     assert handled == [3_000]
     assert shard in reader.owned and shard not in rival.owned
     assert reader.stats.batches_abandoned == 0
+
+
+def test_after_a_holder_died_a_page_goes_one_record_at_a_time_then_batches_are_large_again():
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock)
+    shard = fake.create_shard()
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(2_500)]
+    dead = make_reader(fake, [], worker="dead", clock=clock, lease_seconds=10)
+    dead.step_refresh(force=True)  # takes the lease, then dies without releasing it
+    clock.now += 11
+    batches = []
+    reader = make_reader(fake, [], worker="w2", clock=clock, lease_seconds=10, batch_size=10_000,
+                         handle_batch=lambda records, shard_id: batches.append(len(records)))
+    drain(reader)
+    assert reader.stats.takeovers_after_death == 1
+    assert batches == [1] * 1_000 + [1_500]
+    assert store.checkpoint_get(shard_id=shard).sequence_number == seqs[-1]
