@@ -393,16 +393,22 @@ def test_a_shard_lost_while_another_shards_batch_retried_is_skipped_not_a_crash(
     assert set(reader.owned) == {handled[0]} and rival.worker_id == "w2"
 
 
+def backlog_reader(records: int, *, batch_size: int):
+    """A shard holding ``records`` submissions, and a reader of it that keeps
+    each batch's sequence numbers: (fake, sequence numbers, batches, reader)."""
+    fake = FakeDynamoDBStreams()
+    shard = fake.create_shard()
+    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(records)]
+    batches = []
+    reader = make_reader(fake, [], batch_size=batch_size, handle_batch=lambda records, shard_id: batches.append(
+        [r["dynamodb"]["SequenceNumber"] for r in records]))
+    return fake, seqs, batches, reader
+
+
 def test_a_backlog_is_gathered_into_batches_of_several_reads():
     """As Lambda's BatchSize above 1,000: GetRecords pages of at most 1,000
     records, read on while the shard has more, up to the batch size."""
-    fake = FakeDynamoDBStreams()
-    shard = fake.create_shard()
-    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(2_500)]
-    batches = []
-    reader = make_reader(fake, [], batch_size=2_000,
-                         handle_batch=lambda records, shard_id: batches.append(
-                             [r["dynamodb"]["SequenceNumber"] for r in records]))
+    fake, seqs, batches, reader = backlog_reader(2_500, batch_size=2_000)
     drain(reader)
     assert [len(b) for b in batches] == [2_000, 500]
     assert [s for b in batches for s in b] == seqs
@@ -411,13 +417,7 @@ def test_a_backlog_is_gathered_into_batches_of_several_reads():
 
 
 def test_at_the_tip_a_large_batch_is_what_one_read_finds():
-    fake = FakeDynamoDBStreams()
-    shard = fake.create_shard()
-    seqs = [fake.put_record(shard, keys=score_keys(i)) for i in range(3)]
-    batches = []
-    reader = make_reader(fake, [], batch_size=10_000,
-                         handle_batch=lambda records, shard_id: batches.append(
-                             [r["dynamodb"]["SequenceNumber"] for r in records]))
+    fake, seqs, batches, reader = backlog_reader(3, batch_size=10_000)
     reader.step_refresh(force=True)
     reader.step_poll()
     assert batches == [seqs]
