@@ -68,9 +68,9 @@ class ShardProgress:
     # Earlier holders that died with the shard at the checkpoint we start
     # from: while > 0, records go one at a time (see _one_at_a_time).
     deaths: int = 0
-    # The last read caught up with the shard (see _poll_shard). A full batch
-    # of only filtered records, our own writes, is not the tip: more may
-    # follow them.
+    # The last read found the shard's tip (see _read_batch): it came back
+    # empty, or held only our own writes made since the reader started. A
+    # short page of older ones is not the tip: more may follow them.
     at_tip: bool = False
     # The creation time (epoch s) of the newest record of the batch in hand,
     # while it is being processed: a batch stuck in retries ages (lags_ms).
@@ -229,11 +229,11 @@ class StreamReader:
 
     def drained(self) -> bool:
         """Drained, as far as this worker can tell: every ready shard is ours
-        and its last read caught up with it: it came back short of a full
-        batch, or held only skipped records written after this reader
-        started. Passes that merely skipped records are not enough: a long
-        run of our own writes (outcomes, pointers, checkpoints) can stand
-        between two submissions."""
+        and its last read found its tip: it came back empty, or held only
+        skipped records written after this reader started. Passes that
+        merely skipped records are not enough: a long run of our own writes
+        (outcomes, pointers, checkpoints), in pages DynamoDB cuts at 1 MB,
+        can stand between two submissions."""
         return self.owns_every_ready_shard() and all(p.at_tip for p in self.owned.values())
 
     # --- step 2: read and process ------------------------------------------
@@ -330,11 +330,11 @@ class StreamReader:
         once while the shard has a backlog, and otherwise until the batching
         window ends. Under a backlog a large batch folds more submissions
         into each player's one TOTAL write (docs/consumer.md). DynamoDB also
-        ends a page at 1 MB, which looks like the tip from here: there the
-        batching window is what gathers a batch across such pages.
+        ends a page at 1 MB, which ends the gathering as any short page
+        does: there the batching window gathers a batch across such pages.
 
         Returns the records, those that pass the filters, the next iterator,
-        and whether the last read caught up with the shard (at_tip). The
+        and whether the last read found the shard's tip (at_tip). The
         leases are kept between pages: BatchAbandoned if this shard's was
         lost meanwhile."""
         records: list[dict] = []
@@ -364,16 +364,19 @@ class StreamReader:
                 passed = [r for r in got if matches_any(r, self.config.filters)]
                 records += got
                 matching += passed
-                # Caught up: a short read; or, with batches so small that our
-                # own heartbeats fill them, a read of only our own writes made
-                # after we started (creation times are rounded down to the
-                # second: one more). A full read of older own writes (a
-                # predecessor's, or ours before a backlog) is read past.
-                caught_up = len(got) < limit or (
+                # At the tip: an empty read; or a read of only our own writes
+                # made after we started (creation times are rounded down to
+                # the second: one more), so that what was on the stream when
+                # we started is behind us. A short read is not enough:
+                # DynamoDB ends a page at 1 MB too, and a long run of a
+                # predecessor's writes comes in such pages.
+                at_tip = not got or (
                     not passed and _created_s(got[0]) is not None and _created_s(got[0]) >= self.started_at + 1)
-                if iterator is None or len(records) >= size or (
-                        caught_up and self.clock() >= deadline):
-                    return records, matching, iterator, caught_up
+                # A backlog: the read came back full. Anything less ends the
+                # gathering (once the window has passed), at worst early.
+                backlog = len(got) >= limit and not at_tip
+                if iterator is None or len(records) >= size or (not backlog and self.clock() >= deadline):
+                    return records, matching, iterator, at_tip
                 if not got:
                     self.sleep(min(self.config.poll_interval, max(0.0, deadline - self.clock())))
                 self.keep_leases()

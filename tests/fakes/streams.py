@@ -15,7 +15,11 @@ https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/):
   AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER; "a shard iterator expires 15
   minutes after it is returned to the requester"; a sequence number older than
   the trim point raises TrimmedDataAccessException.
-* GetRecords (API_streams_GetRecords.html): ``Limit`` at most 1000; an empty
+* GetRecords (API_streams_GetRecords.html): ``Limit`` at most 1000, and
+  "a maximum of 1 MB of data": a page ends before the record that would
+  take it past 1 MB (counted as the records' ``SizeBytes``; a test may
+  lower the cap with ``page_bytes``), so a short page is no sign of the
+  shard's end; an empty
   ``Records`` list from an open shard still carries a ``NextShardIterator``;
   "if set to null, the shard has been closed and the requested iterator will
   not return any more data"; an iterator whose records were trimmed before
@@ -26,7 +30,7 @@ https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/):
   hours, shards are ephemeral, and a shard can be replaced by one child or
   split into two; readers must finish a parent before its children.
 
-Not modelled: AT_TIMESTAMP, ShardFilter, the 1 MB GetRecords cap, throttling
+Not modelled: AT_TIMESTAMP, ShardFilter, throttling
 (LimitExceededException), more than one stream, and stream views other than
 NEW_AND_OLD_IMAGES. Time is whatever ``clock`` says; nothing trims on its own,
 call ``trim()``. The response metadata, errors and iterator encoding are in
@@ -55,6 +59,7 @@ RETENTION_SECONDS = 24 * 60 * 60
 ITERATOR_TTL_SECONDS = 15 * 60
 DESCRIBE_STREAM_MAX_LIMIT = 100
 GET_RECORDS_MAX_LIMIT = 1000
+GET_RECORDS_MAX_BYTES = 1024 * 1024
 ITERATOR_TYPES = ("TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 VIEW_TYPE = "NEW_AND_OLD_IMAGES"
@@ -106,8 +111,10 @@ class FakeDynamoDBStreams:
         region: str = "us-east-1",
         *,
         key_schema: list[dict[str, str]] | None = None,
+        page_bytes: int = GET_RECORDS_MAX_BYTES,
     ) -> None:
         self._clock = clock or time.time
+        self._page_bytes = page_bytes
         self._table = table_name
         self._region = region
         self._key_schema = copy.deepcopy(key_schema or _DEFAULT_KEY_SCHEMA)
@@ -217,6 +224,12 @@ class FakeDynamoDBStreams:
                 self._raise(op, "TrimmedDataAccessException", "The data you are trying to access was trimmed")
             start = bisect.bisect_left(shard.seqs, position)
             batch = shard.records[start : start + limit]
+            size = 0
+            for i, record in enumerate(batch):
+                size += record.body["dynamodb"]["SizeBytes"]
+                if size > self._page_bytes and i > 0:
+                    batch = batch[:i]
+                    break
             next_position = batch[-1].seq + 1 if batch else position
             response: dict[str, Any] = {
                 "Records": [copy.deepcopy(r.body) for r in batch],

@@ -493,3 +493,21 @@ def test_after_a_holder_died_a_page_goes_one_record_at_a_time_then_batches_are_l
     assert reader.stats.takeovers_after_death == 1
     assert batches == [1] * 1_000 + [1_500]
     assert store.checkpoint_get(shard_id=shard).sequence_number == seqs[-1]
+
+
+def test_short_pages_of_a_predecessors_writes_are_not_the_end_of_the_stream():
+    """DynamoDB ends a GetRecords page at 1 MB: a run of large records (our
+    predecessor's TOTAL and outcome MODIFYs, with both images) comes in
+    short pages, which `consume_scores --once` must read past to the
+    submission behind them."""
+    clock = Clock()
+    fake = FakeDynamoDBStreams(clock=clock, page_bytes=5_000)
+    shard = fake.create_shard()
+    image = {"PK": {"S": "PLAYER#1"}, "SK": {"S": "TOTAL"}, "recent": {"S": "x" * 900}}
+    for _ in range(40):  # about 1.9 KB each: two a page
+        fake.put_record(shard, event_name="MODIFY", keys={"PK": image["PK"], "SK": image["SK"]},
+                        old_image=image, new_image=image, created_at=clock() - 60)
+    last = fake.put_record(shard, keys=score_keys(1))
+    handled = []
+    drain(make_reader(fake, handled, clock=clock, batch_size=1_000))
+    assert handled == [(shard, last)]
