@@ -30,22 +30,36 @@ async def dispatch_serially(sources: list[Callable[[], Awaitable[dict]]], dispat
     each source has one task for the socket's life, and a lock keeps the
     dispatches one at a time, so a delta still waits for the connect that
     sends the snapshot. A source that fails does so once the dispatch in
-    progress has finished, as in Channels' loop."""
+    progress has finished, and once one has failed nothing more is
+    dispatched, as in Channels' loop."""
     lock = asyncio.Lock()
+    ended = False  # set, under the lock, by the first failure: nothing is dispatched after it
 
     async def pump(source):
+        nonlocal ended
         while True:
             try:
                 message = await source()
             except Exception:
                 async with lock:
+                    if ended:
+                        return
+                    ended = True
                     raise
             async with lock:
-                await dispatch(message)
+                if ended:
+                    return
+                try:
+                    await dispatch(message)
+                except BaseException:
+                    ended = True
+                    raise
 
     tasks = [asyncio.ensure_future(pump(source)) for source in sources]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        # A pump ends only when the loop does: by raising (StopConsumer
+        # included), by being cancelled, or by returning after another failed.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()
     finally:

@@ -312,20 +312,22 @@ class Sources:
 
     async def dispatch(self, message):
         self.log.append(("start", message))
-        if message == "slow":
+        if message in ("slow", "slow stop"):
             self.in_dispatch.set()
             await self.release.wait()
+        if message == "slow stop":
+            raise StopConsumerError(message)
         self.log.append(("end", message))
 
     async def from_layer(self):
         item = await self.layer.get()
-        if isinstance(item, Exception):
+        if isinstance(item, BaseException):
             raise item
         return item
 
-    async def start_slow(self):
+    async def start_slow(self, message="slow"):
         loop = asyncio.ensure_future(dispatch_serially([self.client.get, self.from_layer], self.dispatch))
-        await self.client.put("slow")
+        await self.client.put(message)
         await self.in_dispatch.wait()
         return loop
 
@@ -364,3 +366,24 @@ async def test_a_source_that_fails_during_a_dispatch_fails_the_loop_after_it():
 
 class StopConsumerError(Exception):
     pass
+
+
+async def test_after_a_dispatch_ends_the_loop_nothing_else_is_dispatched():
+    """A disconnect's handler raises StopConsumer: a delta that was waiting
+    for it must not be sent to the closed socket afterwards."""
+    sources = Sources()
+    loop = await sources.start_slow("slow stop")
+    await sources.layer.put("delta")
+    await let_other_tasks_run()
+    sources.release.set()
+    with pytest.raises(StopConsumerError):
+        await loop
+    assert sources.log == [("start", "slow stop")]
+
+
+async def test_a_source_cancelled_on_its_own_ends_the_loop():
+    sources = Sources()
+    loop = asyncio.ensure_future(dispatch_serially([sources.client.get, sources.from_layer], sources.dispatch))
+    await sources.layer.put(asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(loop, timeout=5)
