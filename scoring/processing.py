@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 # How often a batch's keep_alive is called while its TOTALs are written: well
 # inside a lease's renew interval (a third of STREAM_LEASE_SECONDS).
 KEEP_ALIVE_SECONDS = 1.0
+# Outcomes written between two keep_alive calls (40 BatchWriteItem calls).
+OUTCOMES_PER_STEP = 1000
 
 
 class PoisonRecord(Exception):
@@ -270,8 +272,14 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
     result.events = _events(outcomes, result.totals)
     if publish is not None and result.events:
         publish(result.events)
-    keep_alive()
-    store.scores_put_outcomes(submissions=outcomes, reviewed=reviewed)
+    # In steps, the leases kept between them: a large batch's outcomes are
+    # hundreds of calls. Each step writes its reviews' held submissions
+    # with them, first, as one call would.
+    for start in range(0, len(outcomes), OUTCOMES_PER_STEP):
+        keep_alive()
+        step = outcomes[start:start + OUTCOMES_PER_STEP]
+        decided = {o.review_of for o in step if o.review_of}
+        store.scores_put_outcomes(submissions=step, reviewed=[r for r in reviewed if r.id in decided])
     return result
 
 

@@ -65,6 +65,7 @@ class Worker:
         self._last_count = 0
         self._next_heal = 0.0
         self._next_heartbeat = 0.0
+        self._heartbeat_file_failing = False
         size = settings.STREAM_TOTALS_CACHE_SIZE
         self.totals_cache = TotalsCache(size) if size > 0 else None
 
@@ -188,14 +189,30 @@ class Worker:
         """Called from inside a long batch (processing it, or waiting to
         retry it): keep our leases, raising BatchAbandoned if the batch's
         shard was lost; keep the iterator-age gauges current, since the batch
-        in hand keeps ageing; and touch the healthcheck's file."""
-        self.reader.keep_leases()
+        in hand keeps ageing; and touch the healthcheck's file.
+
+        A renewal that fails (throttled, unreachable, refused) is not the
+        batch's fault, and the lease may well still hold: it is logged and
+        tried again at the next call, rather than failing the batch, which
+        the failure policy would blame on its records."""
+        try:
+            self.reader.keep_leases()
+        except store.StoreError as exc:
+            logger.warning("Could not renew the leases during a batch (%s); trying again shortly.", exc)
         self.report_lags()
         self._touch_heartbeat_file()
 
     def _touch_heartbeat_file(self) -> None:
-        if self.config.heartbeat_file:
+        if not self.config.heartbeat_file:
+            return
+        try:
             Path(self.config.heartbeat_file).touch()
+        except OSError as exc:  # the healthcheck sees a stale file: its call, not a reason to stop here
+            if not self._heartbeat_file_failing:
+                logger.warning("Could not touch the heartbeat file %s: %s", self.config.heartbeat_file, exc)
+            self._heartbeat_file_failing = True
+        else:
+            self._heartbeat_file_failing = False
 
     def stop(self) -> None:
         """Finish the batch in flight, then stop (what SIGTERM calls)."""

@@ -376,3 +376,19 @@ def test_a_batch_given_up_by_keep_alive_finishes_its_writes_and_its_replay_count
     assert len(result.applied) == 6
     assert [total_of(f"p{i}").total for i in range(6)] == [10] * 6
     assert {store.score_get(submission_id=f"s{i}").status for i in range(6)} == {Status.APPLIED}
+
+
+def test_a_large_batch_writes_its_outcomes_in_steps_keeping_its_leases_between_them(monkeypatch):
+    records = [record_for(put(f"s{i}", player=f"p{i}"), str(i)) for i in range(5)]
+    log = []
+    real = store.scores_put_outcomes
+
+    def writing(*, submissions, reviewed=()):
+        log.append(f"write {len(submissions)}")
+        real(submissions=submissions, reviewed=reviewed)
+
+    monkeypatch.setattr(processing, "OUTCOMES_PER_STEP", 2)
+    monkeypatch.setattr(store, "scores_put_outcomes", writing)
+    processing.records_process(records, points_for=points_for, keep_alive=lambda: log.append("alive"))
+    assert log[-6:] == ["alive", "write 2", "alive", "write 2", "alive", "write 1"]
+    assert {store.score_get(submission_id=f"s{i}").status for i in range(5)} == {Status.APPLIED}

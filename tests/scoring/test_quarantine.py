@@ -140,7 +140,11 @@ def test_hold_rules_off_hold_nothing():
     assert total_of().total == 60
 
 
-def test_staff_approve_some_and_reject_others_and_totals_equal_the_applied_points():
+# A batch writes its outcomes in steps (OUTCOMES_PER_STEP): one a step puts
+# each review and the held submission it decides in steps of their own.
+@pytest.mark.parametrize("outcomes_per_step", [1, processing.OUTCOMES_PER_STEP])
+def test_staff_approve_some_and_reject_others_and_totals_equal_the_applied_points(monkeypatch, outcomes_per_step):
+    monkeypatch.setattr(processing, "OUTCOMES_PER_STEP", outcomes_per_step)
     process(put(*[submission(n) for n in range(7)]))  # 3 applied, 4 held
     held = [s.id for s in store.held_list(limit=10)]
     assert len(held) == 4

@@ -33,10 +33,10 @@ class Live:
         self.heartbeats += 1
 
 
-def worker(streams, clock, live, **policy) -> Worker:
+def worker(streams, clock, live, worker_id="w1", **policy) -> Worker:
     config = WorkerConfig(reader=ReaderConfig(filters=SEED_FILTER, poll_interval=0.25, lease_seconds=9),
                           policy=FailurePolicy(**policy), progress_every=3600)
-    return Worker(stream_arn=streams.stream_arn, worker_id="w1", config=config, live=live,
+    return Worker(stream_arn=streams.stream_arn, worker_id=worker_id, config=config, live=live,
                   streams_client=streams, clock=clock, sleep=clock.sleep)
 
 
@@ -210,3 +210,73 @@ def test_a_batch_that_outlasts_the_lease_keeps_it():
     assert shard in w.reader.owned and shard not in rival.owned
     assert store.score_get(submission_id="s1").status is Status.APPLIED
     assert store.leases_all()[shard].expires_at_ms >= int((start + 12 + 9) * 1000)  # renewed before the outcomes
+
+
+def test_a_lease_renewal_that_fails_during_a_batch_does_not_fail_the_batch(monkeypatch):
+    """Renewing is not the records' business: a throttled heartbeat in the
+    middle of a batch is logged and tried again, and the batch commits (the
+    failure policy would otherwise retry it, and dead-letter it at last)."""
+    clock = Clock()
+    streams = FakeDynamoDBStreams(clock=clock)
+    shard = streams.create_shard()
+    submitted(streams, shard, "s1")
+    refusals = []
+
+    def throttled(**kwargs):
+        refusals.append(kwargs["worker_id"])
+        raise store.StoreUnavailable("DynamoDB put_item failed: ProvisionedThroughputExceededException")
+
+    class SlowLive(Live):
+        def after_batch(self, result):  # the boards' update takes a while; meanwhile DynamoDB throttles
+            super().after_batch(result)
+            clock.now += 4
+            monkeypatch.setattr(store, "worker_heartbeat", throttled)
+
+    w = worker(streams, clock, SlowLive(), max_retry_attempts=0)
+    assert w.step() is True
+    assert refusals == ["w1"]
+    assert store.score_get(submission_id="s1").status is Status.APPLIED
+    assert w.runner.dead_lettered == 0 and shard in w.reader.owned
+
+
+def test_a_batch_whose_shard_is_taken_while_its_totals_are_written_is_given_up_and_counted_once(monkeypatch):
+    """A pause longer than the lease in the middle of a batch's TOTAL writes:
+    a rival takes the shard, the worker finds out at its next keep-alive,
+    finishes the writes in flight and gives the batch up without its
+    outcomes or checkpoint; the rival's replay counts each submission once."""
+    from scoring import processing
+
+    clock = Clock()
+    streams = FakeDynamoDBStreams(clock=clock)
+    shard = streams.create_shard()
+    for n in range(4):
+        submission = Submission(id=f"s{n}", player_id=f"p{n}", player_name=f"P{n}", task="warm-up-sums",
+                                submitted_at=datetime.now(UTC))
+        store.score_put(submission=submission)
+        item = store.submission_to_item(submission)
+        streams.put_record(shard, keys={"PK": item["PK"], "SK": item["SK"]}, new_image=item)
+    # The rival's clock is the paused worker's plus the pause: it takes the
+    # shard first, and then the worker's clock moves past its renewal.
+    rival_clock = Clock()
+    rival = worker(streams, rival_clock, Live(), worker_id="w2")
+    real, paused = store.totals.total_put_if_version, []
+
+    def paused_past_the_lease(*, total, expected_version):
+        if not paused:
+            paused.append(total.player_id)
+            rival_clock.now = clock.now + 11
+            rival.reader.step_refresh(force=True)
+            clock.now += 4
+        return real(total=total, expected_version=expected_version)
+
+    monkeypatch.setattr(processing, "KEEP_ALIVE_SECONDS", 0.01)
+    monkeypatch.setattr(store.totals, "total_put_if_version", paused_past_the_lease)
+    w = worker(streams, clock, Live())
+    assert w.step() is False
+    assert w.reader.stats.batches_abandoned == 1 and shard not in w.reader.owned and shard in rival.reader.owned
+    assert store.checkpoint_get(shard_id=shard) is None
+    assert {store.score_get(submission_id=f"s{n}").status for n in range(4)} == {Status.PENDING}
+    monkeypatch.undo()
+    rival.run(once=True)
+    assert {store.score_get(submission_id=f"s{n}").status for n in range(4)} == {Status.APPLIED}
+    assert [t.total for t in store.totals_get_many(player_ids=[f"p{n}" for n in range(4)]).values()] == [10] * 4
