@@ -205,6 +205,7 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     assert at_kill < len(written), f"the backlog was applied before the kill: {at_kill}"
     clock.lap(f"first consumer killed with {len(written) - at_kill} submissions to apply")
     second = start_consumer("--batch-size", "100", log_name="consumer-second.log")
+    wait_for_log(second, "which died holding it")  # a takeover from a dead holder, not a handover
     wait_until(lambda: applied_count(written) == len(written), timeout=240, interval=1, message=log_tail(second))
     # A stream reader checkpoints a run of records it only skipped (such as
     # its own writes, which follow its last submission on the stream) at
