@@ -1,10 +1,11 @@
 """ASGI entry point, served by uvicorn (the image, compose, `make run`) or daphne: HTTP and websockets."""
 
-import gc
 import os
 
 from django.conf import settings
 from django.core.asgi import get_asgi_application
+
+from gameapp import heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.local")
 
@@ -42,14 +43,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-# A web process holds thousands of sockets, each with its consumer's tasks and
-# futures, and every board update replaces some of them with new ones that
-# live until the next update: long enough to reach the oldest generation.
-# CPython then ran a full collection every second or two, which at 5,000
-# sockets took 0.6-0.9 s each, and the 10,000-socket fan-out p99 was about 1 s
-# on an idle machine (0.48 s with this; bench/fanout.py). So what start-up
-# loaded is frozen out of full collections, and a full collection waits for
-# 1,000 collections of the middle generation instead of 10.
+# What start-up loaded is kept out of the garbage collector's full
+# collections: see gameapp/heap.py (the fan-out's sockets are why).
 if SERVED:
-    gc.freeze()
-    gc.set_threshold(*gc.get_threshold()[:2], 1000)
+    heap.freeze_startup()

@@ -101,3 +101,25 @@ def test_daphne_never_keeps_database_connections_and_gunicorn_does(entry_point, 
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == expected
+
+
+GC_STATE_OF = "import {module}, gc; print(gc.get_freeze_count(), gc.get_threshold()[2])"
+
+
+@pytest.mark.parametrize("entry_point", ["gameapp.asgi", "gameapp.wsgi"])
+def test_a_server_process_keeps_its_loaded_app_out_of_full_collections(entry_point):
+    # gameapp/heap.py: a full collection over the loaded app stalled a
+    # worker's requests for 100-210 ms. A process that set Django up itself
+    # (the test suite) keeps the collector's defaults.
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base"}
+    served = subprocess.run([sys.executable, "-c", GC_STATE_OF.format(module=entry_point)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert served.returncode == 0, served.stderr
+    frozen, full_threshold = map(int, served.stdout.split()[-2:])
+    assert frozen > 50_000 and full_threshold == 1000
+    imported = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); " + GC_STATE_OF.format(module=entry_point)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split()[-2:] == ["0", "10"]
