@@ -3,8 +3,8 @@ gameapp/wsgi.py), applied once the app is loaded.
 
 CPython's full collection walks every tracked object, and a loaded app holds
 about 145,000 of them (Django, DRF, botocore's service model), nearly all of
-which live as long as the process. The GIL is held throughout, so every request in
-the process waits. Two workloads showed it:
+which live as long as the process. The GIL is held throughout, so every
+request in the process waits. Two workloads showed it:
 
 - Submissions (gunicorn, 2 workers x 4 threads, 8 clients posting): a full
   collection every 10 s or so per worker, 100-210 ms each on a 2-core
@@ -21,10 +21,9 @@ the process waits. Two workloads showed it:
 
 So what start-up loaded is frozen out of all later collections (Python's
 ``gc.freeze``: the few cycles of start-up garbage among it are never
-freed), and a full collection waits for 1,000
-collections of the middle generation instead of 10. Cycles made by requests
-are still collected, by the younger generations and by the rarer full
-collections.
+freed), and a full collection waits for 1,000 collections of the middle
+generation instead of 10. Cycles made by requests are still collected, by
+the younger generations and by the rarer full collections.
 """
 
 import gc

@@ -21,6 +21,6 @@ from scoring import store  # noqa: E402
 store.client()
 
 # What start-up loaded is kept out of the garbage collector's full
-# collections: see gameapp/heap.py (the submissions' throughput is why).
+# collections: see gameapp/heap.py (a worker's requests stalled while one ran).
 if SERVED:
     heap.freeze_startup()
