@@ -10,16 +10,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def manage(*args, **env):
+def python(*args, **env):
+    """A fresh Python process in the project, on the base settings plus ``env``."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def manage(*args, **env):
+    return python("manage.py", *args, **env)
 
 
 @pytest.mark.parametrize(
@@ -95,10 +100,7 @@ CONN_MAX_AGE_OF = ("import {module}; from django.db import connection; "
 def test_daphne_never_keeps_database_connections_and_gunicorn_does(entry_point, expected):
     # Django's docs: persistent connections should be off under ASGI. The
     # operator's CONN_MAX_AGE applies to WSGI servers only.
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
-    result = subprocess.run([sys.executable, "-c", CONN_MAX_AGE_OF.format(module=entry_point)], cwd=ROOT,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base", "CONN_MAX_AGE": "60"},
-                            capture_output=True, text=True, timeout=60)
+    result = python("-c", CONN_MAX_AGE_OF.format(module=entry_point), CONN_MAX_AGE="60")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == expected
 
@@ -111,15 +113,10 @@ def test_a_server_process_keeps_its_loaded_app_out_of_full_collections(entry_poi
     # gameapp/heap.py: a full collection over the loaded app stalled a
     # worker's requests for 100-210 ms. A process that set Django up itself
     # (the test suite) keeps the collector's defaults.
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
-    env = {**clean, "DJANGO_SETTINGS_MODULE": "gameapp.settings.base"}
-    served = subprocess.run([sys.executable, "-c", GC_STATE_OF.format(module=entry_point)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    served = python("-c", GC_STATE_OF.format(module=entry_point))
     assert served.returncode == 0, served.stderr
     frozen, full_threshold = map(int, served.stdout.split()[-2:])
     assert frozen > 50_000 and full_threshold == 1000
-    imported = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + GC_STATE_OF.format(module=entry_point)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    imported = python("-c", "import django; django.setup(); " + GC_STATE_OF.format(module=entry_point))
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.split()[-2:] == ["0", "10"]
