@@ -30,6 +30,53 @@ def ranges_validate(value) -> None:
 MAX_POINTS = 1_000_000
 
 
+class RulesQuerySet(models.QuerySet):
+    """Bulk writes that change the scoring rules (``rules_fields``) go
+    through ``save()``, a row at a time, so the rules history records each
+    change as a plain save does. Other bulk updates stay one UPDATE."""
+
+    rules_fields: frozenset[str] = frozenset()
+
+    def update(self, **kwargs):
+        if not self.rules_fields.intersection(kwargs):
+            return super().update(**kwargs)
+        if self.query.is_sliced:
+            raise TypeError("Cannot update a query once a slice has been taken.")
+        with transaction.atomic(using=self.db):
+            rules_lock()  # first, as scoring.rules takes it: no lock-order deadlock
+            rows = list(self)
+            for row in rows:
+                for name, value in kwargs.items():
+                    setattr(row, name, value)
+                row.save(update_fields=list(kwargs))
+        return len(rows)
+
+    update.alters_data = True
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if not self.rules_fields.intersection(fields):
+            return super().bulk_update(objs, fields, batch_size=batch_size)
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            rules_lock()
+            for obj in objs:
+                obj.save(update_fields=list(fields))
+        return len(objs)
+
+    bulk_update.alters_data = True
+
+
+def _resolved(instance: models.Model, field: str) -> None:
+    """After a save of ``field`` as an expression (``F("points") + 5``), read
+    back the value the database stored."""
+    if hasattr(getattr(instance, field), "resolve_expression"):
+        instance.refresh_from_db(fields=[field])
+
+
+class DifficultyQuerySet(RulesQuerySet):
+    rules_fields = frozenset({"points"})
+
+
 class Difficulty(models.Model):
     name = models.CharField(max_length=50, unique=True)
     points = models.PositiveIntegerField(
@@ -44,6 +91,8 @@ class Difficulty(models.Model):
     review_seconds = models.FloatField(
         null=True, blank=True, help_text="Verified completions faster than this, in seconds, are held for staff "
         "review before they count (above min_seconds; empty: never held for speed).")
+
+    objects = DifficultyQuerySet.as_manager()
 
     class Meta:
         ordering = ["ordering", "points"]
@@ -61,6 +110,7 @@ class Difficulty(models.Model):
             rules_lock()
             before = Difficulty.objects.filter(pk=self.pk).values_list("points", flat=True).first() if self.pk else None
             super().save(*args, **kwargs)
+            _resolved(self, "points")
             if before is not None and before != self.points and not recorded:
                 _forward_recorded(summary=f"{self.name} {before} → {self.points} from now on", difficulty=self,
                                   before={"points": before}, after={"points": self.points},
@@ -72,7 +122,9 @@ class Difficulty(models.Model):
                                    "faster completions are already refused."})
 
 
-class TaskQuerySet(models.QuerySet):
+class TaskQuerySet(RulesQuerySet):
+    rules_fields = frozenset({"difficulty", "difficulty_id"})
+
     def active(self):
         return self.filter(active=True)
 
@@ -109,6 +161,7 @@ class Task(models.Model):
             before = (Task.objects.filter(pk=self.pk).select_related("difficulty").first()
                       if self.pk and not recorded else None)
             super().save(*args, **kwargs)
+            _resolved(self, "difficulty_id")
             if before is not None and before.difficulty_id != self.difficulty_id:
                 old, new = before.difficulty, self.difficulty
                 _forward_recorded(summary=f"{self.title} {old.name} → {new.name} ({old.points} → {new.points}) "

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 
 from scoring import catalog, ranking, rules, store
 from scoring.domain import PlayerTotal, Status, Submission, adjustment_id, count_key, rescore_delta
@@ -235,6 +236,30 @@ def test_a_plain_save_of_new_points_records_a_forward_change():
     assert catalog.points_versioned()[1] == change.pk
     hard.save()  # no change of points: no rules change
     assert RulesChange.objects.count() == 1
+
+
+def test_a_bulk_update_of_points_records_a_forward_change_per_row():
+    updated = Difficulty.objects.filter(name__in=["Easy", "Hard"]).update(points=F("points") + 5)
+    assert updated == 2
+    changes = {c.summary.split()[0]: c for c in RulesChange.objects.all()}
+    assert {name: (c.mode, c.before, c.after) for name, c in changes.items()} == {
+        "Easy": ("forward", {"points": 10}, {"points": 15}), "Hard": ("forward", {"points": 50}, {"points": 55})}
+    assert catalog.points_versioned()[1] == RulesChange.objects.latest().pk
+    assert Difficulty.objects.get(name="Hard").points == 55
+    # Other fields stay one UPDATE, with no rules change.
+    Difficulty.objects.update(min_seconds=7.0)
+    assert RulesChange.objects.count() == 2
+
+
+def test_moving_tasks_in_bulk_records_a_change_per_task():
+    hard = Difficulty.objects.get(name="Hard")
+    Task.objects.filter(slug="warm-up-sums").update(difficulty=hard)
+    times_tables = Task.objects.get(slug="times-tables")
+    times_tables.difficulty = hard
+    Task.objects.bulk_update([times_tables], ["difficulty"])
+    rescored = [c.rescore for c in RulesChange.objects.order_by("pk")]
+    assert rescored == [{"warm-up-sums": 50}, {"times-tables": 50}]
+    assert set(Task.objects.filter(difficulty=hard).values_list("slug", flat=True)) >= {"warm-up-sums", "times-tables"}
 
 
 # --- the command ------------------------------------------------------------------
