@@ -44,7 +44,8 @@ class RulesQuerySet(models.QuerySet):
             raise TypeError("Cannot update a query once a slice has been taken.")
         with transaction.atomic(using=self.db):
             rules_lock()  # first, as scoring.rules takes it: no lock-order deadlock
-            rows = list(self)
+            # The rows themselves, whatever shape this queryset has (values(), annotations).
+            rows = list(self.model._base_manager.using(self.db).filter(pk__in=list(self.values_list("pk", flat=True))))
             for row in rows:
                 for name, value in kwargs.items():
                     setattr(row, name, value)

@@ -253,7 +253,7 @@ def test_a_bulk_update_of_points_records_a_forward_change_per_row():
 
 def test_moving_tasks_in_bulk_records_a_change_per_task():
     hard = Difficulty.objects.get(name="Hard")
-    Task.objects.filter(slug="warm-up-sums").update(difficulty=hard)
+    Task.objects.filter(slug="warm-up-sums").values("slug").update(difficulty=hard)
     times_tables = Task.objects.get(slug="times-tables")
     times_tables.difficulty = hard
     Task.objects.bulk_update([times_tables], ["difficulty"])
