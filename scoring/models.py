@@ -31,51 +31,43 @@ MAX_POINTS = 1_000_000
 
 
 class RulesQuerySet(models.QuerySet):
-    """Bulk writes that change the scoring rules (``rules_fields``) go
-    through ``save()``, a row at a time, so the rules history records each
-    change as a plain save does. Other bulk updates stay one UPDATE."""
+    """A bulk ``update()`` of the scoring rules (``rules_fields``) records
+    each row's change in the rules history, as a plain save does: Django's
+    own UPDATE, between two reads of the rows' rule under the rules lock.
+    ``bulk_update()`` updates through it, and so do a related manager's
+    ``add()`` and ``set()`` (the model's base manager is this one)."""
 
     rules_fields: frozenset[str] = frozenset()
+    rule_column = ""  # the column whose change is recorded
 
     def update(self, **kwargs):
         if not self.rules_fields.intersection(kwargs):
             return super().update(**kwargs)
-        if self.query.is_sliced:
-            raise TypeError("Cannot update a query once a slice has been taken.")
         with transaction.atomic(using=self.db):
             rules_lock()  # first, as scoring.rules takes it: no lock-order deadlock
-            # The rows themselves, whatever shape this queryset has (values(), annotations).
-            rows = list(self.model._base_manager.using(self.db).filter(pk__in=list(self.values_list("pk", flat=True))))
-            for row in rows:
-                for name, value in kwargs.items():
-                    setattr(row, name, value)
-                row.save(update_fields=list(kwargs))
-        return len(rows)
+            pks = list(self.values_list("pk", flat=True))
+            before = self._rule_of(pks)
+            updated = super().update(**kwargs)
+            for pk, value in self._rule_of(pks).items():
+                if before.get(pk) != value:
+                    self._record(pk, before[pk])
+        return updated
 
     update.alters_data = True
 
-    def bulk_update(self, objs, fields, batch_size=None):
-        if not self.rules_fields.intersection(fields):
-            return super().bulk_update(objs, fields, batch_size=batch_size)
-        objs = list(objs)
-        with transaction.atomic(using=self.db):
-            rules_lock()
-            for obj in objs:
-                obj.save(update_fields=list(fields))
-        return len(objs)
+    def _rule_of(self, pks: list) -> dict:
+        return dict(self.model._base_manager.using(self.db).filter(pk__in=pks).values_list("pk", self.rule_column))
 
-    bulk_update.alters_data = True
-
-
-def _resolved(instance: models.Model, field: str) -> None:
-    """After a save of ``field`` as an expression (``F("points") + 5``), read
-    back the value the database stored."""
-    if hasattr(getattr(instance, field), "resolve_expression"):
-        instance.refresh_from_db(fields=[field])
+    def _record(self, pk, before) -> None:
+        raise NotImplementedError
 
 
 class DifficultyQuerySet(RulesQuerySet):
     rules_fields = frozenset({"points"})
+    rule_column = "points"
+
+    def _record(self, pk, before) -> None:
+        _points_recorded(pk, before=before)
 
 
 class Difficulty(models.Model):
@@ -111,11 +103,8 @@ class Difficulty(models.Model):
             rules_lock()
             before = Difficulty.objects.filter(pk=self.pk).values_list("points", flat=True).first() if self.pk else None
             super().save(*args, **kwargs)
-            _resolved(self, "points")
-            if before is not None and before != self.points and not recorded:
-                _forward_recorded(summary=f"{self.name} {before} → {self.points} from now on", difficulty=self,
-                                  before={"points": before}, after={"points": self.points},
-                                  rescore=dict.fromkeys(self.tasks.values_list("slug", flat=True), self.points))
+            if before is not None and not recorded:
+                _points_recorded(self.pk, before=before)
 
     def clean(self) -> None:
         if self.review_seconds is not None and self.min_seconds is not None and self.review_seconds < self.min_seconds:
@@ -125,6 +114,10 @@ class Difficulty(models.Model):
 
 class TaskQuerySet(RulesQuerySet):
     rules_fields = frozenset({"difficulty", "difficulty_id"})
+    rule_column = "difficulty_id"
+
+    def _record(self, pk, before) -> None:
+        _move_recorded(pk, before=before)
 
     def active(self):
         return self.filter(active=True)
@@ -148,6 +141,9 @@ class Task(models.Model):
     class Meta:
         ordering = ["difficulty__ordering", "title"]
         permissions = [("submit_trusted", "Can submit completions without a challenge (a trusted game server)")]
+        # Related managers (``difficulty.tasks.add(task)``) update through
+        # it, so that moving a task that way is recorded too.
+        base_manager_name = "objects"
 
     def __str__(self) -> str:
         return self.title
@@ -159,17 +155,11 @@ class Task(models.Model):
         with transaction.atomic():
             if self.pk and not recorded:
                 rules_lock()
-            before = (Task.objects.filter(pk=self.pk).select_related("difficulty").first()
+            before = (Task.objects.filter(pk=self.pk).values_list("difficulty_id", flat=True).first()
                       if self.pk and not recorded else None)
             super().save(*args, **kwargs)
-            _resolved(self, "difficulty_id")
-            if before is not None and before.difficulty_id != self.difficulty_id:
-                old, new = before.difficulty, self.difficulty
-                _forward_recorded(summary=f"{self.title} {old.name} → {new.name} ({old.points} → {new.points}) "
-                                  "from now on",
-                                  task=self, before={"difficulty": old.name, "points": old.points},
-                                  after={"difficulty": new.name, "points": new.points},
-                                  rescore={self.slug: new.points})
+            if before is not None:
+                _move_recorded(self.pk, before=before)
 
     def question_spec(self) -> tuple[int, QuestionSpec]:
         """(question count, spec) of this task's challenges: its difficulty's
@@ -237,6 +227,31 @@ def rules_lock() -> dict:
     is locked (on databases that lock rows), so rules versions (ids) are
     assigned in the order the changes take effect. Returns the rows by id."""
     return {d.pk: d for d in Difficulty.objects.select_for_update().order_by("pk")}
+
+
+# The rules as stored are read back, not taken from the instance saved: it
+# may hold an expression (F("points") + 5) or another row's stale copy.
+
+
+def _points_recorded(difficulty_pk: int, *, before: int) -> None:
+    """Record a difficulty's points moving from ``before``, if they did."""
+    difficulty = Difficulty._base_manager.get(pk=difficulty_pk)
+    if difficulty.points != before:
+        _forward_recorded(summary=f"{difficulty.name} {before} → {difficulty.points} from now on",
+                          difficulty=difficulty, before={"points": before}, after={"points": difficulty.points},
+                          rescore=dict.fromkeys(difficulty.tasks.values_list("slug", flat=True), difficulty.points))
+
+
+def _move_recorded(task_pk: int, *, before: int) -> None:
+    """Record a task moving from difficulty ``before``, if it did."""
+    task = Task._base_manager.get(pk=task_pk)
+    if task.difficulty_id == before:
+        return
+    difficulties = Difficulty._base_manager.in_bulk([before, task.difficulty_id])
+    old, new = difficulties[before], difficulties[task.difficulty_id]
+    _forward_recorded(summary=f"{task.title} {old.name} → {new.name} ({old.points} → {new.points}) from now on",
+                      task=task, before={"difficulty": old.name, "points": old.points},
+                      after={"difficulty": new.name, "points": new.points}, rescore={task.slug: new.points})
 
 
 def _forward_recorded(**change) -> None:

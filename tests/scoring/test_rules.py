@@ -257,9 +257,11 @@ def test_moving_tasks_in_bulk_records_a_change_per_task():
     times_tables = Task.objects.get(slug="times-tables")
     times_tables.difficulty = hard
     Task.objects.bulk_update([times_tables], ["difficulty"])
+    hard.tasks.add(Task.objects.get(slug="quick-subtraction"))  # a related manager updates in bulk too
     rescored = [c.rescore for c in RulesChange.objects.order_by("pk")]
-    assert rescored == [{"warm-up-sums": 50}, {"times-tables": 50}]
-    assert set(Task.objects.filter(difficulty=hard).values_list("slug", flat=True)) >= {"warm-up-sums", "times-tables"}
+    assert rescored == [{"warm-up-sums": 50}, {"times-tables": 50}, {"quick-subtraction": 50}]
+    assert RulesChange.objects.latest().before == {"difficulty": "Easy", "points": 10}
+    assert {"warm-up-sums", "times-tables", "quick-subtraction"} <= set(hard.tasks.values_list("slug", flat=True))
 
 
 # --- the command ------------------------------------------------------------------
