@@ -12,10 +12,12 @@ class ScoringConfig(AppConfig):
         from rest_framework.authtoken.models import Token
 
         from scoring.authentication import token_cache_clear
-        from scoring.models import Difficulty, Task
+        from scoring.models import Difficulty, RulesChange, Task
         from scoring.selectors import task_cache_clear
 
-        for model in (Task, Difficulty):
+        # A RulesChange is recorded by bulk updates of the rules too, which
+        # send no post_save of their own.
+        for model in (Task, Difficulty, RulesChange):
             post_save.connect(lambda **kwargs: task_cache_clear(), sender=model, weak=False)
             post_delete.connect(lambda **kwargs: task_cache_clear(), sender=model, weak=False)
         for model in (Token, get_user_model()):

@@ -6,7 +6,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from scoring.models import Task
+from scoring import selectors
+from scoring.models import Difficulty, Task
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table", "trusted")]
 
@@ -49,3 +50,11 @@ def test_task_edited_with_save_is_seen_at_once(player_client, settings):
     task.active = False
     task.save()
     assert submit(player_client, "times-tables").status_code == 400
+
+
+def test_task_moved_in_bulk_is_seen_at_once(settings):
+    settings.TASK_CACHE_SECONDS = 60
+    selectors.task_cache_clear()  # what earlier tests left is not this database's
+    assert selectors.task_get_active(slug="times-tables").difficulty.name == "Easy"
+    Task.objects.filter(slug="times-tables").update(difficulty=Difficulty.objects.get(name="Hard"))
+    assert selectors.task_get_active(slug="times-tables").difficulty.name == "Hard"
