@@ -178,7 +178,11 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
         raise RulesChangeInvalid(f"Rules change #{change.pk} is {change.mode}: it re-scores nothing.")
     now = timezone.now()
     written = unsaved = 0
-    totals = tqdm(store.totals_scan(), unit="player", desc=f"rules change #{change.pk}", disable=not progress)
+    # Consistent reads: a TOTAL written just before the scan reached it,
+    # by a batch that read the rules before this change, must be seen as
+    # written, or its counts of the old rules are missed.
+    totals = tqdm(store.totals_scan(consistent=True), unit="player", desc=f"rules change #{change.pk}",
+                  disable=not progress)
     for total in totals:
         if not rescore_delta(total, rules_change=change.pk, rescore=change.rescore).submissions:
             continue

@@ -67,16 +67,19 @@ def total_change(*, player_id: str, change: Callable[[PlayerTotal | None, bool],
     raise StoreUnavailable(f"TOTAL for player {player_id} kept changing under us")
 
 
-def totals_scan(*, segments: int | None = None,
+def totals_scan(*, segments: int | None = None, consistent: bool = False,
                 progress: Callable[[int], None] | None = None) -> Iterator[PlayerTotal]:
     """Every TOTAL item, in no particular order: a parallel Scan of
     ``segments`` segments (settings.TOTALS_SCAN_SEGMENTS unless given).
+    ``consistent`` reads each TOTAL as last written (ConsistentRead, twice
+    the read units), not as it was up to a second or so earlier.
     ``progress`` is told how many were read so far after every page, in
     the caller's thread."""
     read = 0
     for items in scan_parallel(segments=segments or settings.TOTALS_SCAN_SEGMENTS, client=scan_client(),
                                TableName=table_name(), FilterExpression="begins_with(PK, :p) AND SK = :sk",
-                               ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}}):
+                               ExpressionAttributeValues={":p": {"S": PLAYER_PREFIX}, ":sk": {"S": "TOTAL"}},
+                               ConsistentRead=consistent):
         for item in items:
             yield total_from_item(item)
         read += len(items)

@@ -16,6 +16,7 @@ from scoring.domain import PlayerTotal, Status, Submission, adjustment_id, count
 from scoring.drift import drifts_find
 from scoring.live import LiveUpdater
 from scoring.models import Difficulty, RulesChange, Task
+from scoring.store.base import scan_client
 from tests.records import stream_record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
@@ -156,6 +157,29 @@ def test_applying_the_same_change_again_adjusts_once(league):
     replay(adjustments)
     assert {p: t.total for p, t in totals(players).items()} == once
     assert drifts_find() == []
+
+
+def test_the_adjustments_scan_reads_totals_as_last_written(league):
+    # moto's reads are always consistent, so what is checked is the request:
+    # DynamoDB's Scan is eventually consistent unless asked, and a TOTAL a
+    # batch wrote just before the scan reached it would be read as it was.
+    process(league)
+    scans = []
+
+    def seen(params, **_):
+        scans.append(params.get("ConsistentRead"))
+
+    client = scan_client()
+    client.meta.events.register("provide-client-params.dynamodb.Scan", seen)
+    try:
+        rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                 mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.Scan", seen)
+    # The preview's pages first (advisory, eventually consistent), then
+    # every page of the adjustments' own scan.
+    assert scans[0] is False and True in scans
+    assert set(scans[scans.index(True):]) == {True}
 
 
 def test_two_changes_in_a_row_compose_even_when_their_adjustments_arrive_out_of_order(league):
