@@ -47,7 +47,9 @@ class RulesQuerySet(models.QuerySet):
             rules_lock()  # first, as scoring.rules takes it: no lock-order deadlock
             pks = list(self.values_list("pk", flat=True))
             before = self._rule_of(pks)
-            updated = super().update(**kwargs)
+            # Exactly the rows read: one that came to match meanwhile (a
+            # task created since) would otherwise move unrecorded.
+            updated = models.QuerySet.update(self.filter(pk__in=pks), **kwargs)
             for pk, value in self._rule_of(pks).items():
                 if before.get(pk) != value:
                     self._record(pk, before[pk])
