@@ -31,17 +31,17 @@ MAX_POINTS = 1_000_000
 
 
 class RulesQuerySet(models.QuerySet):
-    """A bulk ``update()`` of the scoring rules (``rules_fields``) records
+    """A bulk ``update()`` of the scoring rules (``rule_field``) records
     each row's change in the rules history, as a plain save does: Django's
     own UPDATE, between two reads of the rows' rule under the rules lock.
     ``bulk_update()`` updates through it, and so do a related manager's
     ``add()`` and ``set()`` (the model's base manager is this one)."""
 
-    rules_fields: frozenset[str] = frozenset()
-    rule_column = ""  # the column whose change is recorded
+    rule_field = ""  # the field whose change is recorded
 
     def update(self, **kwargs):
-        if not self.rules_fields.intersection(kwargs):
+        field = self.model._meta.get_field(self.rule_field)
+        if field.name not in kwargs and field.attname not in kwargs:
             return super().update(**kwargs)
         with transaction.atomic(using=self.db):
             rules_lock()  # first, as scoring.rules takes it: no lock-order deadlock
@@ -58,15 +58,15 @@ class RulesQuerySet(models.QuerySet):
     update.alters_data = True
 
     def _rule_of(self, pks: list) -> dict:
-        return dict(self.model._base_manager.using(self.db).filter(pk__in=pks).values_list("pk", self.rule_column))
+        column = self.model._meta.get_field(self.rule_field).attname
+        return dict(self.model._base_manager.using(self.db).filter(pk__in=pks).values_list("pk", column))
 
     def _record(self, pk, before) -> None:
         raise NotImplementedError
 
 
 class DifficultyQuerySet(RulesQuerySet):
-    rules_fields = frozenset({"points"})
-    rule_column = "points"
+    rule_field = "points"
 
     def _record(self, pk, before) -> None:
         _points_recorded(pk, before=before)
@@ -115,8 +115,7 @@ class Difficulty(models.Model):
 
 
 class TaskQuerySet(RulesQuerySet):
-    rules_fields = frozenset({"difficulty", "difficulty_id"})
-    rule_column = "difficulty_id"
+    rule_field = "difficulty"
 
     def _record(self, pk, before) -> None:
         _move_recorded(pk, before=before)
