@@ -565,6 +565,25 @@ def rescore_delta(total: PlayerTotal, *, rules_change: int | float, rescore: dic
     return Rescore(delta, submissions, counts, windows, rescored)
 
 
+def rescore_missed(totals: dict[str, PlayerTotal], applied: Iterable[Decision], *, rules_change: int,
+                   rescore: dict[str, int]) -> list[str]:
+    """The players whose adjustment for a retroactive change may be missing
+    because of submissions a batch has just counted.
+
+    A batch that read the rules before the change committed scores with the
+    old points. If the change's scan of the TOTALs passed the player before
+    the batch wrote their TOTAL, and the player had no count of the task
+    then, the scan wrote them no adjustment, and nothing else re-scores the
+    submission. These are the players with such a decision in ``applied``
+    (a task the change re-scores, rules older than the change) whose TOTAL,
+    as written (``totals``), still counts submissions the change re-scores.
+    """
+    players = {d.submission.player_id for d in applied
+               if not d.submission.is_adjustment and d.rules_version < rules_change and d.submission.task in rescore}
+    return sorted(p for p in players
+                  if p in totals and rescore_delta(totals[p], rules_change=rules_change, rescore=rescore).submissions)
+
+
 @dataclass(frozen=True, slots=True)
 class RankMove:
     """One player in a preview: their total and all-time rank before and

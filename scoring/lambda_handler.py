@@ -22,7 +22,7 @@ if not apps.ready:
 from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from scoring import catalog, events, processing  # noqa: E402
+from scoring import catalog, events, processing, rules  # noqa: E402
 from scoring.live import LiveUpdater  # noqa: E402
 from scoring.stream.filters import matches_any, parse_patterns  # noqa: E402
 
@@ -42,6 +42,7 @@ def handler(event: dict, context) -> dict:
         hold_rules=catalog.hold_rules(),
         publish=events.publisher_from_settings(),
         on_commit=live.after_batch,
+        adjustments_missed=rules.adjustments_missed_write,
     )
     # An empty identifier makes Lambda retry the whole batch, which is right
     # for a record too broken to carry its own sequence number.
@@ -49,7 +50,7 @@ def handler(event: dict, context) -> dict:
 
 
 def records_failed(records: list[dict], *, points_for, publish, on_commit=None, hold_rules=None,
-                   rules_version: int = 0) -> list[dict]:
+                   rules_version: int = 0, adjustments_missed=None) -> list[dict]:
     """The records to report as failed: none, or the first failure and all after.
 
     The whole batch goes first, in one pass. If it fails, the records go
@@ -65,14 +66,16 @@ def records_failed(records: list[dict], *, points_for, publish, on_commit=None, 
     wanted = [i for i, r in enumerate(records) if matches_any(r, filters)]
     try:
         processing.records_process([records[i] for i in wanted], points_for=points_for, hold_rules=hold_rules,
-                                   rules_version=rules_version, publish=publish, on_commit=on_commit)
+                                   rules_version=rules_version, publish=publish, on_commit=on_commit,
+                                   adjustments_missed=adjustments_missed)
         return []
     except Exception:
         logger.exception("Batch of %d records failed; retrying them one at a time", len(wanted))
     for index in wanted:
         try:
             processing.records_process([records[index]], points_for=points_for, hold_rules=hold_rules,
-                                       rules_version=rules_version, publish=publish, on_commit=on_commit)
+                                       rules_version=rules_version, publish=publish, on_commit=on_commit,
+                                       adjustments_missed=adjustments_missed)
         except Exception:
             # PoisonRecord included: reporting it stops the shard here, and the
             # mapping's retry limit and on-failure destination take over.

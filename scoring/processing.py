@@ -12,7 +12,9 @@ The effect on totals is exactly once although delivery is at least once:
    version condition. The TOTAL's ``pending`` map records which submissions
    its total includes, with their points, until their SCORE items show it.
    This write is the commit point.
-4. Tell ``on_commit`` (live leaderboards), publish the batch's domain
+4. Write any adjustment a retroactive rules change made meanwhile still
+   owes the batch's players (``adjustments_missed``; docs/consumer.md).
+5. Tell ``on_commit`` (live leaderboards), publish the batch's domain
    events, then write the outcomes onto the SCORE items (BatchWriteItem).
 
 A crash after 3 and before the outcomes are written leaves ids in ``pending``; the replay finds them
@@ -152,6 +154,7 @@ def records_process(
     now: Callable[[], datetime] = utcnow,
     known_totals: TotalsCache | None = None,
     keep_alive: Callable[[], None] | None = None,
+    adjustments_missed: Callable[[dict[str, PlayerTotal], list[Decision]], object] | None = None,
 ) -> BatchResult:
     """Apply a batch of SCORE INSERT records exactly once. Idempotent.
 
@@ -166,7 +169,10 @@ def records_process(
     ``keep_alive`` is called between the steps of a long batch, and every
     KEEP_ALIVE_SECONDS while its TOTALs are written: the worker renews its
     leases there, and raises to give the batch up (after the writes in
-    flight have finished).
+    flight have finished). ``adjustments_missed(totals, applied)``, if given,
+    is called once the TOTALs are written, before any outcome: it writes the
+    adjustments a retroactive rules change made during the batch still owes
+    its players (``rules.adjustments_missed_write``); a replay calls it again.
     """
     submissions = [submission_from_record(r) for r in records]
     result = BatchResult()
@@ -174,7 +180,7 @@ def records_process(
         return result
     try:
         return _records_process(submissions, result, points_for, rules_version, hold_rules, publish, on_commit,
-                                now, known_totals, keep_alive or _nothing)
+                                now, known_totals, keep_alive or _nothing, adjustments_missed)
     except BaseException:
         # Entries of players whose write failed may be stale: harmless (see
         # TotalsCache), but the retry would pay a failed put for each.
@@ -185,7 +191,8 @@ def records_process(
 
 def _records_process(submissions: list[Submission], result: BatchResult, points_for, rules_version: int,
                      hold_rules: HoldRules | None, publish, on_commit, now: Callable[[], datetime],
-                     known_totals: TotalsCache | None, keep_alive: Callable[[], None]) -> BatchResult:
+                     known_totals: TotalsCache | None, keep_alive: Callable[[], None],
+                     adjustments_missed) -> BatchResult:
     # The TOTALs before the SCOREs: a submission that another worker applied
     # and settled before these TOTALs were written then shows as settled
     # (see _still_pending). A TOTAL this process wrote last counts as read
@@ -249,6 +256,10 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
         result.held += held
         if applied:  # a batch of rejections or holds changes no board
             result.totals[player_id] = total
+    # Before the outcomes: until they are written, a crash replays the batch,
+    # and its applied decisions (standing in the TOTALs) come here again.
+    if adjustments_missed is not None and result.applied:
+        adjustments_missed(result.totals, result.applied)
     if on_commit is not None and (result.applied or result.rejected or result.held):
         on_commit(result)
     keep_alive()

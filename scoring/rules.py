@@ -18,6 +18,7 @@ Plan, preview, apply:
   adjustment's id derives from the change and the player.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -28,18 +29,22 @@ from tqdm import tqdm
 
 from scoring import store
 from scoring.domain import (
+    Decision,
     PlayerTotal,
     RescorePreview,
     Status,
     Submission,
     adjustment_id,
     rescore_delta,
+    rescore_missed,
     rescore_preview,
     retry_id,
 )
 from scoring.models import MAX_POINTS, Difficulty, RulesChange, Task, rules_lock
 
 Mode = RulesChange.Mode
+
+logger = logging.getLogger(__name__)
 
 
 class RulesChangeInvalid(ValueError):
@@ -172,7 +177,8 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
     player's), and one whose TOTAL already folded it has nothing left to
     re-score. A player whose affected submission was counted after the scan
     passed them is re-scored when it is counted (``domain._rescored``), or,
-    if they had no such count yet, by running this again.
+    if they had no such count yet, by the adjustment the stream processor
+    then writes itself (``adjustments_missed_write``).
     """
     if change.mode != Mode.RETROACTIVE:
         raise RulesChangeInvalid(f"Rules change #{change.pk} is {change.mode}: it re-scores nothing.")
@@ -186,11 +192,7 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
     for total in totals:
         if not rescore_delta(total, rules_change=change.pk, rescore=change.rescore).submissions:
             continue
-        adjustment = Submission(
-            id=adjustment_id(rules_change=change.pk, player_id=total.player_id), player_id=total.player_id,
-            player_name=total.player_name, task="", submitted_at=now, rules_change=change.pk,
-            rescore=dict(change.rescore), summary=change.summary, reason=change.reason or None)
-        if store.adjustment_put(adjustment=adjustment) or _retry_if_rejected(adjustment):
+        if _adjustment_write(change, total, now=now):
             written += 1
             unsaved += 1
         if unsaved == _COUNT_EVERY:  # so that a run killed mid-way has counted most of what it wrote
@@ -205,6 +207,48 @@ def rules_change_adjust(*, change: RulesChange, progress: bool = False) -> int:
 
 # How many adjustments a run writes between updates of its change's count.
 _COUNT_EVERY = 50
+
+
+def adjustments_missed_write(totals: dict[str, PlayerTotal], applied: list[Decision]) -> int:
+    """Write the adjustments a stream batch's late decisions need: the
+    stream processor calls it after writing the batch's TOTALs (``totals``,
+    as written) and before their submissions' outcomes, so a batch replayed
+    after a crash calls it again. Returns how many were written.
+
+    A batch reads the rules when it starts. If a retroactive change commits
+    meanwhile and its scan passes a player before the batch writes their
+    TOTAL, a submission the batch scored with the old points is not
+    re-scored by the scan: the player had no count of it then
+    (``domain.rescore_missed``). The change is committed before its scan
+    starts, and this reads the changes after the TOTALs are written, so of
+    the scan and this, at least one sees the count. Writing an adjustment
+    the scan also writes is refused (the same id): the player is adjusted
+    once.
+    """
+    late = [d for d in applied if not d.submission.is_adjustment]
+    if not late:
+        return 0
+    changes = RulesChange.objects.filter(mode=Mode.RETROACTIVE, pk__gt=min(d.rules_version for d in late))
+    now = timezone.now()
+    written = 0
+    for change in changes.only("pk", "rescore", "summary", "reason").order_by("pk"):
+        players = rescore_missed(totals, late, rules_change=change.pk, rescore=change.rescore)
+        count = sum(_adjustment_write(change, totals[p], now=now) for p in players)
+        if count:
+            logger.info("Rules change #%d: wrote %d adjustment(s) its scan had passed by", change.pk, count)
+            RulesChange.objects.filter(pk=change.pk).update(adjustments_written=F("adjustments_written") + count)
+        written += count
+    return written
+
+
+def _adjustment_write(change: RulesChange, total: PlayerTotal, *, now) -> bool:
+    """Write the change's adjustment for this player, or a retry of it if
+    the one stored was dead-lettered. True if one was written now."""
+    adjustment = Submission(
+        id=adjustment_id(rules_change=change.pk, player_id=total.player_id), player_id=total.player_id,
+        player_name=total.player_name, task="", submitted_at=now, rules_change=change.pk,
+        rescore=dict(change.rescore), summary=change.summary, reason=change.reason or None)
+    return store.adjustment_put(adjustment=adjustment) or _retry_if_rejected(adjustment)
 
 
 # A bound on how often one player's adjustment is retried after it was

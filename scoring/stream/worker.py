@@ -27,6 +27,7 @@ from scoring.backoff import backoff_seconds
 from scoring.catalog import hold_rules, points_versioned
 from scoring.events import EventPublishError
 from scoring.processing import TotalsCache, records_process
+from scoring.rules import adjustments_missed_write
 from scoring.stream.policy import BatchRunner, FailurePolicy
 from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
 
@@ -80,7 +81,7 @@ class Worker:
             points_for, version = points_versioned()
             result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
                                      publish=self.publish, on_commit=self.live.after_batch, known_totals=known,
-                                     keep_alive=self.keep_alive)
+                                     keep_alive=self.keep_alive, adjustments_missed=adjustments_missed_write)
         if known is not None:
             metrics.TOTALS_READ.labels("cache").inc(known.hits - hits)
             metrics.TOTALS_READ.labels("table").inc(known.misses - misses)

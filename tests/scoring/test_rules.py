@@ -50,7 +50,8 @@ def rules_process(records, points_for, version, live):
     from scoring import processing
 
     return processing.records_process(records, points_for=points_for, rules_version=version,
-                                      on_commit=live.after_batch if live else None)
+                                      on_commit=live.after_batch if live else None,
+                                      adjustments_missed=rules.adjustments_missed_write)
 
 
 def adjustments_of(change: RulesChange, players: list[str]) -> list[Submission]:
@@ -235,6 +236,110 @@ def test_a_submission_decided_under_old_rules_but_counted_after_the_change_is_re
     scored = store.score_get(submission_id="late")
     assert (scored.points, scored.rules_version) == (60, change.pk)
     assert drifts_find() == []
+
+
+def test_a_first_submission_of_a_task_counted_after_the_scan_passed_its_player_is_adjusted(league):
+    """A batch reads the catalog, a retroactive change commits and its scan
+    passes a player with no count of the task, then the batch writes that
+    player's first one at the old points: the batch writes the adjustment
+    the scan could not."""
+    process(league)
+    points_for, version = catalog.points_versioned()  # read before the change
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    written = change.adjustments_written
+    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="big-products",
+                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=first)
+    rules_process([stream_record(first)], points_for, version, None)
+    scored = store.score_get(submission_id="first")
+    assert (scored.points, scored.rules_version) == (50, version)  # decided under the old rules
+    [adjustment] = adjustments_of(change, ["newcomer"])
+    change.refresh_from_db()
+    assert change.adjustments_written == written + 1
+    process([adjustment])
+    assert totals(["newcomer"])["newcomer"].total == 60
+    # Nothing left owed: a resume and a replay of the batch write nothing.
+    assert rules.rules_change_adjust(change=change) == 0
+    rules_process([stream_record(first)], points_for, version, None)
+    assert len(adjustments_of(change, ["newcomer"])) == 1
+    assert totals(["newcomer"])["newcomer"].total == 60
+    assert drifts_find() == []
+
+
+def replayed_by(consumer: str, record: dict) -> None:
+    """Process ``record`` as the Lambda handler or consume_scores' worker
+    does, with the catalog as it is now."""
+    from scoring import lambda_handler
+    from tests.fakes.clock import Clock
+    from tests.fakes.streams import FakeDynamoDBStreams
+    from tests.scoring.test_worker import Live, worker
+
+    if consumer == "lambda":
+        assert lambda_handler.handler({"Records": [record]}, None) == {"batchItemFailures": []}
+    else:
+        worker(FakeDynamoDBStreams(), Clock(), Live()).process([record])
+
+
+@pytest.mark.parametrize("consumer", ["lambda", "worker"])
+def test_a_batch_that_crashed_before_writing_the_missed_adjustment_writes_it_when_replayed(league, consumer):
+    """The crash falls after the TOTAL write and before the adjustment: the
+    redelivery (which reads the new catalog) finds the decision standing in
+    the TOTAL, with its old rules version, and writes it."""
+    from scoring import processing
+
+    process(league)
+    points_for, version = catalog.points_versioned()
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="mental-marathon",
+                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=first)
+
+    def crash(totals, applied):
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        processing.records_process([stream_record(first)], points_for=points_for, rules_version=version,
+                                   adjustments_missed=crash)
+    assert totals(["newcomer"])["newcomer"].total == 50
+    assert store.score_get(submission_id="first").status is Status.PENDING
+    assert adjustments_of(change, ["newcomer"]) == []
+    replayed_by(consumer, stream_record(first))
+    scored = store.score_get(submission_id="first")
+    assert (scored.status, scored.points, scored.rules_version) == (Status.APPLIED, 50, version)
+    [adjustment] = adjustments_of(change, ["newcomer"])
+    replayed_by(consumer, stream_record(adjustment))
+    assert totals(["newcomer"])["newcomer"].total == 60
+    assert drifts_find() == []
+
+
+def test_only_late_decisions_of_re_scored_tasks_owe_an_adjustment():
+    from scoring.domain import Decision
+
+    def applied(player, task, version, points):
+        submission = Submission(id=f"{player}-{task}", player_id=player, player_name=player, task=task,
+                                submitted_at=T0)
+        return Decision(submission, Status.APPLIED, points=points, rules_version=version)
+
+    def total(player, *counts):
+        return PlayerTotal(player_id=player, player_name=player,
+                           counts={count_key(t, p, None, v): 1 for t, p, v in counts})
+
+    decisions = [applied("old", "big-products", 3, 50), applied("new", "big-products", 5, 60),
+                 applied("easy", "warm-up-sums", 3, 10), applied("same", "big-products", 3, 60),
+                 applied("scanned", "big-products", 4, 60)]
+    totals = {"old": total("old", ("big-products", 50, 3)), "new": total("new", ("big-products", 60, 5)),
+              "easy": total("easy", ("warm-up-sums", 10, 3)), "same": total("same", ("big-products", 60, 3)),
+              "scanned": total("scanned", ("big-products", 50, 3), ("big-products", 60, 4))}
+    from scoring.domain import rescore_missed
+
+    # Change 4 re-scores Hard to 60: only "old" still counts Hard at 50 from
+    # before it because of this batch ("same" scored 60 already, "new" after
+    # it, "easy" no Hard; "scanned" counted this batch's game under change 4
+    # itself, and its older game was there for the change's scan to see).
+    assert rescore_missed(totals, decisions, rules_change=4, rescore={"big-products": 60}) == ["old"]
+    assert rescore_missed(totals, decisions, rules_change=3, rescore={"big-products": 60}) == []
 
 
 def test_moving_a_task_re_scores_only_that_task(league):
