@@ -207,8 +207,8 @@ class RulesChange(models.Model):
     submissions_affected = models.PositiveIntegerField(null=True, blank=True)
     points_delta = models.IntegerField(null=True, blank=True, help_text="As previewed when it was applied.")
     adjustments_written = models.PositiveIntegerField(
-        default=0, help_text="Adjustments written, over every run (a run killed mid-way may leave up to 49 of its "
-        "own uncounted).")
+        default=0, help_text="Adjustments written, by every run and by the stream consumer (a run killed mid-way "
+        "may leave up to 49 of its own uncounted; a consumer killed just after writing one, that one).")
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -232,12 +232,15 @@ def adjustments_missed_write(totals: dict[str, PlayerTotal], applied: list[Decis
     now = timezone.now()
     written = 0
     for change in changes.only("pk", "rescore", "summary", "reason").order_by("pk"):
-        players = rescore_missed(totals, late, rules_change=change.pk, rescore=change.rescore)
-        count = sum(_adjustment_write(change, totals[p], now=now) for p in players)
-        if count:
-            logger.info("Rules change #%d: wrote %d adjustment(s) its scan had passed by", change.pk, count)
-            RulesChange.objects.filter(pk=change.pk).update(adjustments_written=F("adjustments_written") + count)
-        written += count
+        for player_id in rescore_missed(totals, late, rules_change=change.pk, rescore=change.rescore):
+            if not _adjustment_write(change, totals[player_id], now=now):
+                continue  # written already: by the scan, or by this batch before a crash
+            # Counted as it is written: a crash between the two leaves this
+            # one uncounted (the replay's write of it is refused).
+            RulesChange.objects.filter(pk=change.pk).update(adjustments_written=F("adjustments_written") + 1)
+            logger.info("Rules change #%d: wrote the adjustment of player %s, whose first count of a task it "
+                        "re-scores came after its scan", change.pk, player_id)
+            written += 1
     return written
 
 
@@ -252,7 +255,8 @@ def _adjustment_write(change: RulesChange, total: PlayerTotal, *, now) -> bool:
 
 
 # A bound on how often one player's adjustment is retried after it was
-# dead-lettered: each run of rules_change_adjust retries it once.
+# dead-lettered: each run of rules_change_adjust retries it once, and so
+# does a stream batch that writes the player's missed adjustment.
 MAX_ADJUSTMENT_RETRIES = 20
 
 

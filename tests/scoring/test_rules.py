@@ -259,11 +259,52 @@ def test_a_first_submission_of_a_task_counted_after_the_scan_passed_its_player_i
     assert change.adjustments_written == written + 1
     process([adjustment])
     assert totals(["newcomer"])["newcomer"].total == 60
-    # Nothing left owed: a resume and a replay of the batch write nothing.
+    # Nothing left owed: a resume writes nothing.
     assert rules.rules_change_adjust(change=change) == 0
-    rules_process([stream_record(first)], points_for, version, None)
-    assert len(adjustments_of(change, ["newcomer"])) == 1
     assert totals(["newcomer"])["newcomer"].total == 60
+    assert drifts_find() == []
+
+
+def test_a_late_count_whose_adjustment_the_scan_wrote_is_re_scored_by_it_and_not_written_twice(league):
+    """The player had a Hard game when the scan passed, so the scan wrote
+    the adjustment; the batch's write of it is refused and not counted, and
+    folding it re-scores the late game with the others."""
+    process(league)
+    player = next(s.player_id for s in league if s.task == "big-products")
+    hard = sum(1 for s in league if s.player_id == player and s.task in ("big-products", "mental-marathon"))
+    before = totals([player])[player].total
+    points_for, version = catalog.points_versioned()
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    [adjustment] = adjustments_of(change, [player])
+    late = Submission(id="late", player_id=player, player_name="late", task="big-products",
+                      submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=late)
+    rules_process([stream_record(late)], points_for, version, None)
+    assert store.score_get(submission_id="late").points == 50
+    assert adjustments_of(change, [player]) == [adjustment]
+    written = change.adjustments_written
+    change.refresh_from_db()
+    assert change.adjustments_written == written
+    process([adjustment])
+    assert totals([player])[player].total == before + 10 * hard + 60
+    assert drifts_find() == []
+
+
+def test_a_late_count_owed_by_two_changes_gets_both_adjustments(league):
+    process(league)
+    points_for, version = catalog.points_versioned()
+    changes = [rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=points),
+                                        mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+               for points in (60, 70)]
+    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="big-products",
+                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=first)
+    rules_process([stream_record(first)], points_for, version, None)
+    adjustments = [adjustment for change in changes for adjustment in adjustments_of(change, ["newcomer"])]
+    assert [a.rules_change for a in adjustments] == [c.pk for c in changes]
+    process(adjustments[::-1])  # the later change's first: the earlier one then adds nothing
+    assert totals(["newcomer"])["newcomer"].total == 70
     assert drifts_find() == []
 
 
