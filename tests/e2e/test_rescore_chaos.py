@@ -326,3 +326,67 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     assert store.scores_get_many(submission_ids=list(before)) == before
     assert totals_now(players) == expected
     clock.lap("applied again")
+
+
+def test_a_consumer_killed_between_a_late_count_and_its_adjustment_writes_it_when_restarted(
+        table, catalog, moto_server, start_consumer, consumer_env):
+    """The race of a retroactive change with a batch, pinned with the fault
+    proxy, and a SIGKILL at the one point the batch must survive: its TOTAL
+    written with the old points, the change's adjustment not yet.
+
+    A consumer reads the catalog (Hard 50) for a newcomer's first Hard game
+    and is held at its TOTAL write. Meanwhile the change commits and scans
+    the TOTALs, and finds nothing for the newcomer. The TOTAL is then
+    written (50), and the consumer, which now sees the change, sends the
+    newcomer's adjustment: held, and the consumer is SIGKILLed. The next
+    consumer replays the batch and writes the adjustment, and the total
+    ends at 60, once."""
+    from tests.faults.proxy import FaultProxy
+
+    def put_of(key: dict):
+        def match(target: str, body: bytes) -> bool:
+            if not target.endswith(".PutItem"):
+                return False
+            item = json.loads(body)["Item"]
+            return all(item.get(k) == v for k, v in key.items())
+
+        return match
+
+    proxy = FaultProxy(moto_server)
+    try:
+        through_proxy = {"DYNAMODB_ENDPOINT_URL": proxy.url}
+        total_held = proxy.hold(put_of(store.total_key("newcomer")))
+        consumer = start_consumer(env=through_proxy, log_name="consumer-late.log")
+        wait_for_log(consumer, "Took the lease on")
+        first = Submission(id=str(uuid.uuid4()), player_id="newcomer", player_name="Newcomer", task="big-products",
+                           submitted_at=datetime.now(UTC), elapsed_ms=60_000, verified_by="trusted:chaos")
+        store.score_put(submission=first)
+        assert total_held.reached.wait(60), log_tail(consumer)()
+
+        applied = rules_change(consumer_env, *CHANGE)  # to moto directly, while the batch is held
+        assert applied.returncode == 0, applied.stderr[-3000:]
+        change = json.loads(applied.stdout)
+        assert change["adjustments_written"] == 0, change  # the newcomer had no TOTAL for its scan
+        adjustment = adjustment_id(rules_change=change["rules_change"], player_id="newcomer")
+        adjustment_held = proxy.hold(put_of(store.score_key(adjustment)))
+        total_held.release()
+        assert adjustment_held.reached.wait(60), log_tail(consumer)()
+        consumer.send_signal(signal.SIGKILL)
+        assert consumer.wait(timeout=10) == -signal.SIGKILL
+        adjustment_held.release(forward=False)  # it died sending it
+        assert totals_now(["newcomer"]) == {"newcomer": 50}
+        assert store.score_get(submission_id=first.id).status is Status.PENDING
+        assert store.score_get(submission_id=adjustment) is None
+
+        restarted = start_consumer(env=through_proxy, log_name="consumer-restarted.log")
+        wait_until(lambda: (a := store.score_get(submission_id=adjustment)) and a.status is Status.APPLIED,
+                   timeout=60, message=log_tail(restarted))
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=30) == 0, log_tail(restarted)()
+    finally:
+        proxy.close()
+    scored = store.score_get(submission_id=first.id)
+    assert (scored.status, scored.points, scored.rules_version) == (Status.APPLIED, 50, 0)
+    assert store.score_get(submission_id=adjustment).points == 10
+    assert totals_now(["newcomer"]) == {"newcomer": 60} == ledger()[0]
+    assert catalog.changes()[-1]["adjustments_written"] == 1

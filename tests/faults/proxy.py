@@ -12,6 +12,12 @@ moto, so the write really happens, and then the connection is dropped
 without an answer, as ``down`` does: an answer lost on its way back.
 botocore retries such a call, and the retry meets the item it wrote. Other
 calls pass. A lost answer is recorded (``counts``, ``calls``) as ``lost``.
+
+``hold(match)`` stops the next call for which ``match(target, body)`` is
+true before it reaches moto, until the test releases it: forwarded then,
+or dropped without an answer (the caller was killed while it waited, and
+the call never arrived). It pins a process at an exact point between two
+DynamoDB calls, to kill it there or to change the world under it.
 """
 
 import json
@@ -26,6 +32,28 @@ THROTTLED = json.dumps({
 }).encode()
 
 
+# How long a held call waits for the test to release it before it is dropped.
+HOLD_SECONDS = 120
+
+
+class Hold:
+    """A call held by the proxy: ``reached`` is set once it arrived."""
+
+    def __init__(self, match):
+        self.match = match
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._forward = True
+
+    def release(self, *, forward: bool = True) -> None:
+        self._forward = forward
+        self._released.set()
+
+    def wait_released(self, timeout: float) -> bool:
+        """True if the call is to be forwarded."""
+        return self._released.wait(timeout) and self._forward
+
+
 class FaultProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
@@ -34,6 +62,8 @@ class FaultProxy:
         self.lose_answers = 0
         self._lock = threading.Lock()
         self.calls: list[tuple[str, str, bytes]] = []  # (mode, X-Amz-Target, body)
+        self._holds: list[Hold] = []  # not reached yet
+        self._every_hold: list[Hold] = []
         self._http = urllib3.PoolManager(maxsize=32)
         proxy = self
 
@@ -43,6 +73,16 @@ class FaultProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
+                with proxy._lock:
+                    hold = next((h for h in proxy._holds if h.match(target, body)), None)
+                    if hold is not None:
+                        proxy._holds.remove(hold)
+                if hold is not None:
+                    hold.reached.set()
+                    if not hold.wait_released(timeout=HOLD_SECONDS):
+                        self.close_connection = True
+                        self.connection.close()  # never forwarded, never answered
+                        return
                 with proxy._lock:  # one request thread at a time takes one of the lost answers
                     mode = proxy.mode
                     if mode == "pass" and proxy.lose_answers > 0 and target.endswith("PutItem"):
@@ -81,6 +121,18 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def hold(self, match) -> Hold:
+        """Hold the next call for which ``match(target, body)`` is true."""
+        hold = Hold(match)
+        with self._lock:
+            self._holds.append(hold)
+            self._every_hold.append(hold)
+        return hold
+
     def close(self):
+        with self._lock:
+            for hold in self._every_hold:  # a call still held is dropped
+                if not hold._released.is_set():
+                    hold.release(forward=False)
         self.server.shutdown()
         self.server.server_close()
