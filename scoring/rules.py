@@ -16,6 +16,10 @@ Plan, preview, apply:
   stream processor folds into the player's TOTAL exactly once, as it does a
   submission (docs/consumer.md). Writing them again writes nothing: each
   adjustment's id derives from the change and the player.
+- ``adjustments_missed_write`` is the stream processor's part: a batch that
+  read the catalog before a retroactive change, and counted a player's
+  first game of a task it re-scores after its scan passed them, writes that
+  player's adjustment itself.
 """
 
 import logging
