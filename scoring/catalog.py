@@ -1,13 +1,35 @@
 """The task catalog as the stream processor sees it: slug -> points, and the
 hold rules."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from scoring.domain import HoldRules
 from scoring.models import Task
 from scoring.rules import version_subquery
+from scoring.store import StoreUnavailable
+
+
+class CatalogUnavailable(StoreUnavailable):
+    """The relational database (the catalog, the rules history) failed: an
+    outage, as DynamoDB's is, not a record's fault. The stream worker backs
+    off and retries the whole batch; nothing is dead-lettered for it."""
+
+
+@contextmanager
+def catalog_available() -> Iterator[None]:
+    """Turns the database's errors into CatalogUnavailable. A batch's only
+    relational work is reading the catalog and the rules history (and
+    counting a missed adjustment), none of it about one record, so any
+    DatabaseError there (connection lost, database locked or missing a
+    table) is waited out rather than blamed on the batch's records."""
+    try:
+        yield
+    except DatabaseError as exc:
+        raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def points_lookup() -> Callable[[str], int | None]:

@@ -24,7 +24,7 @@ from django.db import close_old_connections
 
 from scoring import metrics, store
 from scoring.backoff import backoff_seconds
-from scoring.catalog import hold_rules, points_versioned
+from scoring.catalog import CatalogUnavailable, catalog_available, hold_rules, points_versioned
 from scoring.events import EventPublishError
 from scoring.processing import TotalsCache, records_process
 from scoring.rules import adjustments_missed_write
@@ -77,7 +77,7 @@ class Worker:
         close_old_connections()  # a long-running process must not hold a dead DB connection
         known = self.known_totals()
         hits, misses = (known.hits, known.misses) if known is not None else (0, 0)
-        with metrics.BATCH_SECONDS.time():
+        with metrics.BATCH_SECONDS.time(), catalog_available():
             points_for, version = points_versioned()
             result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
                                      publish=self.publish, on_commit=self.live.after_batch, known_totals=known,
@@ -145,7 +145,8 @@ class Worker:
         except store.StoreError as exc:  # unreachable, throttled, refused: wait, never crash the shard
             self.outages += 1
             delay = backoff_seconds(self.outages, base=0.2, cap=self.reader.config.renew_interval)
-            service = "EventBridge" if isinstance(exc, EventPublishError) else "DynamoDB"
+            service = ("EventBridge" if isinstance(exc, EventPublishError)
+                       else "The catalog database" if isinstance(exc, CatalogUnavailable) else "DynamoDB")
             logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay,
                            self.outages)
             self.sleep(delay)

@@ -16,6 +16,7 @@ import websockets
 
 from scoring import store
 from scoring.domain import Status, Submission
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +194,35 @@ def login_form_post(web, username, password) -> int:
                             fields={"csrfmiddlewaretoken": csrf, "username": username, "password": password},
                             encode_multipart=False, headers={"Cookie": cookie})
     return response.status
+
+
+def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_env, start_consumer, tmp_path):
+    """The relational database (the catalog every batch reads first) gone
+    for longer than the failure policy's retries: the consumer backs off as
+    it does for DynamoDB, nothing is dead-lettered or rejected, and the
+    submission applies once the database is back. SQLite, with each batch
+    on a new connection: its file moved away, a connection finds an empty
+    database (OperationalError: no such table)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = tmp_path / "catalog.sqlite3"
+    env = {**consumer_env, "DATABASE_URL": f"sqlite:///{path}", "CONN_MAX_AGE": "0"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    consumer = start_consumer(env=env)
+    wait_applied([put_direct()], consumer)
+    path.rename(tmp_path / "away.sqlite3")
+    pending = put_direct()
+
+    def outages() -> int:
+        return open(consumer.log_path).read().count("The catalog database unavailable")
+
+    # The failure policy's default: 3 retries, then the record is dead-lettered.
+    wait_until(lambda: outages() > 6, timeout=60, message=lambda: open(consumer.log_path).read()[-3000:])
+    assert store.score_get(submission_id=pending).status is Status.PENDING
+    (tmp_path / "away.sqlite3").replace(path)  # back, over the empty file a connection made meanwhile
+    wait_applied([pending], consumer)
+    log = open(consumer.log_path).read()
+    assert "Dead-lettering" not in log, log[-3000:]
