@@ -96,8 +96,10 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
 def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """Error responses for an operation. 401 is on every one, those open to
     anyone too: a bad token is refused before the view runs. So is 406: the
-    API answers JSON only, whatever the Accept header asks for."""
-    return {code: ERROR for code in sorted({401, 406, *statuses})}
+    API answers JSON only, whatever the Accept header asks for. And 503,
+    with Retry-After: the database that holds tokens, sessions and the
+    catalog may be unavailable."""
+    return {code: ERROR for code in sorted({401, 406, 503, *statuses})}
 
 
 class SubmissionRateThrottle(CounterUserRateThrottle):
@@ -187,7 +189,8 @@ class ScoreListCreateView(APIView):
         "Idempotency-Key, answers 200 with the original. Refused play: 400 (bad token, or another "
         "task's), 403 (another player's challenge, or a bare task from a player), 410 (expired), "
         "422 (faster than `min_seconds`, or wrong answers: `wrong` lists their indexes). "
-        "A 503 names the `submission_id` it tried: GET it, or resend the same request.",
+        "A 503 from the score store names the `submission_id` it tried: GET it, or resend the same "
+        "request. One from the database (before anything is written) names none: resend it.",
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key")

@@ -6,6 +6,7 @@ from io import BytesIO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser
@@ -80,6 +81,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, StoreUnavailable):
         logger.warning("DynamoDB unavailable: %s", exc)
         exc = ServiceUnavailable(UNCONFIRMED.format(id=tried) if tried else None)
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database gone (connection refused or lost, locked, missing a
+        # table): an outage to retry, as DynamoDB's is, not a bug.
+        logger.warning("Database unavailable: %s", exc)
+        exc = ServiceUnavailable("The database is unavailable; try again shortly.")
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an API error: a bug. Log it with its traceback; the client gets

@@ -9,6 +9,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import urllib3
@@ -196,13 +197,9 @@ def login_form_post(web, username, password) -> int:
     return response.status
 
 
-def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_env, start_consumer, tmp_path):
-    """The relational database (the catalog every batch reads first) gone
-    for longer than the failure policy's retries: the consumer backs off as
-    it does for DynamoDB, nothing is dead-lettered or rejected, and the
-    submission applies once the database is back. SQLite, with each batch
-    on a new connection: its file moved away, a connection finds an empty
-    database (OperationalError: no such table)."""
+def own_catalog(consumer_env, tmp_path) -> tuple[dict, Path]:
+    """A migrated SQLite catalog of this test's own, to take away and give
+    back, and the environment of child processes that use it."""
     import subprocess
     import sys
 
@@ -211,6 +208,17 @@ def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_
     path = tmp_path / "catalog.sqlite3"
     env = {**consumer_env, "DATABASE_URL": f"sqlite:///{path}", "CONN_MAX_AGE": "0"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    return env, path
+
+
+def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_env, start_consumer, tmp_path):
+    """The relational database (the catalog every batch reads first) gone
+    for longer than the failure policy's retries: the consumer backs off as
+    it does for DynamoDB, nothing is dead-lettered or rejected, and the
+    submission applies once the database is back. SQLite, with each batch
+    on a new connection: its file moved away, a connection finds an empty
+    database (OperationalError: no such table)."""
+    env, path = own_catalog(consumer_env, tmp_path)
     consumer = start_consumer(env=env)
     wait_applied([put_direct()], consumer)
     path.rename(tmp_path / "away.sqlite3")
@@ -226,3 +234,34 @@ def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_
     wait_applied([pending], consumer)
     log = open(consumer.log_path).read()
     assert "Dead-lettering" not in log, log[-3000:]
+
+
+def test_the_database_down_gives_api_clients_a_503_to_retry_and_writes_nothing(
+        consumer_env, web_server, tmp_path, item_count):
+    """A database outage is the API's too (it authenticates against it): a
+    JSON 503 with Retry-After, as for DynamoDB, not a 500; nothing is
+    written; the same request succeeds once the database is back."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env, path = own_catalog(consumer_env, tmp_path)
+    script = ("from django.contrib.auth.models import Permission, User; from rest_framework.authtoken.models import "
+              "Token; u = User.objects.create_user('trusted'); "
+              "u.user_permissions.add(Permission.objects.get(codename='submit_trusted')); "
+              "print(Token.objects.create(user=u).key)")
+    token = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
+                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    web = web_server(**{k: env[k] for k in ("DATABASE_URL", "CONN_MAX_AGE")})
+    path.rename(tmp_path / "away.sqlite3")
+    before = item_count()
+    response, _ = submit_api(web, token)
+    assert response.status == 503, response.data
+    assert int(response.headers["Retry-After"]) > 0
+    assert "database" in response.json()["detail"]
+    assert item_count() == before
+    (tmp_path / "away.sqlite3").replace(path)
+    response, _ = submit_api(web, token)
+    assert response.status == 202, response.data
+    assert item_count() == before + 1
