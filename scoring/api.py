@@ -46,8 +46,8 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 # DRF's error shapes, which api_errors keeps: {"detail": "..."}, or field
 # errors {"<field>": ["...", ...]}. A refused play adds its `code` (and, for
-# wrong answers, the indexes in `wrong`); a 503 on submit names the
-# `submission_id` it tried.
+# wrong answers, the indexes in `wrong`); a 503 on submit from the score
+# store names the `submission_id` it tried.
 ERROR = OpenApiResponse(
     response={
         "type": "object",
@@ -96,9 +96,9 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
 def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """Error responses for an operation. 401 is on every one, those open to
     anyone too: a bad token is refused before the view runs. So is 406: the
-    API answers JSON only, whatever the Accept header asks for. And 503,
-    with Retry-After: the database that holds tokens, sessions and the
-    catalog may be unavailable."""
+    API answers JSON only, whatever the Accept header asks for. And 503:
+    the database that holds tokens, sessions and the catalog may be
+    unavailable (that one says when to retry, in Retry-After)."""
     return {code: ERROR for code in sorted({401, 406, 503, *statuses})}
 
 

@@ -6,7 +6,7 @@ from io import BytesIO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser
@@ -83,8 +83,13 @@ def exception_handler(exc, context):
         exc = ServiceUnavailable(UNCONFIRMED.format(id=tried) if tried else None)
     elif isinstance(exc, OperationalError | InterfaceError):
         # The database gone (connection refused or lost, locked, missing a
-        # table): an outage to retry, as DynamoDB's is, not a bug.
-        logger.warning("Database unavailable: %s", exc)
+        # table): an outage to retry, as DynamoDB's is. The traceback is
+        # logged all the same: on SQLite a missing migration or an SQL bug is
+        # an OperationalError too. The connection is dropped, so the next
+        # request opens a new one (one opened during the outage may never
+        # work again).
+        logger.warning("Database unavailable: %r", exc, exc_info=exc)
+        connections.close_all()
         exc = ServiceUnavailable("The database is unavailable; try again shortly.")
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -13,9 +13,14 @@ already retries single calls; this is for what it cannot see.
 
 import random
 
+# Doublings past which every base in use is far beyond its cap.
+_MAX_DOUBLINGS = 60
+
 
 def backoff_seconds(attempt: int, *, base: float, cap: float, jitter: bool = True) -> float:
     """The wait before retry ``attempt`` (0 or more): ``base * 2**attempt``,
-    at most ``cap``; with ``jitter``, a uniform draw below that bound."""
-    bound = min(cap, base * 2 ** max(0, attempt))
+    at most ``cap``; with ``jitter``, a uniform draw below that bound. Any
+    attempt number will do: a loop that has retried for hours passes one
+    past where ``2**attempt`` would overflow a float."""
+    bound = min(cap, base * 2.0 ** min(max(0, attempt), _MAX_DOUBLINGS))
     return random.uniform(0, bound) if jitter else bound

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from scoring.domain import HoldRules
 from scoring.models import Task
@@ -29,6 +29,10 @@ def catalog_available() -> Iterator[None]:
     try:
         yield
     except DatabaseError as exc:
+        # A connection opened during the outage may never work again (a
+        # SQLite file replaced since, a server that failed over): the retry
+        # opens new ones.
+        connections.close_all()
         raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 

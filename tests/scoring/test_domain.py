@@ -108,3 +108,5 @@ def test_a_leaderboard_entry_has_the_apis_shape():
 def test_backoff_grows_to_its_cap_and_jitter_stays_below_it():
     assert [backoff_seconds(a, base=0.2, cap=1.0, jitter=False) for a in range(5)] == [0.2, 0.4, 0.8, 1.0, 1.0]
     assert all(0 <= backoff_seconds(6, base=0.2, cap=1.0) <= 1.0 for _ in range(100))
+    # A loop that has retried for hours (a worker waiting out a long outage).
+    assert backoff_seconds(5_000, base=0.2, cap=3.3, jitter=False) == 3.3
