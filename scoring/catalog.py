@@ -18,6 +18,8 @@ class CatalogUnavailable(StoreUnavailable):
     outage, as DynamoDB's is, not a record's fault. The stream worker backs
     off and retries the whole batch; nothing is dead-lettered for it."""
 
+    service = "The catalog database"
+
 
 @contextmanager
 def catalog_available() -> Iterator[None]:

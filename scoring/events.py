@@ -44,6 +44,8 @@ class EventPublishError(StoreUnavailable):
     the records' fault, so the batch waits and is replayed (its totals are
     committed; its events go out again) and nothing is dead-lettered."""
 
+    service = "EventBridge"
+
     def __init__(self, *, failed: int, total: int, attempts: int, codes: set[str]):
         super().__init__(_message(failed, total, attempts, codes))
         self.failed = failed

@@ -33,6 +33,8 @@ class StoreError(Exception):
     code. The subclasses say what the caller can do about it; a bare
     StoreError is a request we got wrong: a bug, not an outage."""
 
+    service = "DynamoDB"  # what failed, as an operator's log line names it
+
     def __init__(self, message: str, *, code: str = ""):
         super().__init__(message)
         self.code = code

@@ -24,8 +24,7 @@ from django.db import close_old_connections
 
 from scoring import metrics, store
 from scoring.backoff import backoff_seconds
-from scoring.catalog import CatalogUnavailable, catalog_available, hold_rules, points_versioned
-from scoring.events import EventPublishError
+from scoring.catalog import catalog_available, hold_rules, points_versioned
 from scoring.processing import TotalsCache, records_process
 from scoring.rules import adjustments_missed_write
 from scoring.stream.policy import BatchRunner, FailurePolicy
@@ -145,9 +144,7 @@ class Worker:
         except store.StoreError as exc:  # unreachable, throttled, refused: wait, never crash the shard
             self.outages += 1
             delay = backoff_seconds(self.outages, base=0.2, cap=self.reader.config.renew_interval)
-            service = ("EventBridge" if isinstance(exc, EventPublishError)
-                       else "The catalog database" if isinstance(exc, CatalogUnavailable) else "DynamoDB")
-            logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", service, exc, delay,
+            logger.warning("%s unavailable (%s); retrying in %.1fs (attempt %d).", exc.service, exc, delay,
                            self.outages)
             self.sleep(delay)
             return None
