@@ -37,17 +37,22 @@ def web_server(consumer_env, tmp_path):
         proc.wait(timeout=15)
 
 
-@pytest.fixture
-def api_token(consumer_env):
-    """A token for a new trusted client (it may post a bare task) in the
-    child processes' database."""
+def trusted_token(env: dict) -> str:
+    """A token for a new trusted client (it may post a bare task), made in
+    the database of child processes run with ``env``."""
     script = ("import uuid; from django.contrib.auth.models import Permission, User; from rest_framework.authtoken"
               ".models import Token; u = User.objects.create_user('p-' + uuid.uuid4().hex[:8]); "
               "u.user_permissions.add(Permission.objects.get(codename='submit_trusted')); "
               "print(Token.objects.create(user=u).key)")
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=consumer_env,
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def api_token(consumer_env):
+    """A token for a new trusted client in the child processes' database."""
+    return trusted_token(consumer_env)
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -241,18 +241,10 @@ def test_the_database_down_gives_api_clients_a_503_to_retry_and_writes_nothing(
     """A database outage is the API's too (it authenticates against it): a
     JSON 503 with Retry-After, as for DynamoDB, not a 500; nothing is
     written; the same request succeeds once the database is back."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
+    from tests.faults.conftest import trusted_token
 
     env, path = own_catalog(consumer_env, tmp_path)
-    script = ("from django.contrib.auth.models import Permission, User; from rest_framework.authtoken.models import "
-              "Token; u = User.objects.create_user('trusted'); "
-              "u.user_permissions.add(Permission.objects.get(codename='submit_trusted')); "
-              "print(Token.objects.create(user=u).key)")
-    token = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    token = trusted_token(env)  # never used yet: not in the web's token cache
     web = web_server(**{k: env[k] for k in ("DATABASE_URL", "CONN_MAX_AGE")})
     path.rename(tmp_path / "away.sqlite3")
     before = item_count()
