@@ -54,6 +54,15 @@ def rules_process(records, points_for, version, live):
                                       adjustments_missed=rules.adjustments_missed_write)
 
 
+def newcomer_plays(task: str) -> Submission:
+    """The first game of a player with no TOTAL yet ("newcomer"), played
+    now and on the table, its stream record not processed yet."""
+    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task=task,
+                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
+    store.score_put(submission=first)
+    return first
+
+
 def adjustments_of(change: RulesChange, players: list[str]) -> list[Submission]:
     found = store.scores_get_many(submission_ids=[adjustment_id(rules_change=change.pk, player_id=p)
                                                   for p in players])
@@ -248,9 +257,7 @@ def test_a_first_submission_of_a_task_counted_after_the_scan_passed_its_player_i
     change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
                                       mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
     written = change.adjustments_written
-    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="big-products",
-                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
-    store.score_put(submission=first)
+    first = newcomer_plays("big-products")
     rules_process([stream_record(first)], points_for, version, None)
     scored = store.score_get(submission_id="first")
     assert (scored.points, scored.rules_version) == (50, version)  # decided under the old rules
@@ -297,9 +304,7 @@ def test_a_late_count_owed_by_two_changes_gets_both_adjustments(league):
     changes = [rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=points),
                                         mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
                for points in (60, 70)]
-    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="big-products",
-                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
-    store.score_put(submission=first)
+    first = newcomer_plays("big-products")
     rules_process([stream_record(first)], points_for, version, None)
     adjustments = [adjustment for change in changes for adjustment in adjustments_of(change, ["newcomer"])]
     assert [a.rules_change for a in adjustments] == [c.pk for c in changes]
@@ -333,9 +338,7 @@ def test_a_batch_that_crashed_before_writing_the_missed_adjustment_writes_it_whe
     points_for, version = catalog.points_versioned()
     change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
                                       mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
-    first = Submission(id="first", player_id="newcomer", player_name="Newcomer", task="mental-marathon",
-                       submitted_at=datetime.now(UTC), verified_by="trusted:test")
-    store.score_put(submission=first)
+    first = newcomer_plays("mental-marathon")
 
     def crash(totals, applied):
         raise RuntimeError("killed")
