@@ -1,8 +1,10 @@
 """Health endpoints for load balancers and orchestrators.
 
 ``/healthz`` is liveness: the process answers. ``/readyz`` is readiness: the
-web process can reach DynamoDB and Redis. Each check is one cheap call by
-key (no DescribeTable, no scan), with the store's short timeouts. The
+web process can reach DynamoDB, Redis and its relational database (users,
+tokens, sessions and the catalog live there: without it every API call is a
+503). Each check is one cheap call (a get by key, a PING, a one-row query;
+no DescribeTable, no scan), with the store's short timeouts. The
 stream consumers' heartbeats are reported too, for information: the web can
 serve without them, but scores would stay pending.
 """
@@ -11,6 +13,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import connection, connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -48,7 +51,8 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    checks = {"dynamodb": _check("dynamodb", _dynamodb), "redis": _check("redis", _redis)}
+    checks = {"dynamodb": _check("dynamodb", _dynamodb), "redis": _check("redis", _redis),
+              "database": _check("database", _database)}
     try:
         consumers = len(store.workers_alive())
     except Exception:  # noqa: BLE001 - reported, never fatal here
@@ -65,6 +69,20 @@ def _dynamodb() -> None:
 def _redis() -> None:
     if settings.REDIS_URL:
         ranking.client().ping()
+
+
+def _database() -> None:
+    # A table the migrations made, not ``SELECT 1``: a SQLite file gone from
+    # under the process opens as a new, empty database that answers
+    # ``SELECT 1`` while every real query fails.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM django_migrations LIMIT 1")
+    except Exception:
+        # As the API's 503 does: a connection opened during an outage may
+        # never work again, so the next check (and request) opens new ones.
+        connections.close_all()
+        raise
 
 
 def _check(name: str, probe) -> dict:

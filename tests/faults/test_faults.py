@@ -236,6 +236,30 @@ def test_the_catalog_database_down_is_an_outage_the_consumer_waits_out(consumer_
     assert "Dead-lettering" not in log, log[-3000:]
 
 
+def test_readiness_reports_the_database_down_and_back(consumer_env, web_server, tmp_path):
+    """/readyz checks the relational database too: a web process whose
+    database is gone answers every API call with a 503, so a load balancer
+    must take it out of service, and put it back once the database is."""
+    env, path = own_catalog(consumer_env, tmp_path)
+    web = web_server(**{k: env[k] for k in ("DATABASE_URL", "CONN_MAX_AGE")})
+
+    def ready():
+        response = http.request("GET", f"{web}/readyz", retries=False, timeout=30)
+        return response.status, response.json()
+
+    status, body = ready()
+    assert status == 200 and body["checks"]["database"]["ok"] is True, body
+    path.rename(tmp_path / "away.sqlite3")
+    status, body = ready()
+    assert status == 503, body
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}
+    assert body["checks"]["dynamodb"]["ok"] is True
+    (tmp_path / "away.sqlite3").replace(path)  # back, over the empty file the check's connection made
+    status, body = ready()
+    assert status == 200 and body["checks"]["database"]["ok"] is True, body
+
+
 def test_the_database_down_gives_api_clients_a_503_to_retry_and_writes_nothing(
         consumer_env, web_server, tmp_path, item_count):
     """A database outage is the API's too (it authenticates against it): a
