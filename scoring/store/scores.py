@@ -1,12 +1,23 @@
 """SCORE items: the API's one write, their outcomes, and their retries."""
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from django.conf import settings
 
-from scoring.domain import Outcome, Page, Review, Status, Submission, fold_rejection, retry_id, review_id
+from scoring.domain import (
+    Decision,
+    Outcome,
+    Page,
+    PlayerTotal,
+    Review,
+    Status,
+    Submission,
+    fold_rejection,
+    retry_id,
+    review_id,
+)
 from scoring.store.base import (
     ConditionFailed,
     SubmissionExists,
@@ -282,7 +293,9 @@ def _rejected_pointer(submission_id: str, processed_at: datetime) -> dict:
     return rejected_pointer_item(submission_id, processed_at, purge_at=purge_at)
 
 
-def score_settle_failed(*, record: dict, error: str) -> None:
+def score_settle_failed(*, record: dict, error: str,
+                        adjustments_missed: Callable[[dict[str, PlayerTotal], list[Decision]], object] | None = None,
+                        ) -> None:
     """Give a dead-lettered submission an outcome, whatever its record holds.
 
     Rejected, committed in the player's TOTAL like any decision, unless the
@@ -290,6 +303,12 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     another worker on the same record): then that decision stands
     (``domain.fold_rejection``), so that the SCORE item never disagrees with
     the total. Only a pending item changes.
+
+    A count that stands was committed by a batch that failed before its
+    outcomes, perhaps before the step that writes the adjustment a
+    retroactive change still owes it. ``adjustments_missed(totals,
+    applied)`` (``rules.adjustments_missed_write``), if given, runs that
+    step here, before the outcome is written, as the batch would have.
     """
     submission_id = submission_id_of_record(record)
     if submission_id is None:
@@ -303,8 +322,19 @@ def score_settle_failed(*, record: dict, error: str) -> None:
     outcome = Outcome(Status.REJECTED, error=error)
     if player_id:  # without one the item is too broken to have been counted anywhere
         player_name = item.get("player_name", {}).get("S", player_id)
-        outcome = total_change(player_id=player_id, change=lambda current, _retrying: fold_rejection(
-            current, player_id=player_id, player_name=player_name, submission_id=submission_id, error=error))
+        read: dict[str, PlayerTotal | None] = {}
+
+        def change(current: PlayerTotal | None, _retrying: bool):
+            read["total"] = current
+            return fold_rejection(current, player_id=player_id, player_name=player_name,
+                                  submission_id=submission_id, error=error)
+
+        outcome = total_change(player_id=player_id, change=change)
+        if outcome.status is Status.APPLIED and adjustments_missed is not None and "rules_change" not in item:
+            counted = Submission(id=submission_id, player_id=player_id, player_name=player_name,
+                                 task=item.get("task", {}).get("S", ""), submitted_at=datetime.now(UTC))
+            adjustments_missed({player_id: read["total"]}, [
+                Decision(counted, Status.APPLIED, points=outcome.points, rules_version=outcome.rules_version)])
     processed_at = datetime.now(UTC)
     if outcome.status is Status.HELD:  # committed as held before the failure: list it first
         held = Submission(id=submission_id, player_id=player_id or "", player_name="", task="",

@@ -33,8 +33,11 @@ class BatchRunner:
     """Runs ``process(records)`` with retries, bisection and a dead-letter list."""
 
     def __init__(self, process: Callable[[list[dict]], None], policy: FailurePolicy, *,
-                 sqs_client=None, clock=time.time, sleep=time.sleep):
+                 sqs_client=None, clock=time.time, sleep=time.sleep, adjustments_missed=None):
         self.process = process
+        # The batch's missed-adjustment step, for a dead-lettered record whose
+        # count stands in its TOTAL (store.score_settle_failed).
+        self.adjustments_missed = adjustments_missed
         self.policy = policy
         self.sqs_client = sqs_client
         self.clock = clock
@@ -85,6 +88,19 @@ class BatchRunner:
                 logger.warning("Batch of %d failed (%r); retry %d in %.2fs.", len(records), exc, attempt, delay)
                 self.sleep(delay)
 
+    def _adjustments_missed(self, totals, applied) -> None:
+        """The batch's step, for a record dead-lettered with its count
+        standing. An outage stops the dead-lettering (the batch is run again
+        once it is over); any other failure is logged and the record settled
+        all the same: ``rules_change --resume`` writes what it missed."""
+        try:
+            self.adjustments_missed(totals, applied)
+        except (store.StoreUnavailable, BatchAbandoned):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the record is being dead-lettered already
+            logger.error("Could not write the adjustments a dead-lettered count may be owed (%r); "
+                         "`manage.py rules_change --resume ID` writes them", exc)
+
     def _too_old(self, record: dict) -> bool:
         if self.policy.max_record_age < 0:
             return False
@@ -105,5 +121,6 @@ class BatchRunner:
                                error=error, attempts=attempts)
             else:
                 store.dlq_put(record=record, error=error, attempts=attempts)
-            store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500])
+            store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500],
+                                      adjustments_missed=self.adjustments_missed and self._adjustments_missed)
             self.dead_lettered += 1

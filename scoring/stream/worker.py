@@ -56,7 +56,8 @@ class Worker:
         self.stopping = False
         self.applied = self.rejected = 0
         self.outages = 0
-        self.runner = BatchRunner(self.process, config.policy, sqs_client=sqs_client, sleep=self.retry_wait)
+        self.runner = BatchRunner(self.process, config.policy, sqs_client=sqs_client, sleep=self.retry_wait,
+                                  adjustments_missed=self.adjustments_missed)
         self.reader = StreamReader(client=streams_client or store.streams_client(), stream_arn=stream_arn,
                                    worker_id=worker_id, handle_batch=lambda records, shard_id: self.runner.run(records),
                                    config=config.reader, clock=clock, sleep=sleep)
@@ -80,7 +81,7 @@ class Worker:
             points_for, version = points_versioned()
             result = records_process(records, points_for=points_for, rules_version=version, hold_rules=hold_rules(),
                                      publish=self.publish, on_commit=self.live.after_batch, known_totals=known,
-                                     keep_alive=self.keep_alive, adjustments_missed=adjustments_missed_write)
+                                     keep_alive=self.keep_alive, adjustments_missed=self.adjustments_missed)
         if known is not None:
             metrics.TOTALS_READ.labels("cache").inc(known.hits - hits)
             metrics.TOTALS_READ.labels("table").inc(known.misses - misses)
@@ -90,6 +91,14 @@ class Worker:
         metrics.RECORDS.labels("rejected").inc(len(result.rejected))
         metrics.RECORDS.labels("held").inc(len(result.held))
         metrics.RECORDS.labels("skipped").inc(result.skipped)
+
+    @staticmethod
+    def adjustments_missed(totals, applied) -> int:
+        """The adjustments a batch's late counts still owe
+        (``rules.adjustments_missed_write``), a database outage there being
+        an outage, as for the rest of the batch."""
+        with catalog_available():
+            return adjustments_missed_write(totals, applied)
 
     def known_totals(self) -> TotalsCache | None:
         """The TOTALs this worker wrote, for the next batch to start from,

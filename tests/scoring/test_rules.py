@@ -358,6 +358,82 @@ def test_a_batch_that_crashed_before_writing_the_missed_adjustment_writes_it_whe
     assert drifts_find() == []
 
 
+def test_a_count_dead_lettered_after_its_total_write_still_gets_its_missed_adjustment(league, monkeypatch):
+    """The batch wrote the newcomer's TOTAL, then DynamoDB went away before
+    the missed-adjustment step, for longer than STREAM_MAX_RECORD_AGE:
+    dead-lettering settles the record with the count that stands, and runs
+    the step first, as the batch would have."""
+    from scoring.stream import worker as worker_module
+    from tests.fakes.clock import Clock
+    from tests.fakes.streams import FakeDynamoDBStreams
+    from tests.scoring.test_worker import Live, worker
+
+    process(league)
+    before = catalog.points_versioned()
+    monkeypatch.setattr(worker_module, "points_versioned", lambda: before)  # the batch read the rules, then
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    first = newcomer_plays("mental-marathon")
+    real, calls = worker_module.adjustments_missed_write, []
+
+    def step(totals, applied):
+        calls.append(sorted(totals))
+        if len(calls) == 1:
+            raise store.StoreUnavailable("DynamoDB went away")
+        return real(totals, applied)
+
+    monkeypatch.setattr(worker_module, "adjustments_missed_write", step)
+    consumer = worker(FakeDynamoDBStreams(), Clock(), Live(), max_record_age=3600)
+    record = stream_record(first, created=datetime.now(UTC) - timedelta(seconds=3590))
+    with pytest.raises(store.StoreUnavailable):
+        consumer.runner.run([record])  # an outage: the worker waits it out, then runs the batch again
+    assert totals(["newcomer"])["newcomer"].total == 50
+    assert adjustments_of(change, ["newcomer"]) == []
+    consumer.runner.clock = lambda: datetime.now(UTC).timestamp() + 60  # it outlasted the record's age
+    consumer.runner.run([record])
+    assert consumer.runner.dead_lettered == 1
+    assert calls == [["newcomer"], ["newcomer"]]
+    scored = store.score_get(submission_id="first")
+    assert (scored.status, scored.points) == (Status.APPLIED, 50)
+    [adjustment] = adjustments_of(change, ["newcomer"])
+    process([adjustment])
+    assert totals(["newcomer"])["newcomer"].total == 60
+    assert drifts_find() == []
+
+
+def test_a_dead_lettered_count_whose_adjustment_step_fails_is_settled_and_resume_writes_it(league, caplog):
+    """The step fails with a bug, in the batch and again in dead-lettering:
+    the record is settled with its count all the same, the failure is
+    logged with its repair, and ``rules_change --resume`` writes the
+    adjustment."""
+    from scoring import processing
+    from scoring.stream.policy import BatchRunner, FailurePolicy
+
+    process(league)
+    points_for, version = catalog.points_versioned()
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    first = newcomer_plays("mental-marathon")
+
+    def step(totals, applied):
+        raise RuntimeError("a bug")
+
+    def batch(records):
+        processing.records_process(records, points_for=points_for, rules_version=version, adjustments_missed=step)
+
+    runner = BatchRunner(batch, FailurePolicy(max_retry_attempts=0), adjustments_missed=step)
+    runner.run([stream_record(first)])
+    assert runner.dead_lettered == 1
+    assert "rules_change --resume" in caplog.text
+    scored = store.score_get(submission_id="first")
+    assert (scored.status, scored.points) == (Status.APPLIED, 50)
+    assert adjustments_of(change, ["newcomer"]) == []
+    assert rules.rules_change_adjust(change=change) == 1
+    process(adjustments_of(change, ["newcomer"]))
+    assert totals(["newcomer"])["newcomer"].total == 60
+    assert drifts_find() == []
+
+
 def test_only_late_decisions_of_re_scored_tasks_owe_an_adjustment():
     from scoring.domain import Decision
 
