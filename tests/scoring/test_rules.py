@@ -63,6 +63,19 @@ def newcomer_plays(task: str) -> Submission:
     return first
 
 
+def hard_raised_as_a_newcomer_plays(league, task: str):
+    """The league counted; the catalog read, as a batch starting now reads
+    it; then Hard raised to 60 retroactively (its scan passing a newcomer
+    with no TOTAL yet); then the newcomer's first game of ``task`` on the
+    table, not processed yet. Returns (the catalog as read, the change,
+    the game)."""
+    process(league)
+    read = catalog.points_versioned()
+    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
+                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    return read, change, newcomer_plays(task)
+
+
 def adjustments_of(change: RulesChange, players: list[str]) -> list[Submission]:
     found = store.scores_get_many(submission_ids=[adjustment_id(rules_change=change.pk, player_id=p)
                                                   for p in players])
@@ -252,12 +265,8 @@ def test_a_first_submission_of_a_task_counted_after_the_scan_passed_its_player_i
     passes a player with no count of the task, then the batch writes that
     player's first one at the old points: the batch writes the adjustment
     the scan could not."""
-    process(league)
-    points_for, version = catalog.points_versioned()  # read before the change
-    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
-                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
+    (points_for, version), change, first = hard_raised_as_a_newcomer_plays(league, "big-products")
     written = change.adjustments_written
-    first = newcomer_plays("big-products")
     rules_process([stream_record(first)], points_for, version, None)
     scored = store.score_get(submission_id="first")
     assert (scored.points, scored.rules_version) == (50, version)  # decided under the old rules
@@ -334,11 +343,7 @@ def test_a_batch_that_crashed_before_writing_the_missed_adjustment_writes_it_whe
     the TOTAL, with its old rules version, and writes it."""
     from scoring import processing
 
-    process(league)
-    points_for, version = catalog.points_versioned()
-    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
-                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
-    first = newcomer_plays("mental-marathon")
+    (points_for, version), change, first = hard_raised_as_a_newcomer_plays(league, "mental-marathon")
 
     def crash(totals, applied):
         raise RuntimeError("killed")
@@ -368,12 +373,8 @@ def test_a_count_dead_lettered_after_its_total_write_still_gets_its_missed_adjus
     from tests.fakes.streams import FakeDynamoDBStreams
     from tests.scoring.test_worker import Live, worker
 
-    process(league)
-    before = catalog.points_versioned()
-    monkeypatch.setattr(worker_module, "points_versioned", lambda: before)  # the batch read the rules, then
-    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
-                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
-    first = newcomer_plays("mental-marathon")
+    read, change, first = hard_raised_as_a_newcomer_plays(league, "mental-marathon")
+    monkeypatch.setattr(worker_module, "points_versioned", lambda: read)  # the batch read the rules before it
     real, calls = worker_module.adjustments_missed_write, []
 
     def step(totals, applied):
@@ -409,11 +410,7 @@ def test_a_dead_lettered_count_whose_adjustment_step_fails_is_settled_and_resume
     from scoring import processing
     from scoring.stream.policy import BatchRunner, FailurePolicy
 
-    process(league)
-    points_for, version = catalog.points_versioned()
-    change = rules.rules_change_apply(plan=rules.plan_points(difficulty_name="Hard", points=60),
-                                      mode=RulesChange.Mode.RETROACTIVE, reason="", actor="test")
-    first = newcomer_plays("mental-marathon")
+    (points_for, version), change, first = hard_raised_as_a_newcomer_plays(league, "mental-marathon")
 
     def step(totals, applied):
         raise RuntimeError("a bug")
