@@ -38,6 +38,7 @@ class BatchRunner:
         # The batch's missed-adjustment step, for a dead-lettered record whose
         # count stands in its TOTAL (store.score_settle_failed).
         self.adjustments_missed = adjustments_missed
+        self._sent: set[str | None] = set()  # dead letters sent, their records not settled yet
         self.policy = policy
         self.sqs_client = sqs_client
         self.clock = clock
@@ -97,9 +98,13 @@ class BatchRunner:
             self.adjustments_missed(totals, applied)
         except (store.StoreUnavailable, BatchAbandoned):
             raise
-        except Exception as exc:  # noqa: BLE001 - the record is being dead-lettered already
-            logger.error("Could not write the adjustments a dead-lettered count may be owed (%r); "
-                         "`manage.py rules_change --resume ID` writes them", exc)
+        except Exception:  # noqa: BLE001 - the record is being dead-lettered already
+            for decision in applied:
+                logger.exception(
+                    "Could not write the adjustments that retroactive rules changes may owe player %s for "
+                    "submission %s, dead-lettered with its count standing (rules version %d); run "
+                    "`manage.py rules_change --resume ID` for each retroactive change after that version",
+                    decision.submission.player_id, decision.submission.id, decision.rules_version)
 
     def _too_old(self, record: dict) -> bool:
         if self.policy.max_record_age < 0:
@@ -113,14 +118,20 @@ class BatchRunner:
     def _dead_letter(self, records: list[dict], error: str, attempts: int) -> None:
         """Send to the on-failure destination and mark the submission rejected,
         so the player sees an answer and the shard moves on."""
+        step = self._adjustments_missed if self.adjustments_missed is not None else None
         for record in records:
             seq = record.get("dynamodb", {}).get("SequenceNumber")
-            logger.error("Dead-lettering record %s after %d attempt(s): %s", seq, attempts, error)
-            if self.policy.on_failure_sqs_url:
-                store.dlq_send(client=self.sqs_client, queue_url=self.policy.on_failure_sqs_url, record=record,
-                               error=error, attempts=attempts)
-            else:
-                store.dlq_put(record=record, error=error, attempts=attempts)
+            # An outage while settling raises, and the batch comes back here
+            # once it is over: its dead letter was sent already.
+            if seq is None or seq not in self._sent:
+                logger.error("Dead-lettering record %s after %d attempt(s): %s", seq, attempts, error)
+                if self.policy.on_failure_sqs_url:
+                    store.dlq_send(client=self.sqs_client, queue_url=self.policy.on_failure_sqs_url, record=record,
+                                   error=error, attempts=attempts)
+                else:
+                    store.dlq_put(record=record, error=error, attempts=attempts)
+                self._sent.add(seq)
             store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500],
-                                      adjustments_missed=self.adjustments_missed and self._adjustments_missed)
+                                      adjustments_missed=step)
+            self._sent.discard(seq)
             self.dead_lettered += 1
