@@ -4,8 +4,9 @@ the change's own command is SIGKILLed mid-apply and resumed.
 
 5,011 submissions by 1,000 players are applied under the seeded catalog
 (Hard 50, hold rules off), by a consumer SIGKILLed in the middle of a large
-batch it gathered from several reads, and the one after it. Then `manage.py rules_change --difficulty Hard
---points 60 --retroactive` runs as a process against this test's own
+batch it gathered from several reads, the one that takes over from it (its
+first batch one record at a time), and one it hands over to. Then
+`manage.py rules_change --difficulty Hard --points 60 --retroactive` runs as a process against this test's own
 catalog: it is killed while it writes the adjustments and finished with
 `--resume`, while a consumer with small batches folds the adjustments into
 the TOTALs. That consumer is then killed (and restarted) twice, at random
@@ -131,6 +132,13 @@ def log_tail(proc):
     return lambda: open(proc.log_path).read()[-3000:]
 
 
+def progress(proc, count: str) -> int:
+    """A count of a consumer's last progress line (written between
+    batches, once a second here): ``read`` (stream records) or ``applied``."""
+    found = re.findall(rf"(?:progress|final): .* {count}=(\d+) ", open(proc.log_path).read())
+    return int(found[-1]) if found else 0
+
+
 def wait_for_log(proc, text: str, timeout: float = 30) -> None:
     wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout, message=log_tail(proc))
 
@@ -192,8 +200,10 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     # one large batch from several reads (about 1,000 TOTAL writes: seconds
     # on moto), and is killed in the middle of it. The next, having taken
     # over from a dead holder, reads its first batch one record at a time
-    # (a tenth of a second each on moto, hence its smaller batches), then
-    # the rest.
+    # (a tenth of a second each on moto, hence its smaller batches), and is
+    # stopped once past it; a third, taking the shard over as a handover,
+    # applies the rest in large batches (in batches of 100, thousands of
+    # submissions and the writes they make take minutes on moto).
     first = start_consumer(*LARGE_BATCHES, log_name="consumer-first.log")
     written = submit_all(rng, players=list(range(10)))
     wait_until(lambda: applied_count(written) == len(written), timeout=60, message=log_tail(first))
@@ -206,7 +216,12 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     clock.lap(f"first consumer killed with {len(written) - at_kill} submissions to apply")
     second = start_consumer("--batch-size", "100", log_name="consumer-second.log")
     wait_for_log(second, "which died holding it")  # a takeover from a dead holder, not a handover
-    wait_until(lambda: applied_count(written) == len(written), timeout=240, interval=1, message=log_tail(second))
+    wait_until(lambda: progress(second, "read") >= 100, timeout=120, message=log_tail(second))
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0, log_tail(second)()
+    third = start_consumer(*LARGE_BATCHES, log_name="consumer-third.log")
+    wait_until(lambda: applied_count(written) == len(written), timeout=240, interval=1, message=log_tail(third))
+    assert "died holding it" not in open(third.log_path).read()  # handed over
     # A stream reader checkpoints a run of records it only skipped (such as
     # its own writes, which follow its last submission on the stream) at
     # most once a minute, and not when it stops: a consumer started after it
@@ -214,9 +229,10 @@ def test_retroactive_rescore_survives_sigkills_and_applies_exactly_once(table, c
     # submission, written once the others are applied, moves the checkpoint
     # past them.
     written += submit_all(rng, players=[0])
-    wait_until(lambda: applied_count(written) == len(written), timeout=60, message=log_tail(second))
-    second.send_signal(signal.SIGTERM)
-    assert second.wait(timeout=60) == 0, log_tail(second)()
+    wait_until(lambda: applied_count(written) == len(written), timeout=60, message=log_tail(third))
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(timeout=60) == 0, log_tail(third)()
+    assert progress(third, "applied") > len(written) // 2, log_tail(third)()  # most of them, in large batches
     players = sorted({s.player_id for s in written})
     hard = Counter(s.player_id for s in written if s.task in HARD)
     assert len(players) == PLAYERS and len(hard) >= 900 and sum(hard.values()) >= 2_000
