@@ -91,8 +91,8 @@ class BatchRunner:
 
     def _adjustments_missed(self, totals, applied) -> None:
         """The batch's step, for a record dead-lettered with its count
-        standing. An outage stops the dead-lettering (the batch is run again
-        once it is over); any other failure is logged and the record settled
+        standing. An outage stops the settling (the batch comes back to it
+        once the outage is over); any other failure is logged and the record settled
         all the same: ``rules_change --resume`` writes what it missed."""
         try:
             self.adjustments_missed(totals, applied)
@@ -116,8 +116,9 @@ class BatchRunner:
         return self.clock() - created_s > self.policy.max_record_age
 
     def _dead_letter(self, records: list[dict], error: str, attempts: int) -> None:
-        """Send to the on-failure destination and mark the submission rejected,
-        so the player sees an answer and the shard moves on."""
+        """Send to the on-failure destination and settle the submission
+        (rejected, unless its TOTAL holds a decision already), so the player
+        sees an answer and the shard moves on."""
         step = self._adjustments_missed if self.adjustments_missed is not None else None
         for record in records:
             seq = record.get("dynamodb", {}).get("SequenceNumber")
