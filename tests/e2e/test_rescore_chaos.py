@@ -6,8 +6,8 @@ the change's own command is SIGKILLed mid-apply and resumed.
 (Hard 50, hold rules off), by a consumer SIGKILLed in the middle of a large
 batch it gathered from several reads, the one that takes over from it (its
 first batch one record at a time), and one it hands over to. Then
-`manage.py rules_change --difficulty Hard --points 60 --retroactive` runs as a process against this test's own
-catalog: it is killed while it writes the adjustments and finished with
+`manage.py rules_change --difficulty Hard --points 60 --retroactive` runs
+as a process against this test's own catalog: it is killed while it writes the adjustments and finished with
 `--resume`, while a consumer with small batches folds the adjustments into
 the TOTALs. That consumer is then killed (and restarted) twice, at random
 moments while it folds them, with hundreds still to fold; the second time
