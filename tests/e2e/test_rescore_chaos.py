@@ -3,17 +3,17 @@ submissions while the stream consumer is SIGKILLed at random moments, and
 the change's own command is SIGKILLed mid-apply and resumed.
 
 5,011 submissions by 1,000 players are applied under the seeded catalog
-(Hard 50, hold rules off), by a consumer SIGKILLed in the middle of a large
-batch it gathered from several reads, the one that takes over from it (its
-first batch one record at a time), and one it hands over to. Then
+(Hard 50, hold rules off), by a consumer SIGKILLed in the middle of a
+large batch it gathered from several reads, the one that takes over from
+it (its first batch one record at a time), and one it hands over to. Then
 `manage.py rules_change --difficulty Hard --points 60 --retroactive` runs
-as a process against this test's own catalog: it is killed while it writes the adjustments and finished with
-`--resume`, while a consumer with small batches folds the adjustments into
-the TOTALs. That consumer is then killed (and restarted) twice, at random
-moments while it folds them, with hundreds still to fold; the second time
-in one of the large batches a consumer gathers from several reads by
-default. Afterwards every
-total equals the sum of its player's applied ledger (submissions and
+as a process against this test's own catalog: it is killed while it writes
+the adjustments and finished with `--resume`, while a consumer with small
+batches folds the adjustments into the TOTALs. That consumer is then
+killed (and restarted) twice, at random moments while it folds them, with
+hundreds still to fold; the second time in one of the large batches a
+consumer gathers from several reads by default. Afterwards every total
+equals the sum of its player's applied ledger (submissions and
 adjustments), every Hard submission counts 60, each player with a Hard
 submission has exactly one adjustment, and nothing is pending. Applying
 the same change again (`--resume`, and the same command line) writes
