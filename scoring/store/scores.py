@@ -322,18 +322,17 @@ def score_settle_failed(*, record: dict, error: str,
     outcome = Outcome(Status.REJECTED, error=error)
     if player_id:  # without one the item is too broken to have been counted anywhere
         player_name = item.get("player_name", {}).get("S", player_id)
-        read: dict[str, PlayerTotal | None] = {}
 
         def change(current: PlayerTotal | None, _retrying: bool):
-            read["total"] = current
-            return fold_rejection(current, player_id=player_id, player_name=player_name,
-                                  submission_id=submission_id, error=error)
+            new, decided = fold_rejection(current, player_id=player_id, player_name=player_name,
+                                          submission_id=submission_id, error=error)
+            return new, (decided, current)
 
-        outcome = total_change(player_id=player_id, change=change)
+        outcome, total = total_change(player_id=player_id, change=change)
         if outcome.status is Status.APPLIED and adjustments_missed is not None and "rules_change" not in item:
             counted = Submission(id=submission_id, player_id=player_id, player_name=player_name,
                                  task=item.get("task", {}).get("S", ""), submitted_at=datetime.now(UTC))
-            adjustments_missed({player_id: read["total"]}, [
+            adjustments_missed({player_id: total}, [
                 Decision(counted, Status.APPLIED, points=outcome.points, rules_version=outcome.rules_version)])
     processed_at = datetime.now(UTC)
     if outcome.status is Status.HELD:  # committed as held before the failure: list it first
