@@ -190,10 +190,15 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
     items_put_many([submission_to_item(s) for s in submissions if s.status is not Status.HELD])
 
 
-def scores_scan() -> Iterator[Submission]:
-    """Every SCORE item, for rebuilding totals. A full scan: an ops tool."""
-    for page in paginate("scan", client=scan_client(), TableName=table_name(), FilterExpression="begins_with(PK, :p)",
-                         ExpressionAttributeValues={":p": {"S": SCORE_PREFIX}}):
+def scores_scan(*, status: Status | None = None) -> Iterator[Submission]:
+    """Every SCORE item, or those of one ``status``, for rebuilding totals and
+    re-driving stranded submissions. A full scan: an ops tool."""
+    params = {"FilterExpression": "begins_with(PK, :p)", "ExpressionAttributeValues": {":p": {"S": SCORE_PREFIX}}}
+    if status is not None:
+        params["FilterExpression"] += " AND #status = :status"
+        params["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        params["ExpressionAttributeNames"] = {"#status": "status"}  # a DynamoDB reserved word
+    for page in paginate("scan", client=scan_client(), TableName=table_name(), **params):
         for item in page.get("Items", []):
             yield submission_from_item(item)
 

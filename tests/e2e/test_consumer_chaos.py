@@ -16,14 +16,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
-from scoring import services, store
+from scoring import store
 from scoring.domain import Review, Status, Submission, review_id
-from tests.waiting import wait_until
+from tests.e2e.chaos import review_held, wait_for_log
 
 pytestmark = pytest.mark.slow
 
@@ -54,31 +53,6 @@ def submit_all(rng: random.Random, stop_at: float) -> list[Submission]:
     return written
 
 
-def decision_for(submission_id: str) -> Review:
-    """Staff approve two held submissions in three, and reject the third."""
-    return Review.REJECT if int(submission_id.replace("-", ""), 16) % 3 == 0 else Review.APPROVE
-
-
-def review_held(counts: Counter) -> None:
-    """One pass of staff over the queue: each held submission decided, some
-    twice (a double click) and some by two staff members at once."""
-    def decide(submission_id: str) -> bool:
-        return services.submission_review(submission_id=submission_id, review=decision_for(submission_id),
-                                          reviewer="staff", note="chaos")
-
-    for held in store.held_list(limit=SUBMISSIONS):
-        with ThreadPoolExecutor(2) as pool:  # two staff members, the same decision, at once
-            taken = list(pool.map(decide, [held.id, held.id]))
-        again = decide(held.id)
-        counts["reviews"] += sum(taken) + again
-        counts["clicks"] += 3
-
-
-def wait_for_log(consumer, text: str, timeout: float = 30) -> None:
-    wait_until(lambda: text in open(consumer.log_path).read(), timeout=timeout,
-               message=lambda: open(consumer.log_path).read()[-3000:])
-
-
 def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_consumer, run_consumer_once,
                                                                   consumer_env):
     consumer_env.update(HOLD_ENV)
@@ -89,7 +63,7 @@ def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_
 
     def staff():
         while writer.is_alive():
-            review_held(reviews)
+            review_held(reviews, limit=SUBMISSIONS)
             time.sleep(0.3)  # staff's pace, not a wait for anything
 
     reviewer = threading.Thread(target=staff)
@@ -118,7 +92,7 @@ def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_
     assert drain.returncode == 0, drain.stderr[-3000:]
     # What was held after the writer stopped: staff decide it too, then the
     # stream applies those decisions.
-    review_held(reviews)
+    review_held(reviews, limit=SUBMISSIONS)
     drain = run_consumer_once("--batch-size", "50")
     assert drain.returncode == 0, drain.stderr[-3000:]
 
