@@ -190,7 +190,8 @@ class StreamReader:
                 self.stats.trimmed += 1
                 logger.error(
                     "DATA LOSS: shard %s left the stream (past the 24 h retention) before it was read to its end "
-                    "(checkpoint %s). Run rebuild_totals, and check the DLQ.", shard_id, checkpoint.sequence_number)
+                    "(checkpoint %s). Their submissions stay pending: run redrive_pending once caught up.", shard_id,
+                    checkpoint.sequence_number)
                 store.checkpoint_put(shard_id=shard_id, sequence_number=checkpoint.sequence_number, closed=True)
         self._gone_parents_checked |= unchecked
 
@@ -399,7 +400,8 @@ class StreamReader:
         self.stats.trimmed += 1
         logger.error(
             "DATA LOSS: records of shard %s were trimmed (past the stream's 24 h retention) before they "
-            "were processed. Continuing from TRIM_HORIZON. Run rebuild_totals, and check the DLQ.", shard_id)
+            "were processed. Continuing from TRIM_HORIZON. Their submissions stay pending: run redrive_pending "
+            "once caught up.", shard_id)
         return store.shard_iterator(client=self.client, stream_arn=self.stream_arn, shard_id=shard_id)
 
     # --- shutdown and status -------------------------------------------------
