@@ -28,9 +28,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+
 from scoring import catalog, events, processing, store
 from scoring.domain import Status, Submission, utcnow
 from scoring.live import LiveUpdater
+from scoring.stream.filters import matches_any, parse_patterns
 from scoring.stream.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -45,18 +48,39 @@ def written_at(submission: Submission) -> datetime:
     return submission.reviewed_at if submission.review_of and submission.reviewed_at else submission.submitted_at
 
 
-def stranded(*, older_than: timedelta, now: datetime | None = None) -> list[Submission]:
-    """Pending SCORE items written more than ``older_than`` ago, oldest
-    first (the order the stream delivered them in). A full scan."""
+@dataclass(slots=True)
+class Found:
+    """What a scan for stranded submissions found among the pending ones."""
+
+    stranded: list[Submission] = field(default_factory=list)  # oldest first
+    younger: int = 0  # written within the threshold: left to the consumer
+    filtered: int = 0  # left out by STREAM_FILTERS, as the consumer leaves them
+    unreadable: list[str] = field(default_factory=list)  # "<PK>: <error>" of items that are not submissions
+
+
+def stranded(*, older_than: timedelta, now: datetime | None = None) -> Found:
+    """Pending SCORE items written more than ``older_than`` ago that the
+    stream's filters let through, oldest first (the order the stream
+    delivered them in). A full scan."""
     cutoff = (now or utcnow()) - older_than
-    found = [s for s in store.scores_scan(status=Status.PENDING) if written_at(s) < cutoff]
-    return sorted(found, key=written_at)
+    filters = parse_patterns(settings.STREAM_FILTERS)
+    found = Found()
+    for submission in store.scores_scan(status=Status.PENDING,
+                                        unreadable=lambda pk, exc: found.unreadable.append(f"{pk}: {exc!r}")):
+        if written_at(submission) >= cutoff:
+            found.younger += 1
+        elif not matches_any(record_of(submission), filters):
+            found.filtered += 1
+        else:
+            found.stranded.append(submission)
+    found.stranded.sort(key=written_at)
+    return found
 
 
 def record_of(submission: Submission) -> dict:
-    """The INSERT record the stream made of this SCORE item (what
-    ``records_process`` reads of a record: its NewImage, and its keys for
-    the filters)."""
+    """The INSERT record the stream made of this SCORE item: what the
+    filters read (its event name and keys) and ``records_process`` reads
+    (its NewImage). No sequence number: nothing here reads one."""
     item = store.submission_to_item(submission)
     return {"eventName": "INSERT", "eventSource": "aws:dynamodb",
             "dynamodb": {"Keys": {"PK": item["PK"], "SK": item["SK"]}, "NewImage": item,
@@ -69,10 +93,11 @@ class RedriveResult:
     rejected: int = 0
     held: int = 0
     skipped: int = 0  # settled meanwhile: their record came after all, or another re-drive ran
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (submission id, error): still pending
 
     @property
     def processed(self) -> int:
-        return self.applied + self.rejected + self.held + self.skipped
+        return self.applied + self.rejected + self.held + self.skipped + len(self.failed)
 
 
 @dataclass(slots=True)
@@ -89,19 +114,40 @@ class Redrive:
 
     def run(self, submissions: list[Submission]) -> Iterator[RedriveResult]:
         """Process them; yields the running result after each batch.
-        Raises StoreError or CatalogUnavailable, the batches before it done."""
+
+        A batch that fails for anything but an outage goes again one
+        submission at a time, as the Lambda handler does: the ones that
+        fail alone are logged and listed in ``failed``, and stay pending;
+        the others are processed. An outage (StoreUnavailable, of DynamoDB
+        or of the catalog database) raises, the batches before it done.
+        """
         result = RedriveResult()
         for start in range(0, len(submissions), self.batch_size):
             batch = submissions[start:start + self.batch_size]
-            with catalog.catalog_available():
-                points_for, version = catalog.points_versioned()
-                hold_rules = catalog.hold_rules()
-            done = processing.records_process(
-                [record_of(s) for s in batch], points_for=points_for, rules_version=version, hold_rules=hold_rules,
-                publish=self.publish, on_commit=self.live.after_batch,
-                adjustments_missed=Worker.adjustments_missed)
-            result.applied += len(done.applied)
-            result.rejected += len(done.rejected)
-            result.held += len(done.held)
-            result.skipped += done.skipped
+            try:
+                self._process(batch, result)
+            except store.StoreUnavailable:
+                raise
+            except Exception:  # noqa: BLE001 - a record's fault, found one at a time below
+                logger.exception("A batch of %d failed; processing it one submission at a time", len(batch))
+                for submission in batch:
+                    try:
+                        self._process([submission], result)
+                    except store.StoreUnavailable:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - reported, and it stays pending
+                        logger.exception("Submission %s failed; it stays pending", submission.id)
+                        result.failed.append((submission.id, f"{type(exc).__name__}: {exc}"))
             yield result
+
+    def _process(self, batch: list[Submission], result: RedriveResult) -> None:
+        with catalog.catalog_available():
+            points_for, version = catalog.points_versioned()
+            hold_rules = catalog.hold_rules()
+        done = processing.records_process(
+            [record_of(s) for s in batch], points_for=points_for, rules_version=version, hold_rules=hold_rules,
+            publish=self.publish, on_commit=self.live.after_batch, adjustments_missed=Worker.adjustments_missed)
+        result.applied += len(done.applied)
+        result.rejected += len(done.rejected)
+        result.held += len(done.held)
+        result.skipped += done.skipped

@@ -190,9 +190,12 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
     items_put_many([submission_to_item(s) for s in submissions if s.status is not Status.HELD])
 
 
-def scores_scan(*, status: Status | None = None) -> Iterator[Submission]:
+def scores_scan(*, status: Status | None = None,
+                unreadable: Callable[[str, Exception], None] | None = None) -> Iterator[Submission]:
     """Every SCORE item, or those of one ``status``, for rebuilding totals and
-    re-driving stranded submissions. A full scan: an ops tool."""
+    re-driving stranded submissions. A full scan: an ops tool. An item that
+    is not a submission raises, or, with ``unreadable``, is passed to it
+    (its PK and the error) and left out."""
     params = {"FilterExpression": "begins_with(PK, :p)", "ExpressionAttributeValues": {":p": {"S": SCORE_PREFIX}}}
     if status is not None:
         params["FilterExpression"] += " AND #status = :status"
@@ -200,7 +203,14 @@ def scores_scan(*, status: Status | None = None) -> Iterator[Submission]:
         params["ExpressionAttributeNames"] = {"#status": "status"}  # a DynamoDB reserved word
     for page in paginate("scan", client=scan_client(), TableName=table_name(), **params):
         for item in page.get("Items", []):
-            yield submission_from_item(item)
+            try:
+                submission = submission_from_item(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                if unreadable is None:
+                    raise
+                unreadable(item.get("PK", {}).get("S", "?"), exc)
+                continue
+            yield submission
 
 
 def rejected_recent(*, limit: int) -> list[Submission]:

@@ -13,6 +13,7 @@ counted twice, and every total equals the sum of its applied points.
 """
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -99,13 +100,17 @@ def test_sigkilled_redrive_loses_nothing_and_counts_nothing_twice(table, consume
         review_held(reviews, limit=SUBMISSIONS)
     redrive = start_redrive(*REDRIVE)
     assert redrive.wait(timeout=120) == 0, open(redrive.log_path).read()[-3000:]
+    assert "0 submission(s) pending for over 0s" in open(redrive.log_path).read()
+    stored = store.scores_get_many(submission_ids=[s.id for s in written])
+    decided = store.scores_get_many(submission_ids=[review_id(s.id) for s in written])
+    assert [s.id for s in (*stored.values(), *decided.values()) if s.status is Status.PENDING] == []
     # Every record was only late after all: the consumer finds them settled.
     drain = run_consumer_once("--batch-size", "100")
     assert drain.returncode == 0, drain.stderr[-3000:]
+    assert re.search(r"final: .* read=[1-9]\d* applied=0 rejected=0 dlq=0 ", drain.stderr), drain.stderr[-3000:]
 
-    stored = store.scores_get_many(submission_ids=[s.id for s in written])
+    assert store.scores_get_many(submission_ids=[s.id for s in written]) == stored
     assert len(stored) == SUBMISSIONS
-    decided = store.scores_get_many(submission_ids=[review_id(s.id) for s in written])
     decisions = {d.review_of: d for d in decided.values()}
     assert Counter(s.status for s in stored.values())[Status.PENDING] == 0
     assert all(d.status is not Status.PENDING for d in decided.values())

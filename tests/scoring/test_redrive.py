@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 
 from gameapp.processes import free_port
 from scoring import catalog, processing, services, store
@@ -36,9 +37,9 @@ def process(*submissions: Submission) -> processing.BatchResult:
                                       rules_version=version, hold_rules=catalog.hold_rules())
 
 
-def redrive(*args: str) -> str:
+def redrive(*args: str, **options) -> str:
     out = StringIO()
-    call_command("redrive_pending", *args, stdout=out)
+    call_command("redrive_pending", *args, stdout=out, stderr=out, **options)
     return out.getvalue()
 
 
@@ -57,9 +58,10 @@ def test_stranded_submissions_count_once_and_young_ones_are_left_to_the_consumer
     settled = put("big-products")
     process(settled)
 
-    out = redrive("--older-than", "1h")
+    out = redrive("--older-than", "1h", verbosity=2)
 
-    assert "re-drove 3 submission(s): 2 applied, 1 rejected, 0 held, 0 settled meanwhile" in out
+    assert "3 submission(s) pending for over 1h (1 younger left to the consumer)" in out
+    assert "re-drove 3 submission(s): 2 applied, 1 rejected, 0 held, 0 settled meanwhile, 0 failed" in out
     assert f"pending: {stranded_ones[1].id} player p2, task big-products, written " in out
     assert [status_of(s) for s in stranded_ones] == [(Status.APPLIED, 10), (Status.APPLIED, 50),
                                                      (Status.REJECTED, None)]
@@ -73,13 +75,13 @@ def test_stranded_submissions_count_once_and_young_ones_are_left_to_the_consumer
     assert totals() == {"p1": 60, "p2": 50}
 
 
-def test_a_redrive_beside_the_consumer_on_the_same_records_counts_them_once():
-    """The consumer and a re-drive both process one batch at the same time
-    (the re-drive read it as pending before the consumer settled it)."""
+def test_what_the_consumer_settled_after_the_scan_is_skipped():
+    """The records came after all, between the re-drive's scan and its
+    processing: the consumer settled them, and the re-drive leaves them."""
     submissions = [put(task, player=player) for player in ("p1", "p2") for task in POINTS]
     found = stranded(older_than=timedelta(hours=1))
     process(*submissions)
-    result = list(Redrive().run(found))[-1]
+    result = list(Redrive().run(found.stranded))[-1]
     assert (result.applied, result.skipped) == (0, 4)
     assert totals() == {"p1": 60, "p2": 60}
 
@@ -94,7 +96,7 @@ def test_a_stranded_review_decides_its_held_submission(settings):
     assert services.submission_review(submission_id=fast.id, review=Review.APPROVE, reviewer="staff")
 
     assert "0 submission(s) pending for over 1h" in redrive("--older-than", "1h")
-    out = redrive("--older-than", "0s")
+    out = redrive("--older-than", "0s", verbosity=2)
 
     assert f"pending: {review_id(fast.id)} player p1, review of {fast.id}, written " in out
     assert "re-drove 1 submission(s): 1 applied" in out
@@ -108,13 +110,14 @@ def test_a_dry_run_lists_them_and_writes_nothing(item_count, db_writes):
     with db_writes() as captured:
         out = redrive("--older-than", "30m", "--dry-run")
     assert out.count("pending: ") == 2
-    assert "2 submission(s) pending for over 30m; nothing processed (--dry-run)" in out
+    assert "2 submission(s) pending for over 30m (0 younger left to the consumer); nothing processed (--dry-run)" \
+        in out
     assert [status_of(s) for s in stranded_ones] == [(Status.PENDING, None)] * 2
     assert item_count() == items
     assert captured.writes == []
 
 
-@pytest.mark.parametrize("older_than", ["1 hour", "90", "-5m", "1w", ""])
+@pytest.mark.parametrize("older_than", ["1 hour", "90", "-5m", "1w", "", "1000000d", "99999999999d"])
 def test_a_bad_age_is_refused_before_anything_is_read(older_than, item_count):
     put()
     items = item_count()
@@ -135,16 +138,84 @@ def test_dynamodb_unreachable_is_a_clear_error(settings, moto_server):
     settings.DYNAMODB_ENDPOINT_URL = moto_server  # for the table's teardown
 
 
-def test_an_outage_midway_stops_it_and_a_second_run_finishes_the_rest(settings, moto_server, capsys):
-    """Stopped between batches by DynamoDB going away, it says how far it
-    got; run again, it processes the rest, the first ones counted once."""
+def test_an_outage_midway_stops_it_and_a_second_run_finishes_the_rest(settings, moto_server, monkeypatch):
+    """DynamoDB goes away after the first batch: it says how far it got;
+    run again, it processes the rest, the first ones counted once."""
     submissions = [put(task) for task in ("warm-up-sums", "big-products", "warm-up-sums")]
-    runs = Redrive(batch_size=2).run(stranded(older_than=timedelta(hours=1)))
-    assert next(runs).processed == 2
-    settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(store.StoreUnavailable):
-        next(runs)
+    real, calls = processing.records_process, []
+
+    def dynamodb_gone_after_the_first_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            settings.DYNAMODB_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens here
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(processing, "records_process", dynamodb_gone_after_the_first_batch)
+    with pytest.raises(CommandError, match=r"^Stopped after 2 of 3: .*Could not connect.* Run it again once that is "
+                                           "back: processing is idempotent, so nothing is counted twice.$"):
+        redrive("--older-than", "1h", "--batch-size", "2")
     settings.DYNAMODB_ENDPOINT_URL = moto_server
     assert "re-drove 1 submission(s): 1 applied" in redrive("--older-than", "1h")
     assert [status_of(s)[0] for s in submissions] == [Status.APPLIED] * 3
     assert totals() == {"p1": 70}
+
+
+def test_a_database_outage_midway_stops_it_too(monkeypatch):
+    put()
+    put()
+    real, calls = catalog.points_versioned, []
+
+    def database_gone_after_the_first_batch():
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("unable to open database file")
+        return real()
+
+    monkeypatch.setattr(catalog, "points_versioned", database_gone_after_the_first_batch)
+    with pytest.raises(CommandError, match=r"^Stopped after 1 of 2: .*OperationalError: unable to open database"):
+        redrive("--batch-size", "1")
+    assert totals() == {"p1": 10}
+
+
+def test_one_that_fails_is_listed_and_stays_pending_and_the_others_are_processed(monkeypatch):
+    """A bug on one submission: its batch goes again one at a time, the
+    others apply, and the command ends with an error naming it."""
+    good, bad, also_good = put(), put("big-products"), put()
+    real = processing._decide
+
+    def a_bug_on_one(submission, *args):
+        if submission.id == bad.id:
+            raise ZeroDivisionError("division by zero")
+        return real(submission, *args)
+
+    monkeypatch.setattr(processing, "_decide", a_bug_on_one)
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^1 submission\(s\) failed and stay pending"):
+        call_command("redrive_pending", stdout=out, stderr=out)
+    assert "re-drove 3 submission(s): 2 applied, 0 rejected, 0 held, 0 settled meanwhile, 1 failed" in out.getvalue()
+    assert f"failed: {bad.id}: ZeroDivisionError: division by zero" in out.getvalue()
+    assert [status_of(s) for s in (good, bad, also_good)] == [(Status.APPLIED, 10), (Status.PENDING, None),
+                                                             (Status.APPLIED, 10)]
+    assert totals() == {"p1": 20}
+
+
+def test_a_pending_item_that_is_not_a_submission_is_reported_and_the_others_processed():
+    fine = put()
+    broken = store.submission_to_item(put("big-products"))
+    del broken["player_name"]
+    store.items_put_many([broken])
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^1 pending item\(s\) are not submissions"):
+        call_command("redrive_pending", stdout=out, stderr=out)
+    assert f"unreadable: {broken['PK']['S']}: KeyError('player_name')" in out.getvalue()
+    assert status_of(fine) == (Status.APPLIED, 10)
+
+
+def test_what_the_stream_filters_leave_out_is_left_out(settings):
+    """A deployment whose filters pass only some SCORE items: the re-drive
+    processes what the consumer would, no more."""
+    kept, left = put(), put()
+    settings.STREAM_FILTERS = [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [f"SCORE#{kept.id}"]}}}}]
+    out = redrive()
+    assert "1 submission(s) pending for over 1h (0 younger left to the consumer, 1 left out by STREAM_FILTERS)" in out
+    assert (status_of(kept)[0], status_of(left)[0]) == (Status.APPLIED, Status.PENDING)

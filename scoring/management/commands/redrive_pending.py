@@ -5,17 +5,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 from scoring import store
 from scoring.domain import utcnow
-from scoring.redrive import BATCH_SIZE, Redrive, stranded, written_at
+from scoring.redrive import BATCH_SIZE, Redrive, RedriveResult, stranded, written_at
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h`` or ``1d``."""
+    """``90s``, ``30m``, ``2h`` or ``1d``; ValueError for anything else, a
+    duration too long to subtract from now included."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
     if not match:
         raise ValueError(text)
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    try:
+        age = timedelta(**{_UNITS[match[2]]: float(match[1])})
+        utcnow() - age
+    except OverflowError:
+        raise ValueError(text) from None
+    return age
 
 
 class Command(BaseCommand):
@@ -32,7 +38,7 @@ class Command(BaseCommand):
                                  "Younger ones are left to the consumer.")
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                             help=f"Submissions per batch (default: {BATCH_SIZE}).")
-        parser.add_argument("--dry-run", action="store_true", help="List them; process nothing.")
+        parser.add_argument("--dry-run", action="store_true", help="List them; process nothing. (-v 2 lists them too.)")
 
     def handle(self, *args, older_than="1h", batch_size=BATCH_SIZE, dry_run=False, **options):
         try:
@@ -47,30 +53,54 @@ class Command(BaseCommand):
             found = stranded(older_than=age, now=now)
         except store.StoreError as exc:
             raise CommandError(f"Cannot scan the table for pending submissions: {exc}") from None
-        for submission in found:
-            what = f"review of {submission.review_of}" if submission.review_of else (
-                f"rules change {submission.rules_change}" if submission.rules_change else f"task {submission.task}")
-            self.stdout.write(f"pending: {submission.id} player {submission.player_id}, {what}, written "
-                              f"{written_at(submission).isoformat()} ({_ago(now - written_at(submission))} ago)")
-        if dry_run or not found:
-            self.stdout.write(f"{len(found)} submission(s) pending for over {older_than}"
-                              + ("; nothing processed (--dry-run)" if dry_run and found else ""))
-            return
-        result = None
-        try:
-            for result in Redrive(batch_size=batch_size).run(found):
-                self.stdout.write(f"processed {result.processed} of {len(found)}")
-        except store.StoreError as exc:  # CatalogUnavailable included
-            done = result.processed if result else 0
-            raise CommandError(f"Stopped after {done} of {len(found)}: {exc}. Run it again once that is back: "
-                               "processing is idempotent, so nothing is counted twice.") from None
-        self.stdout.write(self.style.SUCCESS(
-            f"re-drove {len(found)} submission(s): {result.applied} applied, {result.rejected} rejected, "
-            f"{result.held} held, {result.skipped} settled meanwhile"))
+        if dry_run or options["verbosity"] >= 2:
+            for submission in found.stranded:
+                self.stdout.write(f"pending: {submission.id} player {submission.player_id}, {_what(submission)}, "
+                                  f"written {written_at(submission).isoformat()} "
+                                  f"({_ago(now - written_at(submission))} ago)")
+        for unreadable in found.unreadable:
+            self.stderr.write(f"unreadable: {unreadable}")
+        others = [f"{found.younger} younger left to the consumer"]
+        if found.filtered:
+            others.append(f"{found.filtered} left out by STREAM_FILTERS")
+        self.stdout.write(f"{len(found.stranded)} submission(s) pending for over {older_than} "
+                          f"({', '.join(others)})" + ("; nothing processed (--dry-run)" if dry_run else ""))
+        result = RedriveResult()
+        if not dry_run:
+            try:
+                for result in Redrive(batch_size=batch_size).run(found.stranded):
+                    self.stdout.write(f"processed {result.processed} of {len(found.stranded)}")
+            except store.StoreError as exc:  # an outage: CatalogUnavailable included
+                raise CommandError(f"Stopped after {result.processed} of {len(found.stranded)}: {exc}. Run it again "
+                                   "once that is back: processing is idempotent, so nothing is counted twice.") \
+                    from None
+            summary = (f"re-drove {len(found.stranded)} submission(s): {result.applied} applied, {result.rejected} "
+                       f"rejected, {result.held} held, {result.skipped} settled meanwhile, {len(result.failed)} failed")
+            self.stdout.write(self.style.WARNING(summary) if result.failed else self.style.SUCCESS(summary))
+        for submission_id, error in result.failed:
+            self.stderr.write(f"failed: {submission_id}: {error}")
+        problems = []
+        if found.unreadable:
+            problems.append(f"{len(found.unreadable)} pending item(s) are not submissions (unreadable: above)")
+        if result.failed:
+            problems.append(f"{len(result.failed)} submission(s) failed and stay pending (failed: above; the log "
+                            "has each traceback)")
+        if problems:
+            raise CommandError("; ".join(problems) + ".")
+
+
+def _what(submission) -> str:
+    if submission.review_of:
+        return f"review of {submission.review_of}"
+    if submission.rules_change:
+        return f"rules change {submission.rules_change}"
+    return f"task {submission.task}"
 
 
 def _ago(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
     if seconds >= 86400:
         return f"{seconds / 86400:.1f} d"
     if seconds >= 3600:
