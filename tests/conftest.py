@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -141,24 +142,34 @@ def consumer_env(moto_server, table, catalog_db):
     }
 
 
-@pytest.fixture
-def start_consumer(consumer_env, tmp_path):
-    """Start `manage.py consume_scores` processes; all are killed at teardown."""
+@contextmanager
+def command_starter(command: list[str], base_env: dict, logs: Path, log_prefix: str):
+    """A function that starts ``manage.py <command> <args>`` processes, each
+    logging to a file (its ``log_path``); all are killed when the block ends."""
     procs = []
 
     def start(*args, env=None, log_name=None):
-        log = open(tmp_path / (log_name or f"consumer-{len(procs)}.log"), "ab")
-        proc = subprocess.Popen([sys.executable, "manage.py", "consume_scores", "--progress-every", "1", *args],
-                                cwd=ROOT, env={**consumer_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        log = open(logs / (log_name or f"{log_prefix}-{len(procs)}.log"), "ab")
+        proc = subprocess.Popen([sys.executable, "manage.py", *command, *args], cwd=ROOT,
+                                env={**base_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
         proc.log_path = log.name
         procs.append(proc)
         return proc
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def start_consumer(consumer_env, tmp_path):
+    """Start `manage.py consume_scores` processes; all are killed at teardown."""
+    with command_starter(["consume_scores", "--progress-every", "1"], consumer_env, tmp_path, "consumer") as start:
+        yield start
 
 
 @pytest.fixture

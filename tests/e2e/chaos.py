@@ -1,12 +1,21 @@
-"""What the chaos tests share: staff reviewing the hold queue as people do
-(double clicks, two at once), and waiting for a process's log line."""
+"""What the chaos tests share: the submissions' mix, staff reviewing the
+hold queue as people do (double clicks, two at once), and waiting for a
+process's log line."""
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from scoring import services, store
-from scoring.domain import Review
+from scoring.domain import Review, Status, Submission, review_id
 from tests.waiting import wait_until
+
+# Seeded catalog points; "retired-task" does not exist, so it is rejected.
+POINTS = {"warm-up-sums": 10, "mixed-operations": 25, "big-products": 50}
+TASKS = [*POINTS, "retired-task"]
+# The seeded review times are 4.5, 9 and 24 s: a third of these are under.
+ELAPSED_MS = (2_000, 30_000, 40_000)
+# Lower than the default, so that the busiest players burst past it.
+HOLD_ENV = {"SCORE_HOLD_RULES": "on", "SCORE_HOLD_BURST_COUNT": "15"}
 
 
 def decision_for(submission_id: str) -> Review:
@@ -33,3 +42,48 @@ def wait_for_log(proc, text: str, timeout: float = 30) -> None:
     """Until ``text`` is in the log file of ``proc`` (its ``log_path``)."""
     wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout,
                message=lambda: open(proc.log_path).read()[-3000:])
+
+
+def assert_every_outcome_exact(written: list[Submission], reviews: Counter) -> None:
+    """After a chaos run: nothing pending; every submission applied,
+    rejected or held as its task and its review say; the mix the test is
+    about (holds of both kinds, approvals, rejections, many more clicks than
+    decisions taken) really happened; and every total is the sum of its
+    applied points, exactly."""
+    stored = store.scores_get_many(submission_ids=[s.id for s in written])
+    assert len(stored) == len(written)
+    decided = store.scores_get_many(submission_ids=[review_id(s.id) for s in written])
+    decisions = {d.review_of: d for d in decided.values()}
+    statuses = Counter(s.status for s in stored.values())
+    assert statuses[Status.PENDING] == 0, statuses
+    assert all(d.status is not Status.PENDING for d in decided.values()), [
+        (d.id, d.review, d.reviewed_at, stored[d.review_of].status, stored[d.review_of].reviewed_at,
+         stored[d.review_of].processed_at) for d in decided.values() if d.status is Status.PENDING][:3]
+    reasons = Counter(s.hold_reason.split(":")[0] for s in stored.values() if s.hold_reason)
+    assert reasons["fast"] >= 20 and reasons["burst"] >= 5, reasons
+    assert Counter(d.review for d in decisions.values())[Review.APPROVE] >= 20
+    assert Counter(d.review for d in decisions.values())[Review.REJECT] >= 10
+    # Of three clicks on each, one decision stands. (moto's conditional put
+    # is not atomic, as DynamoDB's is: it reads the item, checks, then
+    # stores, without a lock, so two staff at the same instant can both
+    # "win" there, writing the same decision twice. It is the same item, so
+    # the totals below still count it once.)
+    assert len(decisions) <= reviews["reviews"] < reviews["clicks"]
+    for s in stored.values():
+        decision = decisions.get(s.id)
+        if s.task not in POINTS:
+            assert s.status is Status.REJECTED and s.error and decision is None, s
+        elif decision is None:
+            assert s.status is Status.APPLIED and s.points == POINTS[s.task] and not s.hold_reason, s
+        else:
+            assert decision.review is decision_for(s.id), decision
+            expected = (Status.APPLIED, POINTS[s.task]) if decision.review is Review.APPROVE else (
+                Status.REJECTED, None)
+            assert s.hold_reason and (s.status, s.points) == expected, s
+    assert store.held_list(limit=len(written)) == []
+    expected = Counter()
+    for s in stored.values():
+        if s.status is Status.APPLIED:
+            expected[s.player_id] += s.points
+    totals = store.totals_get_many(player_ids=list(expected))
+    assert {p: t.total for p, t in totals.items()} == dict(expected)

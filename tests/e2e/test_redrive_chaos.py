@@ -15,8 +15,6 @@ counted twice, and every total equals the sum of its applied points.
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,21 +23,15 @@ from datetime import timedelta
 import pytest
 
 from scoring import store
-from scoring.domain import Review, Status, Submission, review_id, utcnow
-from tests.conftest import ROOT
-from tests.e2e.chaos import decision_for, review_held, wait_for_log
+from scoring.domain import Status, Submission, review_id, utcnow
+from tests.conftest import command_starter
+from tests.e2e.chaos import ELAPSED_MS, HOLD_ENV, TASKS, assert_every_outcome_exact, review_held, wait_for_log
 
 pytestmark = pytest.mark.slow
 
 PLAYERS = 12
 SUBMISSIONS = 500
 KILLS = 6
-# Seeded catalog points; "retired-task" does not exist, so it is rejected.
-POINTS = {"warm-up-sums": 10, "mixed-operations": 25, "big-products": 50}
-TASKS = [*POINTS, "retired-task"]
-# The seeded review times are 4.5, 9 and 24 s: a third of these are under.
-ELAPSED_MS = (2_000, 30_000, 40_000)
-HOLD_ENV = {"SCORE_HOLD_RULES": "on", "SCORE_HOLD_BURST_COUNT": "15"}
 REDRIVE = ("--older-than", "0s", "--batch-size", "10")
 
 
@@ -60,21 +52,8 @@ def strand_all(rng: random.Random) -> list[Submission]:
 @pytest.fixture
 def start_redrive(consumer_env, tmp_path):
     """Start `manage.py redrive_pending` processes; all are killed at teardown."""
-    procs = []
-
-    def start(*args):
-        log = open(tmp_path / f"redrive-{len(procs)}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "manage.py", "redrive_pending", *args], cwd=ROOT, env=consumer_env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        proc.log_path = log.name
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+    with command_starter(["redrive_pending"], consumer_env, tmp_path, "redrive") as start:
+        yield start
 
 
 def test_sigkilled_redrive_loses_nothing_and_counts_nothing_twice(table, consumer_env, start_redrive,
@@ -110,32 +89,4 @@ def test_sigkilled_redrive_loses_nothing_and_counts_nothing_twice(table, consume
     assert re.search(r"final: .* read=[1-9]\d* applied=0 rejected=0 dlq=0 ", drain.stderr), drain.stderr[-3000:]
 
     assert store.scores_get_many(submission_ids=[s.id for s in written]) == stored
-    assert len(stored) == SUBMISSIONS
-    decisions = {d.review_of: d for d in decided.values()}
-    assert Counter(s.status for s in stored.values())[Status.PENDING] == 0
-    assert all(d.status is not Status.PENDING for d in decided.values())
-    # The mix this test is about: holds of both kinds, approvals and
-    # rejections, many more clicks than decisions taken.
-    reasons = Counter(s.hold_reason.split(":")[0] for s in stored.values() if s.hold_reason)
-    assert reasons["fast"] >= 20 and reasons["burst"] >= 5, reasons
-    assert Counter(d.review for d in decisions.values())[Review.APPROVE] >= 20
-    assert Counter(d.review for d in decisions.values())[Review.REJECT] >= 10
-    assert len(decisions) <= reviews["reviews"] < reviews["clicks"]
-    for s in stored.values():
-        decision = decisions.get(s.id)
-        if s.task not in POINTS:
-            assert s.status is Status.REJECTED and s.error and decision is None, s
-        elif decision is None:
-            assert s.status is Status.APPLIED and s.points == POINTS[s.task] and not s.hold_reason, s
-        else:
-            assert decision.review is decision_for(s.id)
-            expected = (Status.APPLIED, POINTS[s.task]) if decision.review is Review.APPROVE else (
-                Status.REJECTED, None)
-            assert s.hold_reason and (s.status, s.points) == expected, s
-    assert store.held_list(limit=SUBMISSIONS) == []
-    expected = Counter()
-    for s in stored.values():
-        if s.status is Status.APPLIED:
-            expected[s.player_id] += s.points
-    totals = store.totals_get_many(player_ids=list(expected))
-    assert {p: t.total for p, t in totals.items()} == dict(expected)
+    assert_every_outcome_exact(written, reviews)
