@@ -41,6 +41,15 @@ def test_pipeline_page_lists_workers_rejected_and_dead_letters(admin_client):
     assert 'data-sequence="99"' in page and "boom" in page
 
 
+def test_a_worker_that_lost_records_to_the_stream_says_how_to_redrive_them(admin_client):
+    status = {"shards": {}, "history": []}
+    store.worker_heartbeat(worker_id="w-1", ttl_seconds=30, status={**status, "stats": {"trimmed": 0}})
+    assert 'data-role="trimmed"' not in admin_client.get("/ops/pipeline/").content.decode()
+    store.worker_heartbeat(worker_id="w-1", ttl_seconds=30, status={**status, "stats": {"trimmed": 2}})
+    page = admin_client.get("/ops/pipeline/").content.decode()
+    assert 'data-role="trimmed"' in page and "python manage.py redrive_pending --dry-run" in page
+
+
 def test_admin_index_links_to_the_pipeline(admin_client):
     assert "/ops/pipeline/" in admin_client.get("/admin/").content.decode()
 
