@@ -23,6 +23,7 @@ submission whose record was only late, not lost, is counted once too, and a
 re-drive killed at any point can simply be run again.
 """
 
+import heapq
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,28 +53,40 @@ def written_at(submission: Submission) -> datetime:
 class Found:
     """What a scan for stranded submissions found among the pending ones."""
 
-    stranded: list[Submission] = field(default_factory=list)  # oldest first
+    stranded: list[Submission] = field(default_factory=list)  # oldest first, at most the limit
+    beyond_limit: int = 0  # stranded too, younger than those: for the next run
     younger: int = 0  # written within the threshold: left to the consumer
     filtered: int = 0  # left out by STREAM_FILTERS, as the consumer leaves them
     unreadable: list[str] = field(default_factory=list)  # "<PK>: <error>" of items that are not submissions
 
 
-def stranded(*, older_than: timedelta, now: datetime | None = None) -> Found:
+def stranded(*, older_than: timedelta, now: datetime | None = None, limit: int | None = None) -> Found:
     """Pending SCORE items written more than ``older_than`` ago that the
     stream's filters let through, oldest first (the order the stream
-    delivered them in). A full scan."""
+    delivered them in); with ``limit``, only that many of the oldest, and
+    only they are held in memory. A full scan."""
     cutoff = (now or utcnow()) - older_than
     filters = parse_patterns(settings.STREAM_FILTERS)
     found = Found()
-    for submission in store.scores_scan(status=Status.PENDING,
-                                        unreadable=lambda pk, exc: found.unreadable.append(f"{pk}: {exc!r}")):
-        if written_at(submission) >= cutoff:
-            found.younger += 1
-        elif not matches_any(record_of(submission), filters):
-            found.filtered += 1
-        else:
-            found.stranded.append(submission)
-    found.stranded.sort(key=written_at)
+    matched = 0
+
+    def candidates() -> Iterator[Submission]:
+        nonlocal matched
+        for submission in store.scores_scan(status=Status.PENDING,
+                                            unreadable=lambda pk, exc: found.unreadable.append(f"{pk}: {exc!r}")):
+            if written_at(submission) >= cutoff:
+                found.younger += 1
+            elif not matches_any(record_of(submission), filters):
+                found.filtered += 1
+            else:
+                matched += 1
+                yield submission
+
+    if limit is None:
+        found.stranded = sorted(candidates(), key=written_at)
+    else:
+        found.stranded = heapq.nsmallest(limit, candidates(), key=written_at)
+    found.beyond_limit = matched - len(found.stranded)
     return found
 
 

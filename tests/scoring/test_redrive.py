@@ -126,9 +126,20 @@ def test_a_bad_age_is_refused_before_anything_is_read(older_than, item_count):
     assert item_count() == items
 
 
-def test_a_bad_batch_size_is_refused():
-    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
-        redrive("--batch-size", "0")
+@pytest.mark.parametrize("option", ["--batch-size", "--limit"])
+def test_a_batch_size_or_limit_below_one_is_refused(option):
+    with pytest.raises(CommandError, match=f"{option} must be at least 1"):
+        redrive(option, "0")
+
+
+def test_a_limit_takes_the_oldest_and_leaves_the_rest_for_the_next_run():
+    oldest, middle, newest = (put(age=timedelta(hours=hours)) for hours in (5, 4, 3))
+    out = redrive("--limit", "2")
+    assert "2 submission(s) pending for over 1h (0 younger left to the consumer, 1 more beyond --limit, for the " \
+           "next run)" in out
+    assert [status_of(s)[0] for s in (oldest, middle, newest)] == [Status.APPLIED, Status.APPLIED, Status.PENDING]
+    assert "re-drove 1 submission(s): 1 applied" in redrive("--limit", "2")
+    assert totals() == {"p1": 30}
 
 
 def test_dynamodb_unreachable_is_a_clear_error(settings, moto_server):

@@ -38,9 +38,12 @@ class Command(BaseCommand):
                                  "Younger ones are left to the consumer.")
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                             help=f"Submissions per batch (default: {BATCH_SIZE}).")
+        parser.add_argument("--limit", type=int,
+                            help="Process at most this many, the oldest; run again for the rest. Only they are held "
+                                 "in memory (default: all).")
         parser.add_argument("--dry-run", action="store_true", help="List them; process nothing. (-v 2 lists them too.)")
 
-    def handle(self, *args, older_than="1h", batch_size=BATCH_SIZE, dry_run=False, **options):
+    def handle(self, *args, older_than="1h", batch_size=BATCH_SIZE, limit=None, dry_run=False, **options):
         try:
             age = duration(older_than)
         except ValueError:
@@ -48,9 +51,11 @@ class Command(BaseCommand):
                 from None
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if limit is not None and limit < 1:
+            raise CommandError("--limit must be at least 1.")
         now = utcnow()
         try:
-            found = stranded(older_than=age, now=now)
+            found = stranded(older_than=age, now=now, limit=limit)
         except store.StoreError as exc:
             raise CommandError(f"Cannot scan the table for pending submissions: {exc}") from None
         if dry_run or options["verbosity"] >= 2:
@@ -61,6 +66,8 @@ class Command(BaseCommand):
         for unreadable in found.unreadable:
             self.stderr.write(f"unreadable: {unreadable}")
         others = [f"{found.younger} younger left to the consumer"]
+        if found.beyond_limit:
+            others.append(f"{found.beyond_limit} more beyond --limit, for the next run")
         if found.filtered:
             others.append(f"{found.filtered} left out by STREAM_FILTERS")
         self.stdout.write(f"{len(found.stranded)} submission(s) pending for over {older_than} "
