@@ -65,6 +65,8 @@ def stranded(*, older_than: timedelta, now: datetime | None = None, limit: int |
     stream's filters let through, oldest first (the order the stream
     delivered them in); with ``limit``, only that many of the oldest, and
     only they are held in memory. A full scan."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")  # nsmallest(0) would not even scan
     cutoff = (now or utcnow()) - older_than
     filters = parse_patterns(settings.STREAM_FILTERS)
     found = Found()

@@ -146,10 +146,11 @@ def consumer_env(moto_server, table, catalog_db):
 def command_starter(command: list[str], base_env: dict, logs: Path, log_prefix: str):
     """A function that starts ``manage.py <command> <args>`` processes, each
     logging to a file (its ``log_path``); all are killed when the block ends."""
-    procs = []
+    procs, log_files = [], []
 
     def start(*args, env=None, log_name=None):
         log = open(logs / (log_name or f"{log_prefix}-{len(procs)}.log"), "ab")
+        log_files.append(log)
         proc = subprocess.Popen([sys.executable, "manage.py", *command, *args], cwd=ROOT,
                                 env={**base_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
         proc.log_path = log.name
@@ -159,10 +160,13 @@ def command_starter(command: list[str], base_env: dict, logs: Path, log_prefix: 
     try:
         yield start
     finally:
-        for proc in procs:
+        for proc in procs:  # all killed before any is waited for
             if proc.poll() is None:
                 proc.kill()
+        for proc in procs:
             proc.wait(timeout=10)
+        for log in log_files:
+            log.close()
 
 
 @pytest.fixture

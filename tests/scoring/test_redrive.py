@@ -134,12 +134,27 @@ def test_a_batch_size_or_limit_below_one_is_refused(option):
 
 def test_a_limit_takes_the_oldest_and_leaves_the_rest_for_the_next_run():
     oldest, middle, newest = (put(age=timedelta(hours=hours)) for hours in (5, 4, 3))
-    out = redrive("--limit", "2")
-    assert "2 submission(s) pending for over 1h (0 younger left to the consumer, 1 more beyond --limit, for the " \
+    young = put(age=timedelta(minutes=5))
+    out = redrive("--limit", "1")
+    assert "1 submission(s) pending for over 1h (1 younger left to the consumer, 2 more beyond --limit, for the " \
            "next run)" in out
-    assert [status_of(s)[0] for s in (oldest, middle, newest)] == [Status.APPLIED, Status.APPLIED, Status.PENDING]
-    assert "re-drove 1 submission(s): 1 applied" in redrive("--limit", "2")
+    assert [status_of(s)[0] for s in (oldest, middle, newest)] == [Status.APPLIED, Status.PENDING, Status.PENDING]
+    assert "re-drove 2 submission(s): 2 applied" in redrive("--limit", "2")
+    assert status_of(young)[0] is Status.PENDING
     assert totals() == {"p1": 30}
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        stranded(older_than=timedelta(hours=1), limit=0)
+
+
+def test_failures_among_the_oldest_are_said_to_come_first_again(monkeypatch):
+    bad, fine = put(age=timedelta(hours=5)), put(age=timedelta(hours=4))
+    real = processing._decide
+    monkeypatch.setattr(processing, "_decide", lambda submission, *args: (
+        1 / 0 if submission.id == bad.id else real(submission, *args)))
+    with pytest.raises(CommandError, match="being the oldest, they come first again in the next run: fix them, or "
+                                           "raise --limit past them"):
+        redrive("--limit", "1")
+    assert [status_of(s)[0] for s in (bad, fine)] == [Status.PENDING, Status.PENDING]
 
 
 def test_dynamodb_unreachable_is_a_clear_error(settings, moto_server):

@@ -39,8 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                             help=f"Submissions per batch (default: {BATCH_SIZE}).")
         parser.add_argument("--limit", type=int,
-                            help="Process at most this many, the oldest; run again for the rest. Only they are held "
-                                 "in memory (default: all).")
+                            help="Process only the N oldest (default: all); run again for the rest. Only those N are "
+                                 "held in memory.")
         parser.add_argument("--dry-run", action="store_true", help="List them; process nothing. (-v 2 lists them too.)")
 
     def handle(self, *args, older_than="1h", batch_size=BATCH_SIZE, limit=None, dry_run=False, **options):
@@ -91,7 +91,9 @@ class Command(BaseCommand):
             problems.append(f"{len(found.unreadable)} pending item(s) are not submissions (unreadable: above)")
         if result.failed:
             problems.append(f"{len(result.failed)} submission(s) failed and stay pending (failed: above; the log "
-                            "has each traceback)")
+                            "has each traceback)" + (
+                                "; being the oldest, they come first again in the next run: fix them, or raise "
+                                "--limit past them" if found.beyond_limit else ""))
         if problems:
             raise CommandError("; ".join(problems) + ".")
 
