@@ -33,12 +33,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", default="1h",
+        parser.add_argument("--older-than", default="1h", metavar="AGE",
                             help="Only submissions written longer ago than this: 90s, 30m, 2h, 1d (default: 1h). "
                                  "Younger ones are left to the consumer.")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N",
                             help=f"Submissions per batch (default: {BATCH_SIZE}).")
-        parser.add_argument("--limit", type=int,
+        parser.add_argument("--limit", type=int, metavar="N",
                             help="Process only the N oldest (default: all); run again for the rest. Only those N are "
                                  "held in memory.")
         parser.add_argument("--dry-run", action="store_true", help="List them; process nothing. (-v 2 lists them too.)")
