@@ -245,3 +245,12 @@ def test_what_the_stream_filters_leave_out_is_left_out(settings):
     out = redrive()
     assert "1 submission(s) pending for over 1h (0 younger left to the consumer, 1 left out by STREAM_FILTERS)" in out
     assert (status_of(kept)[0], status_of(left)[0]) == (Status.APPLIED, Status.PENDING)
+
+
+def test_invalid_stream_filters_are_a_clear_error(settings, item_count):
+    put()
+    items = item_count()
+    settings.STREAM_FILTERS = [{"eventName": [{"no-such-operator": "x"}]}]
+    with pytest.raises(CommandError, match="^Setting STREAM_FILTERS is invalid: "):
+        redrive()
+    assert item_count() == items

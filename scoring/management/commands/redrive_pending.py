@@ -1,11 +1,13 @@
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring import store
 from scoring.domain import utcnow
 from scoring.redrive import BATCH_SIZE, Redrive, RedriveResult, stranded, written_at
+from scoring.stream.filters import InvalidFilter, parse_patterns
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -53,6 +55,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
+        try:
+            parse_patterns(settings.STREAM_FILTERS)
+        except (InvalidFilter, ValueError) as exc:
+            raise CommandError(f"Setting STREAM_FILTERS is invalid: {exc}") from None
         now = utcnow()
         try:
             found = stranded(older_than=age, now=now, limit=limit)
