@@ -60,15 +60,18 @@ class Found:
     unreadable: list[str] = field(default_factory=list)  # "<PK>: <error>" of items that are not submissions
 
 
-def stranded(*, older_than: timedelta, now: datetime | None = None, limit: int | None = None) -> Found:
+def stranded(*, older_than: timedelta, now: datetime | None = None, limit: int | None = None,
+             filters: list[dict] | None = None) -> Found:
     """Pending SCORE items written more than ``older_than`` ago that the
-    stream's filters let through, oldest first (the order the stream
-    delivered them in); with ``limit``, only that many of the oldest, and
-    only they are held in memory. A full scan."""
+    stream's ``filters`` (parsed; default: settings.STREAM_FILTERS) let
+    through, oldest first (the order the stream delivered them in); with
+    ``limit``, only that many of the oldest, and only they are held in
+    memory. A full scan."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")  # nsmallest(0) would not even scan
     cutoff = (now or utcnow()) - older_than
-    filters = parse_patterns(settings.STREAM_FILTERS)
+    if filters is None:
+        filters = parse_patterns(settings.STREAM_FILTERS)
     found = Found()
     matched = 0
 

@@ -38,10 +38,15 @@ def review_held(counts: Counter, *, limit: int) -> None:
         counts["clicks"] += 3
 
 
+def log_tail(proc):
+    """A function giving the end of ``proc``'s log file (its ``log_path``),
+    for a failure's message."""
+    return lambda: open(proc.log_path).read()[-3000:]
+
+
 def wait_for_log(proc, text: str, timeout: float = 30) -> None:
-    """Until ``text`` is in the log file of ``proc`` (its ``log_path``)."""
-    wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout,
-               message=lambda: open(proc.log_path).read()[-3000:])
+    """Until ``text`` is in the log file of ``proc``."""
+    wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout, message=log_tail(proc))
 
 
 def assert_every_outcome_exact(written: list[Submission], reviews: Counter) -> None:

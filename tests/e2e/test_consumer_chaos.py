@@ -22,7 +22,7 @@ import pytest
 
 from scoring import store
 from scoring.domain import Submission
-from tests.e2e.chaos import ELAPSED_MS, HOLD_ENV, TASKS, assert_every_outcome_exact, review_held, wait_for_log
+from tests.e2e.chaos import ELAPSED_MS, HOLD_ENV, TASKS, assert_every_outcome_exact, log_tail, review_held, wait_for_log
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_sigkilled_consumer_loses_nothing_and_counts_nothing_twice(table, start_
     reviewer.join()
     wait_for_log(consumer, "reading arn:")  # SIGTERM before the handler is installed would just kill it
     consumer.send_signal(signal.SIGTERM)
-    assert consumer.wait(timeout=30) == 0, open(consumer.log_path).read()[-3000:]
+    assert consumer.wait(timeout=30) == 0, log_tail(consumer)()
 
     drain = run_consumer_once("--batch-size", "50")
     assert drain.returncode == 0, drain.stderr[-3000:]

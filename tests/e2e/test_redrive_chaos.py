@@ -25,7 +25,7 @@ import pytest
 from scoring import store
 from scoring.domain import Status, Submission, review_id, utcnow
 from tests.conftest import command_starter
-from tests.e2e.chaos import ELAPSED_MS, HOLD_ENV, TASKS, assert_every_outcome_exact, review_held, wait_for_log
+from tests.e2e.chaos import ELAPSED_MS, HOLD_ENV, TASKS, assert_every_outcome_exact, log_tail, review_held, wait_for_log
 
 pytestmark = pytest.mark.slow
 
@@ -75,10 +75,10 @@ def test_sigkilled_redrive_loses_nothing_and_counts_nothing_twice(table, consume
 
     for _ in range(2):  # the rest, then the decisions on the last holds
         redrive = start_redrive(*REDRIVE)
-        assert redrive.wait(timeout=120) == 0, open(redrive.log_path).read()[-3000:]
+        assert redrive.wait(timeout=120) == 0, log_tail(redrive)()
         review_held(reviews, limit=SUBMISSIONS)
     redrive = start_redrive(*REDRIVE)
-    assert redrive.wait(timeout=120) == 0, open(redrive.log_path).read()[-3000:]
+    assert redrive.wait(timeout=120) == 0, log_tail(redrive)()
     assert "0 submission(s) pending for over 0s" in open(redrive.log_path).read()
     stored = store.scores_get_many(submission_ids=[s.id for s in written])
     decided = store.scores_get_many(submission_ids=[review_id(s.id) for s in written])

@@ -37,6 +37,7 @@ import pytest
 from scoring import store
 from scoring.domain import Status, Submission, adjustment_id, count_key_parse
 from tests.conftest import ROOT
+from tests.e2e.chaos import log_tail, wait_for_log
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -128,19 +129,11 @@ def totals_now(players) -> dict[str, int]:
     return {p: t.total for p, t in store.totals_get_many(player_ids=list(players)).items()}
 
 
-def log_tail(proc):
-    return lambda: open(proc.log_path).read()[-3000:]
-
-
 def progress(proc, count: str) -> int:
     """A count of a consumer's last progress line (written between
     batches, once a second here): ``read`` (stream records) or ``applied``."""
     found = re.findall(rf"(?:progress|final): .* {count}=(\d+) ", open(proc.log_path).read())
     return int(found[-1]) if found else 0
-
-
-def wait_for_log(proc, text: str, timeout: float = 30) -> None:
-    wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout, message=log_tail(proc))
 
 
 def rules_change(env: dict, *args: str) -> subprocess.CompletedProcess:

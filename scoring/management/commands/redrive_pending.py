@@ -56,12 +56,12 @@ class Command(BaseCommand):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
         try:
-            parse_patterns(settings.STREAM_FILTERS)
+            filters = parse_patterns(settings.STREAM_FILTERS)
         except (InvalidFilter, ValueError) as exc:
             raise CommandError(f"Setting STREAM_FILTERS is invalid: {exc}") from None
         now = utcnow()
         try:
-            found = stranded(older_than=age, now=now, limit=limit)
+            found = stranded(older_than=age, now=now, limit=limit, filters=filters)
         except store.StoreError as exc:
             raise CommandError(f"Cannot scan the table for pending submissions: {exc}") from None
         if dry_run or options["verbosity"] >= 2:
