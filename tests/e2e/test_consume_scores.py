@@ -9,6 +9,7 @@ import pytest
 
 from scoring import store
 from scoring.domain import Status, Submission
+from tests.e2e.chaos import log_tail, wait_for_log
 from tests.waiting import wait_until
 
 
@@ -71,7 +72,7 @@ def test_sigterm_finishes_cleanly_with_exit_0(start_consumer):
     put()
     consumer = start_consumer()
     wait_until(lambda: store.totals_get_many(player_ids=["p1"]).get("p1"), interval=0.2,
-               message=lambda: open(consumer.log_path).read())
+               message=log_tail(consumer))
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=30) == 0
     log = open(consumer.log_path).read()
@@ -84,10 +85,9 @@ def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it
     store.client().put_item(TableName=store.table_name(), Item={**store.score_key("broken"), "type": {"S": "SCORE"}})
     # Many retries, each waiting longer: a stop must not burn through them.
     consumer = start_consumer(env={"STREAM_MAX_RETRY_ATTEMPTS": "50"})
-    wait_until(lambda: "retry 3 in" in open(consumer.log_path).read(), interval=0.2,
-               message=lambda: open(consumer.log_path).read())
+    wait_for_log(consumer, "retry 3 in")
     consumer.send_signal(signal.SIGTERM)
-    assert consumer.wait(timeout=15) == 0, open(consumer.log_path).read()[-3000:]
+    assert consumer.wait(timeout=15) == 0, log_tail(consumer)()
     log = open(consumer.log_path).read()
     assert "Gave up a batch" in log and "stopped cleanly" in log
     assert store.dlq_all() == []  # not the record's fault: the next owner tries it again
@@ -96,7 +96,7 @@ def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it
 @pytest.mark.slow
 def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
     first = start_consumer(log_name="w1.log")
-    wait_until(store.leases_all, interval=0.2, message=lambda: open(first.log_path).read())
+    wait_until(store.leases_all, interval=0.2, message=log_tail(first))
     second = start_consumer(log_name="w2.log")
     owner = next(iter(store.leases_all().values())).owner
     victim, survivor = (first, second) if str(first.pid) in owner else (second, first)
@@ -106,7 +106,7 @@ def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start
     # a busy machine, kill it before it had applied any.
     wait_until(lambda: any(stored.status is Status.APPLIED for stored in
                            store.scores_get_many(submission_ids=[s.id for s in early]).values()),
-               interval=0.05, message=lambda: open(victim.log_path).read()[-3000:])
+               interval=0.05, message=log_tail(victim))
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_at = time.monotonic()
@@ -118,11 +118,11 @@ def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start
 
     # Timed to the takeover itself: applying the 60 records afterwards
     # takes as long as a loaded machine makes it, which is no lease's doing.
-    wait_until(survivor_holds_every_lease, timeout=40, message=lambda: open(survivor.log_path).read()[-3000:])
+    wait_until(survivor_holds_every_lease, timeout=40, message=log_tail(survivor))
     taken_over_after = time.monotonic() - killed_at
     wait_until(lambda: all(stored.status is Status.APPLIED for stored in
                            store.scores_get_many(submission_ids=[s.id for s in early + late]).values()),
-               timeout=40, interval=0.3, message=lambda: open(survivor.log_path).read()[-3000:])
+               timeout=40, interval=0.3, message=log_tail(survivor))
     lease = next(iter(store.leases_all().values()))
     assert str(survivor.pid) in lease.owner
     assert taken_over_after < 3 + 10  # STREAM_LEASE_SECONDS=3 in consumer_env, plus a refresh
