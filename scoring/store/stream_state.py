@@ -158,17 +158,19 @@ def worker_remove(*, worker_id: str) -> None:
     call("delete_item", TableName=table_name(), Key=worker_key(worker_id))
 
 
-def workers_alive(*, now_ms: int | None = None) -> dict[str, int]:
+def workers_alive(*, now_ms: int | None = None, prune: bool = False) -> dict[str, int]:
     """Live workers (heartbeat not expired) -> when they expire (epoch ms).
 
-    Workers dead for an hour are dropped from the registry here, so a
-    crash-looping deployment cannot grow it without bound.
+    With ``prune`` (the consumers' own refresh), workers dead for an hour
+    are dropped from the registry, so a crash-looping deployment cannot
+    grow it without bound. Without it this is a read: the web's readiness
+    check and pipeline page call it, and its role may not update.
     """
     now = now_ms if now_ms is not None else _now_ms()
     item = call("get_item", TableName=table_name(), Key=worker_registry_key(), ConsistentRead=True).get("Item", {})
     expiries = worker_registry_expiries(item)
     dead = [worker_registry_attribute(w) for w, expires in expiries.items() if expires < now - _REGISTRY_KEEP_DEAD_MS]
-    if dead:
+    if prune and dead:
         names = {f"#d{i}": name for i, name in enumerate(dead)}
         call("update_item", TableName=table_name(), Key=worker_registry_key(),
              UpdateExpression="REMOVE " + ", ".join(names), ExpressionAttributeNames=names)

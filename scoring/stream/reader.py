@@ -140,7 +140,7 @@ class StreamReader:
         now_ms = int(now * 1000)
         self._renew(now)
         ready = self.ready_shards()
-        workers = max(1, len(store.workers_alive(now_ms=now_ms)))
+        workers = max(1, len(store.workers_alive(now_ms=now_ms, prune=True)))
         fair_share = math.ceil(len(ready) / workers)
         # More workers than when we took our shards: hand back the excess, so
         # the newcomers get a fair share. Safe between batches: every batch

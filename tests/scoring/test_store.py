@@ -122,3 +122,18 @@ def test_the_real_stream_is_read_through_the_store():
     records, _ = store.records_get(client=client, limit=10,
                                    iterator=store.shard_iterator(client=client, stream_arn=arn, shard_id=shard_id))
     assert [store.submission_id_of_record(r) for r in records] == ["s1"]
+
+
+def test_workers_dead_for_an_hour_leave_the_registry_only_when_a_consumer_prunes_it():
+    now = int(time.time() * 1000)
+    store.worker_heartbeat(worker_id="gone", ttl_seconds=10, status={}, now_ms=now - 2 * 3_600_000)
+    store.worker_heartbeat(worker_id="live", ttl_seconds=10, status={}, now_ms=now)
+
+    def registered() -> set[str]:
+        return set(store.keys.worker_registry_expiries(raw(store.worker_registry_key())))
+
+    # The web's readers (readiness, the pipeline page) only read: their role may not update.
+    assert store.workers_alive(now_ms=now) == {"live": now + 10_000}
+    assert registered() == {"gone", "live"}
+    assert store.workers_alive(now_ms=now, prune=True) == {"live": now + 10_000}
+    assert registered() == {"live"}
