@@ -6,7 +6,7 @@ challenge's expiry is a step of the clock, not a sleep.
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -22,25 +22,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("table")]
 
 SCORES = "/api/scores/"
 TASK = "warm-up-sums"  # Easy: 3 questions of "+", min_seconds 3
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float):
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr("scoring.api.utcnow", clock)
-    monkeypatch.setattr("scoring.services.utcnow", clock)
-    return clock
 
 
 def client_for(user) -> APIClient:
