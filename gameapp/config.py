@@ -8,6 +8,7 @@ as a KeyError. Every error here names the setting that is wrong.
 import json
 import os
 import re
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import environ
@@ -44,7 +45,7 @@ def get_bool(name: str, default: bool) -> bool:
     raise _bad(name, raw, "one of 1/0, true/false, yes/no, on/off")
 
 
-def get_int(name: str, default: int, *, minimum: int = 0) -> int:
+def get_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None:
         return default
@@ -52,8 +53,8 @@ def get_int(name: str, default: int, *, minimum: int = 0) -> int:
         value = int(raw)
     except ValueError:
         raise _bad(name, raw, "an integer") from None
-    if value < minimum:
-        raise _bad(name, raw, f"an integer >= {minimum}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise _bad(name, raw, f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else ""))
     return value
 
 
@@ -129,7 +130,10 @@ def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def get_json_list(name: str, default: list) -> list:
+def get_json_list(name: str, default: list, *, validate: Callable[[list], object] | None = None,
+                  expected: str = "a JSON list") -> list:
+    """A JSON list; ``validate``, if given, is called on it and may raise
+    ValueError saying what is wrong with it (as ``expected``)."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -139,4 +143,9 @@ def get_json_list(name: str, default: list) -> list:
         raise _bad(name, raw, f"a JSON list ({exc})") from None
     if not isinstance(value, list):
         raise _bad(name, raw, "a JSON list")
+    if validate is not None:
+        try:
+            validate(value)
+        except ValueError as exc:
+            raise _bad(name, raw, f"{expected} ({exc})") from None
     return value

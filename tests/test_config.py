@@ -43,6 +43,9 @@ def manage(*args, **env):
         ("SCORE_HOLD_BURST_COUNT", "0"),
         ("CHALLENGE_TTL_SECONDS", "0"),
         ("CHALLENGE_RATE", "often"),
+        ("STREAM_BATCH_SIZE", "10001"),
+        ("STREAM_FILTERS", '[{"eventName": [{"prefixx": "INS"}]}]'),
+        ("STREAM_FILTERS", "[[]]"),
     ],
 )
 def test_invalid_setting_fails_startup_naming_it(name, value):

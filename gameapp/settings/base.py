@@ -8,6 +8,7 @@ top of this module.
 from pathlib import Path
 
 from gameapp import config
+from scoring.stream import filters
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -122,7 +123,7 @@ TOTALS_SCAN_SEGMENTS = config.get_int("TOTALS_SCAN_SEGMENTS", 4, minimum=1)
 # it is what one read finds, so a large size costs no latency. Lambda's
 # default is 100; under a backlog 10,000 folds far more submissions into
 # each TOTAL write (docs/benchmarks.md, bench/consumer.py).
-STREAM_BATCH_SIZE = config.get_int("STREAM_BATCH_SIZE", 10_000, minimum=1)
+STREAM_BATCH_SIZE = config.get_int("STREAM_BATCH_SIZE", 10_000, minimum=1, maximum=10_000)
 STREAM_BATCHING_WINDOW = config.get_float("STREAM_BATCHING_WINDOW", 0.0)  # MaximumBatchingWindowInSeconds
 STREAM_MAX_RETRY_ATTEMPTS = config.get_int("STREAM_MAX_RETRY_ATTEMPTS", 3, minimum=-1)  # -1: forever
 STREAM_MAX_RECORD_AGE = config.get_int("STREAM_MAX_RECORD_AGE", -1, minimum=-1)  # seconds; -1: no limit
@@ -138,9 +139,10 @@ STREAM_TOTALS_CACHE_SIZE = config.get_int("STREAM_TOTALS_CACHE_SIZE", 10_000, mi
 STREAM_ON_FAILURE_SQS_URL = config.get_url("STREAM_ON_FAILURE_SQS_URL", None, schemes=("http", "https"))
 STREAM_STARTING_POSITION = config.get_choice("STREAM_STARTING_POSITION", "TRIM_HORIZON", ("TRIM_HORIZON", "LATEST"))
 # FilterCriteria patterns, as a JSON list; the default is the seed's filter.
+# Checked here, with the consumer's own parser (a module of pure Python).
 STREAM_FILTERS = config.get_json_list("STREAM_FILTERS", [
     {"eventName": ["INSERT"], "dynamodb": {"Keys": {"PK": {"S": [{"prefix": "SCORE#"}]}}}},
-])
+], validate=filters.parse_patterns, expected="a JSON list of Lambda FilterCriteria patterns")
 # A dead worker's shards are taken over within this many seconds.
 STREAM_LEASE_SECONDS = config.get_float("STREAM_LEASE_SECONDS", 10.0, minimum=1.0)
 STREAM_POLL_INTERVAL = config.get_float("STREAM_POLL_INTERVAL", 0.25)
