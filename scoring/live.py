@@ -8,7 +8,9 @@ Redis being down must not fail a batch: totals are already safe in
 DynamoDB. It must not leave the boards wrong for good either, and a Lambda
 container keeps nothing between invocations, so a missed update is recorded
 where every process can see it: the ``BOARDS/STALE`` item in the table
-(``store.boards_stale_mark``). Whoever sees the marker next heals the boards:
+(``store.boards_stale_mark``). ``manage.py rebuild_leaderboard`` marks it
+too before it clears the boards, so one that fails part-way is healed the
+same way. Whoever sees the marker next heals the boards:
 rebuilds them from the TOTAL items (under a Redis lock, so one process at a
 time) and deletes the marker, unless another miss was marked meanwhile.
 Workers look every refresh interval (``heal_if_stale``); the Lambda handler
@@ -171,7 +173,8 @@ class LiveUpdater:
             return False
         self.heals += 1
         lag_s = max(0.0, self.clock() - marker.since_ms / 1000)
-        logger.info("Redis is back: rebuilt the leaderboards from %d totals (%d missed update(s), stale for %.0f s).",
+        logger.info("Healed the stale leaderboards: rebuilt them from %d totals (%d missed update(s) or stopped "
+                    "rebuild(s), stale for %.0f s).",
                     count, marker.misses, lag_s)
         self.stale = not healed
         self._announce_rebuilt()

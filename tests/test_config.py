@@ -44,6 +44,7 @@ def manage(*args, **env):
         ("CHALLENGE_TTL_SECONDS", "0"),
         ("CHALLENGE_RATE", "often"),
         ("STREAM_BATCH_SIZE", "10001"),
+        ("TOTALS_SCAN_SEGMENTS", "65"),
         ("STREAM_FILTERS", '[{"eventName": [{"prefixx": "INS"}]}]'),
         ("STREAM_FILTERS", "[[]]"),
     ],

@@ -113,8 +113,9 @@ DYNAMODB_READ_TIMEOUT = config.get_float("DYNAMODB_READ_TIMEOUT", 2.0, minimum=0
 # changing it needs `manage.py migrate_leaderboard_index` (docs/data-model.md).
 LEADERBOARD_INDEX_SHARDS = config.get_int("LEADERBOARD_INDEX_SHARDS", 10, minimum=1)
 # Full scans of the TOTAL items (rebuild_leaderboard, rebuild_totals, rules
-# changes) read this many segments in parallel, one thread each.
-TOTALS_SCAN_SEGMENTS = config.get_int("TOTALS_SCAN_SEGMENTS", 4, minimum=1)
+# changes) read this many segments in parallel, one thread each: at most 64,
+# the connections the DynamoDB client keeps (scoring.store.SCAN_SEGMENTS_MAX).
+TOTALS_SCAN_SEGMENTS = config.get_int("TOTALS_SCAN_SEGMENTS", 4, minimum=1, maximum=64)
 
 # --- Stream consumer (manage.py consume_scores) -----------------------------
 # The same knobs as a Lambda event source mapping, with the same meaning.

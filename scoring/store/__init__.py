@@ -26,6 +26,7 @@ as the StoreError family below.
 """
 
 from scoring.store.base import (  # noqa: F401 (the package's API)
+    SCAN_SEGMENTS_MAX,
     ConditionFailed,
     DataTrimmed,
     IteratorExpired,

@@ -101,6 +101,13 @@ def client():
     )
 
 
+# Connections each client keeps; a parallel scan reads each segment in a
+# thread of its own, so it takes at most this many segments
+# (TOTALS_SCAN_SEGMENTS and the commands' --segments are bounded by it).
+MAX_POOL_CONNECTIONS = 64
+SCAN_SEGMENTS_MAX = MAX_POOL_CONNECTIONS
+
+
 @functools.lru_cache(maxsize=16)
 def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
     config = Config(
@@ -108,7 +115,7 @@ def _client(endpoint_url, region, max_attempts, connect_timeout, read_timeout):
         retries={"total_max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        max_pool_connections=64,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
         # Requests are built here, not from user input, and DynamoDB validates
         # them anyway; skipping botocore's client-side check is ~0.2 ms a call
         # on the submit path (bench/api_submit.py).

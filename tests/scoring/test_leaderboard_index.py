@@ -228,6 +228,7 @@ def test_the_migration_command_dry_runs_reports_progress_and_is_idempotent(setti
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--segments", "0"], "--segments must be >= 1"),
+                                               (["--segments", "65"], "--segments must be at most 64"),
                                                (["--max-rate", "-1"], "--max-rate must be >= 0")])
 def test_the_migration_command_refuses_bad_arguments_clearly(args, message):
     with pytest.raises(CommandError, match=message):
@@ -300,8 +301,47 @@ def test_rebuild_leaderboard_refuses_to_run_while_another_rebuild_holds_the_lock
             call_command("rebuild_leaderboard", "--no-progress")
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--segments", "0"], "--segments must be a whole number >= 1"),
+@pytest.mark.parametrize(("args", "message"), [(["--segments", "0"], "--segments must be a whole number from 1 to 64"),
+                                               (["--segments", "65"], "--segments must be a whole number from 1 to 64"),
                                                (["--progress-every", "-2"], "--progress-every must be >= 0")])
 def test_rebuild_leaderboard_refuses_bad_arguments_clearly(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("rebuild_leaderboard", *args)
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_rebuild_that_fails_part_way_leaves_the_boards_for_a_consumer_to_heal(monkeypatch):
+    from scoring.live import LiveUpdater
+
+    put_totals([total(f"p{i:04d}", i + 1) for i in range(2_100)])
+    call_command("rebuild_leaderboard", "--no-progress", stdout=StringIO())
+    assert store.boards_stale_get() is None  # a rebuild that finished leaves no marker
+    real_scan = store.totals_scan
+
+    def scan_then_outage(**kwargs):
+        # DynamoDB stops answering after the first pages, as the store reports an outage.
+        for n, found in enumerate(real_scan(**kwargs)):
+            if n == 2_050:
+                raise store.StoreUnavailable("DynamoDB Scan failed: ThrottlingException", code="ThrottlingException")
+            yield found
+
+    monkeypatch.setattr(store, "totals_scan", scan_then_outage)
+    with pytest.raises(CommandError, match="The boards are marked stale: a running consumer rebuilds them"):
+        call_command("rebuild_leaderboard", "--no-progress", stdout=StringIO())
+    assert ranking.client().zcard(ranking.board_key("all")) == 2_000  # cleared, and only part loaded back
+    assert store.boards_stale_get() is not None
+    monkeypatch.setattr(store, "totals_scan", real_scan)
+    assert LiveUpdater(push=lambda messages: None).heal_if_stale()
+    assert ranking.top("all", 1)[0][0].player_id == "p2099"
+    assert ranking.entry("all", "p0000").rank == 2_100
+    assert store.boards_stale_get() is None
+
+
+@pytest.mark.usefixtures("redis_url")
+def test_a_rebuild_that_cannot_reach_dynamodb_leaves_the_boards_as_they_were():
+    put_totals([total("p1", 10), total("p2", 20)])
+    call_command("rebuild_leaderboard", "--no-progress", stdout=StringIO())
+    with override_settings(DYNAMODB_TABLE="no-such-table"), \
+            pytest.raises(CommandError, match="The boards were not touched"):
+        call_command("rebuild_leaderboard", "--no-progress", stdout=StringIO())
+    assert [entry.player_id for entry in ranking.top("all", 2)[0]] == ["p2", "p1"]

@@ -32,6 +32,8 @@ class Command(BaseCommand):
                                    ("--max-rate", max_rate, 0), ("--progress-every", progress_every, 0)):
             if value < least:
                 raise CommandError(f"{name} must be >= {least}, not {value:g}")
+        if segments > store.SCAN_SEGMENTS_MAX:
+            raise CommandError(f"--segments must be at most {store.SCAN_SEGMENTS_MAX}, not {segments}")
         started = time.monotonic()
         last_report = [float("-inf")]
 

@@ -1,3 +1,6 @@
+import contextlib
+import signal
+import threading
 import time
 
 from django.conf import settings
@@ -20,8 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, segments=None, progress_every=1.0, no_progress=False, **options):
         segments = settings.TOTALS_SCAN_SEGMENTS if segments is None else segments
-        if segments < 1:
-            raise CommandError(f"--segments must be a whole number >= 1, not {segments}")
+        if not 1 <= segments <= store.SCAN_SEGMENTS_MAX:
+            raise CommandError(f"--segments must be a whole number from 1 to {store.SCAN_SEGMENTS_MAX}, not {segments}")
         if progress_every < 0:
             raise CommandError(f"--progress-every must be >= 0 seconds, not {progress_every:g}")
         started = time.monotonic()
@@ -35,25 +38,57 @@ class Command(BaseCommand):
                 last_report[0] = now
                 self.stderr.write(self._line(done, segments))
 
+        marked = False
         try:
-            with ranking.rebuild_lock() as held:
+            with _sigterm_unwinds(), ranking.rebuild_lock() as held:
                 if not held:
                     # A worker healing the boards after a Redis outage (or another
                     # rebuild): two rebuilds at once would clear each other's boards.
                     raise CommandError("Another process is rebuilding the boards (Redis lock lb:rebuild); "
                                        "try again when it is done.")
+                # The boards are cleared before the scan reads the totals back:
+                # marked stale first, a rebuild that fails or is stopped part-way
+                # leaves them for a consumer to heal (scoring/live.py), as after a
+                # Redis outage, instead of half empty until someone notices.
+                store.boards_stale_mark(now_ms=int(time.time() * 1000))
+                marked = True
+                seen = store.boards_stale_get()
                 count = ranking.boards_rebuild(store.totals_scan(segments=segments,
                                                                  progress=lambda n: report("read", n)),
                                                progress=lambda n: report("loaded", n))
+                store.boards_stale_clear(seen=seen)
         except ranking.RankingUnavailable as exc:
-            raise CommandError(f"Redis is unavailable: {exc}") from None
+            raise CommandError(f"Redis is unavailable: {exc}{self._left(marked)}") from None
         except store.StoreError as exc:
-            raise CommandError(f"DynamoDB is unavailable: {exc}") from None
+            raise CommandError(f"DynamoDB is unavailable: {exc}{self._left(marked)}") from None
+        except KeyboardInterrupt:
+            raise CommandError(f"Stopped{self._left(marked)}") from None
         if not no_progress:
             self.stderr.write(self._line({"read": max(done["read"], count), "loaded": count}, segments))
         self.stdout.write(self.style.SUCCESS(f"Rebuilt the leaderboards from {count:,} player total(s) in "
                                              f"{time.monotonic() - started:.1f} s ({segments} scan segments)."))
 
     @staticmethod
+    def _left(marked: bool) -> str:
+        if not marked:
+            return ". The boards were not touched."
+        return (". The boards are marked stale: a running consumer rebuilds them from DynamoDB once it answers "
+                "(or run this command again).")
+
+    @staticmethod
     def _line(done: dict[str, int], segments: int) -> str:
         return f"read {done['read']:,} totals ({segments} segments) ... loaded {done['loaded']:,} into the boards"
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """A SIGTERM raises KeyboardInterrupt meanwhile, as Ctrl-C does, so the
+    rebuild lock is released on the way out instead of held for its timeout."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are the main thread's
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
