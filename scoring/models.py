@@ -3,6 +3,7 @@
 Scores never live here; they live in DynamoDB (see scoring/store/).
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
@@ -28,6 +29,8 @@ def ranges_validate(value) -> None:
 # What a difficulty may be worth: far above any sensible value, and well
 # inside every integer the catalog and the totals hold.
 MAX_POINTS = 1_000_000
+# A challenge's questions: the API takes at most this many answers.
+MAX_QUESTIONS = 100
 
 
 class RulesQuerySet(models.QuerySet):
@@ -77,14 +80,19 @@ class Difficulty(models.Model):
     points = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(MAX_POINTS)],
         help_text="Points a player earns for completing a task of this difficulty.")
-    ordering = models.PositiveSmallIntegerField(default=0, help_text="Lower comes first.")
+    ordering = models.PositiveSmallIntegerField(
+        default=0, help_text="Lower comes first. It also sets the size of the numbers in the questions of tasks "
+        "without ranges of their own: 1 (or 0) units, 2 tens, 3 and above hundreds.")
     question_count = models.PositiveSmallIntegerField(
-        default=5, help_text="Questions in a challenge of this difficulty.")
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(MAX_QUESTIONS)],
+        help_text=f"Questions in a challenge of this difficulty (1 to {MAX_QUESTIONS}).")
     min_seconds = models.FloatField(
-        default=6.0, help_text="The fastest credible honest completion of a challenge, in seconds; "
-        "faster answers are refused.")
+        default=6.0, validators=[MinValueValidator(0.0)],
+        help_text="The fastest credible honest completion of a challenge, in seconds; faster answers are refused. "
+        "Below the time a challenge lasts (CHALLENGE_TTL_SECONDS).")
     review_seconds = models.FloatField(
-        null=True, blank=True, help_text="Verified completions faster than this, in seconds, are held for staff "
+        null=True, blank=True, validators=[MinValueValidator(0.0)],
+        help_text="Verified completions faster than this, in seconds, are held for staff "
         "review before they count (above min_seconds; empty: never held for speed).")
 
     objects = DifficultyQuerySet.as_manager()
@@ -109,6 +117,9 @@ class Difficulty(models.Model):
                 _points_recorded(self.pk, before=before)
 
     def clean(self) -> None:
+        if self.min_seconds is not None and self.min_seconds >= settings.CHALLENGE_TTL_SECONDS:
+            raise ValidationError({"min_seconds": f"A challenge lasts {settings.CHALLENGE_TTL_SECONDS:g} s "
+                                   "(CHALLENGE_TTL_SECONDS): with this floor none could be completed."})
         if self.review_seconds is not None and self.min_seconds is not None and self.review_seconds < self.min_seconds:
             raise ValidationError({"review_seconds": "The review time cannot be below min_seconds: "
                                    "faster completions are already refused."})

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from scoring import spectator
 from scoring.domain import WINDOWS
-from scoring.models import Task
+from scoring.models import MAX_QUESTIONS, Task
 
 
 class StrictSerializer(serializers.Serializer):
@@ -59,8 +59,9 @@ class FlatListField(serializers.ListField):
                 [f"Item {i}: {' '.join(map(str, errors))}" for i, errors in detail.items()]) from None
 
 
-# Signed tokens are ~200 characters (scoring/challenge_tokens.py).
-CHALLENGE_TOKEN_MAX_LENGTH = 512
+# Signed tokens are ~250 characters, more for a task with wide ranges
+# (scoring/challenge_tokens.py).
+CHALLENGE_TOKEN_MAX_LENGTH = 1024
 
 
 class PlayedSubmissionSerializer(StrictSerializer):
@@ -70,7 +71,7 @@ class PlayedSubmissionSerializer(StrictSerializer):
     challenge = serializers.CharField(max_length=CHALLENGE_TOKEN_MAX_LENGTH, trim_whitespace=False,
                                       help_text="The `challenge` token from POST /api/tasks/{slug}/challenges/.")
     answers = FlatListField(child=StrictIntegerField(min_value=-(10**12), max_value=10**12),
-                                    max_length=100, help_text="One answer per question, in order.")
+                                    max_length=MAX_QUESTIONS, help_text="One answer per question, in order.")
 
 
 class PlainOutputSerializer(serializers.Serializer):

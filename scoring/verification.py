@@ -1,8 +1,9 @@
 """Server-verified play: issuing a task's challenge, and checking an answer.
 
 A challenge exists only in its signed token (scoring/challenge_tokens.py);
-its questions are regenerated from the token's seed and the task's spec
-(scoring/challenges.py). Verifying costs one HMAC and some arithmetic, and
+its questions are regenerated from the token's seed and the terms it was
+issued with (``Terms``: scoring/challenges.py's spec, the question count and
+``min_seconds``). Verifying costs one HMAC and some arithmetic, and
 reads nothing but the cached catalog.
 
 The checks run in a fixed order, each refusal its own exception, so that a
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from scoring import challenge_tokens
-from scoring.challenges import Question, answers_check, questions_generate
+from scoring.challenges import RANGES, Question, QuestionSpec, answers_check, questions_generate
 from scoring.models import Task
 
 VERIFIED_BY_CHALLENGE = "challenge"
@@ -92,19 +93,50 @@ class Evidence:
     elapsed_ms: int
 
 
-def challenge_questions(task: Task, seed: int) -> list[Question]:
-    count, spec = task.question_spec()
-    return questions_generate(seed=seed, spec=spec, count=count)
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a challenge asks: how many questions, of which spec, and its
+    ``min_seconds``. Fixed when it is issued and carried in its signed
+    token, so an admin's later edit of the task or its difficulty applies
+    to the challenges issued after it, never to one a player is answering."""
+
+    count: int
+    min_seconds: float
+    spec: QuestionSpec
+
+    @classmethod
+    def of(cls, task: Task) -> Terms:
+        count, spec = task.question_spec()
+        return cls(count=count, min_seconds=task.difficulty.min_seconds, spec=spec)
+
+    def to_json(self) -> list:
+        """Compact, for the token: [count, min_seconds, ops, [low, high of each range]]."""
+        return [self.count, self.min_seconds, "".join(self.spec.ops),
+                [bound for name in RANGES for bound in getattr(self.spec, name)]]
+
+    @classmethod
+    def from_json(cls, raw: list) -> Terms:
+        """Raises ValueError, TypeError or IndexError for anything else."""
+        count, min_seconds, ops, bounds = raw
+        if len(bounds) != 2 * len(RANGES):
+            raise ValueError("ranges")
+        ranges = {name: (bounds[2 * i], bounds[2 * i + 1]) for i, name in enumerate(RANGES)}
+        return cls(count=int(count), min_seconds=float(min_seconds), spec=QuestionSpec(ops=tuple(ops), **ranges))
+
+    def questions(self, seed: int) -> list[Question]:
+        return questions_generate(seed=seed, spec=self.spec, count=self.count)
 
 
 def challenge_new(*, player_id: str, task: Task, now: datetime) -> IssuedChallenge:
     """A new challenge of this task for this player. Writes nothing."""
-    token, challenge = challenge_tokens.challenge_issue(player_id=player_id, task=task.slug, now=now)
+    terms = Terms.of(task)
+    token, challenge = challenge_tokens.challenge_issue(player_id=player_id, task=task.slug, now=now,
+                                                        terms=terms.to_json())
     return IssuedChallenge(
-        token=token, task=task.slug, questions=challenge_questions(task, challenge.seed),
+        token=token, task=task.slug, questions=terms.questions(challenge.seed),
         issued_at=challenge.issued_at,
         expires_at=challenge.issued_at + timedelta(seconds=settings.CHALLENGE_TTL_SECONDS),
-        min_seconds=task.difficulty.min_seconds,
+        min_seconds=terms.min_seconds,
     )
 
 
@@ -119,6 +151,10 @@ def play_verify(*, token: object, answers: list[int], player_id: str, task_slug:
         challenge = challenge_tokens.challenge_load(token=token, max_age_seconds=float("inf"), now=now)
     except challenge_tokens.ChallengeInvalid as exc:
         raise ChallengeInvalid(f"Invalid challenge: {exc}.") from None
+    try:
+        issued_terms = Terms.from_json(challenge.terms) if challenge.terms is not None else None
+    except (ValueError, TypeError, IndexError):  # signed by us, so never from a client: a bug, said plainly
+        raise ChallengeInvalid("Invalid challenge: the challenge token is malformed.") from None
     if challenge.player_id != player_id:
         raise ChallengeNotYours("This challenge was issued to another player.")
     if challenge.task != task_slug:
@@ -131,11 +167,11 @@ def play_verify(*, token: object, answers: list[int], player_id: str, task_slug:
     task = task_for(task_slug)
     if task is None:
         raise TaskUnavailable(f"Task {task_slug!r} is unknown or inactive.")
-    min_ms = int(task.difficulty.min_seconds * 1000)
-    if elapsed_ms < min_ms:
+    terms = issued_terms or Terms.of(task)  # a token from before terms were carried: today's
+    if elapsed_ms < int(terms.min_seconds * 1000):
         raise TooFast(f"Answered in {elapsed_ms / 1000:.1f} s; a {task.difficulty.name} challenge takes "
-                      f"at least {task.difficulty.min_seconds:g} s.")
-    questions = challenge_questions(task, challenge.seed)
+                      f"at least {terms.min_seconds:g} s.")
+    questions = terms.questions(challenge.seed)
     wrong = answers_check(questions=questions, answers=answers)
     if wrong:
         count = len(questions)

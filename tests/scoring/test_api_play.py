@@ -154,6 +154,36 @@ def test_a_resend_after_the_challenge_expired_still_finds_the_original(player_cl
     assert item_count() == 1
 
 
+def test_a_challenge_keeps_the_terms_it_was_issued_with_when_staff_edit_its_task(player_client, clock):
+    """The questions, their number and min_seconds travel in the token: an
+    edit in admin applies to the challenges issued after it."""
+    challenge = start(player_client)
+    task = Task.objects.get(slug=TASK)
+    task.ops, task.ranges = "*", {"factor": [50, 99]}
+    task.save()
+    task.difficulty.question_count, task.difficulty.min_seconds = 7, 600
+    task.difficulty.save()
+    clock.advance(challenge["min_seconds"])
+    accepted = answer(player_client, challenge)
+    assert accepted.status_code == 202, accepted.content
+    fresh = start(player_client)
+    assert (len(fresh["questions"]), fresh["min_seconds"]) == (7, 600)
+    assert {q["op"] for q in fresh["questions"]} == {"*"}
+
+
+def test_a_token_issued_before_terms_were_carried_is_checked_against_the_task_as_it_is(player_client, clock):
+    from django.core import signing
+
+    from scoring.challenge_tokens import SALT
+
+    challenge = start(player_client)
+    payload = signing.loads(challenge["challenge"], salt=SALT)
+    del payload["q"]
+    challenge["challenge"] = signing.dumps(payload, salt=SALT)
+    clock.advance(min_seconds())
+    assert answer(player_client, challenge).status_code == 202
+
+
 def test_a_trusted_client_may_post_a_bare_task_and_is_named_on_the_item(trusted, player_client, table):
     response = player_client.post(SCORES, data=json.dumps({"task": TASK}), content_type="application/json")
     assert response.status_code == 202, response.content

@@ -17,6 +17,12 @@ def test_a_token_gives_back_the_challenge_it_was_issued_for():
     assert (loaded.player_id, loaded.task, loaded.issued_at) == ("42", "times-tables", NOW)
 
 
+def test_a_tokens_terms_come_back_as_they_were_issued():
+    terms = [3, 4.5, "+-", [1, 9, 2, 9, 2, 9, 2, 9, 2, 9]]
+    token, issued = challenge_issue(player_id="42", task="t", now=NOW, terms=terms)
+    assert challenge_load(token=token, max_age_seconds=600, now=NOW).terms == terms == issued.terms
+
+
 def test_the_issue_time_round_trips_at_millisecond_precision():
     now = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
     token, issued = challenge_issue(player_id="42", task="t", now=now)

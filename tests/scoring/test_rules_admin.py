@@ -117,3 +117,17 @@ def test_the_changelist_still_edits_ordering_inline(admin_client):
     assert response.status_code == 302
     assert Difficulty.objects.get(pk=hard.pk).ordering == 9
     assert RulesChange.objects.count() == 0
+
+
+@pytest.mark.parametrize(("changes", "field", "says"), [
+    ({"question_count": 0}, "question_count", "greater than or equal to 1"),
+    ({"question_count": 101}, "question_count", "less than or equal to 100"),
+    ({"min_seconds": -5}, "min_seconds", "greater than or equal to 0"),
+    ({"min_seconds": 900, "review_seconds": ""}, "min_seconds", "none could be completed"),
+])
+def test_admin_refuses_a_difficulty_no_challenge_could_be_played_at(admin_client, changes, field, says):
+    easy = Difficulty.objects.get(name="Easy")
+    response = admin_client.post(f"/admin/scoring/difficulty/{easy.pk}/change/", difficulty_form(easy, **changes))
+    assert response.status_code == 200
+    assert says in " ".join(response.context["adminform"].form.errors[field])
+    assert Difficulty.objects.get(name="Easy").question_count == easy.question_count
