@@ -214,3 +214,28 @@ def test_unexpected_error_is_500_json_without_traceback(player_client, monkeypat
     response = post(player_client, '{"task": "warm-up-sums"}')()
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error."}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_post_without_the_trailing_slash_is_a_json_404_saying_where_it_goes(
+        player_client, assert_nothing_written, settings, debug):
+    # Not a 301: a client following it would GET the submissions list (a
+    # 200, the API's "already stored"); under DEBUG Django would raise.
+    settings.DEBUG = debug
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}', path="/api/scores"))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found: /api/scores. API paths end with a slash: /api/scores/"}
+
+
+def test_an_unknown_api_path_is_a_json_404(player_client):
+    response = player_client.get("/api/nope/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found: /api/nope/."}
+    assert player_client.get("/play").status_code == 301  # pages keep Django's redirect to the slash
+
+
+def test_a_chunked_body_is_411_not_read_as_empty(player_client, assert_nothing_written):
+    response = assert_nothing_written(post(player_client, '{"task": "warm-up-sums"}', CONTENT_LENGTH="",
+                                           HTTP_TRANSFER_ENCODING="chunked"))
+    assert response.status_code == 411
+    assert "Content-Length" in response.json()["detail"]
