@@ -1,6 +1,7 @@
 """`manage.py consume_scores` as a real process against a real moto server."""
 
 import signal
+import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -129,3 +130,29 @@ def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start
     totals = store.totals_get_many(player_ids=["p0", "p1", "p2"])
     assert sum(t.total for t in totals.values()) == 60 * 10
     assert {p: t.total for p, t in totals.items()} == {"p0": 200, "p1": 200, "p2": 200}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "--batch-size must be between 1 and 10,000"),
+    (["--batch-size", "-1"], "--batch-size must be between 1 and 10,000"),
+    (["--progress-every", "-5"], "--progress-every must be >= 0 seconds, not -5"),
+    (["--progress-every", "nan"], "--progress-every must be >= 0 seconds, not nan"),
+    (["--metrics-port", "70000"], "--metrics-port 70000: give a port from 1 to 65535"),
+    (["--metrics-port", "0"], "--metrics-port 0: give a port from 1 to 65535"),
+])
+def test_a_bad_option_is_refused_in_one_line_before_reading_the_stream(run_consumer_once, args, message):
+    result = run_consumer_once(*args)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().startswith(f"CommandError: {message}"), result.stderr[-2000:]
+    assert "\n" not in result.stderr.strip()
+    assert not store.checkpoints_all()
+
+
+def test_a_metrics_port_in_use_is_refused_in_one_line(run_consumer_once):
+    with socket.create_server(("0.0.0.0", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_consumer_once("--metrics-port", str(port))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"CommandError: --metrics-port {port} is already in use: stop " \
+                                                     "what serves on it, or give another port."

@@ -1,3 +1,4 @@
+import errno
 import logging
 import os
 import signal
@@ -32,8 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", help="Name of this worker in leases (default: host-pid-random).")
         parser.add_argument("--batch-size", type=int, help=f"Most records per batch, 1 to {BATCH_SIZE_MAX:,} "
                                                            "(default: settings.STREAM_BATCH_SIZE).")
-        parser.add_argument("--progress-every", type=float, default=10.0, help="Seconds between progress lines.")
-        parser.add_argument("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+        parser.add_argument("--progress-every", type=float, default=10.0,
+                            help="Seconds between progress lines (0: one every pass).")
+        parser.add_argument("--metrics-port", type=int, help="Serve Prometheus metrics on this port (1 to 65535).")
         parser.add_argument("--heartbeat-file", help="Touch this file every loop, for a container healthcheck.")
 
     def handle(self, *args, **options):
@@ -41,10 +43,16 @@ class Command(BaseCommand):
             filters = parse_patterns(settings.STREAM_FILTERS)
         except (InvalidFilter, ValueError) as exc:
             raise CommandError(f"Setting STREAM_FILTERS is invalid: {exc}") from None
-        batch_size = options["batch_size"] or settings.STREAM_BATCH_SIZE
+        batch_size = settings.STREAM_BATCH_SIZE if options["batch_size"] is None else options["batch_size"]
         if not 1 <= batch_size <= BATCH_SIZE_MAX:
             raise CommandError(f"--batch-size must be between 1 and {BATCH_SIZE_MAX:,} (Lambda's largest BatchSize "
                                "for a DynamoDB stream).")
+        progress_every = options["progress_every"]
+        if not progress_every >= 0:  # not `< 0`: NaN compares false, and would silence progress for good
+            raise CommandError(f"--progress-every must be >= 0 seconds, not {progress_every:g}.")
+        metrics_port = options["metrics_port"]
+        if metrics_port is not None and not 1 <= metrics_port <= 65535:
+            raise CommandError(f"--metrics-port {metrics_port}: give a port from 1 to 65535.")
         worker_id = options["worker_id"] or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         try:
             arn = store.stream_arn()
@@ -60,7 +68,7 @@ class Command(BaseCommand):
                                on_failure_sqs_url=settings.STREAM_ON_FAILURE_SQS_URL)
         worker = Worker(stream_arn=arn, worker_id=worker_id, live=LiveUpdater(), publish=publisher_from_settings(),
                         sqs_client=store.sqs_client() if policy.on_failure_sqs_url else None,
-                        config=WorkerConfig(reader=reader, policy=policy, progress_every=options["progress_every"],
+                        config=WorkerConfig(reader=reader, policy=policy, progress_every=progress_every,
                                             heartbeat_file=options["heartbeat_file"]))
 
         def on_signal(signum, frame):
@@ -70,9 +78,15 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         logger.info("consume_scores %s reading %s", worker_id, arn)
-        if options["metrics_port"]:
-            start_http_server(options["metrics_port"], addr="0.0.0.0")
-            logger.info("Prometheus metrics on port %d", options["metrics_port"])
+        if metrics_port is not None:
+            try:
+                start_http_server(metrics_port, addr="0.0.0.0")
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CommandError(f"--metrics-port {metrics_port} is already in use: stop what serves on it, "
+                                       "or give another port.") from None
+                raise CommandError(f"Cannot serve metrics on --metrics-port {metrics_port}: {exc}.") from None
+            logger.info("Prometheus metrics on port %d", metrics_port)
         worker.run(once=options["once"])
         worker.shutdown()
         logger.info("consume_scores %s stopped cleanly.", worker_id)
