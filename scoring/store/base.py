@@ -74,13 +74,19 @@ _BY_CODE = {"ExpiredIteratorException": IteratorExpired, "TrimmedDataAccessExcep
 
 
 @contextlib.contextmanager
-def errors_mapped(what: str) -> Iterator[None]:
-    """Turn botocore's errors raised inside the block into the store's."""
+def errors_mapped(what: str, *, table: str | None = None) -> Iterator[None]:
+    """Turn botocore's errors raised inside the block into the store's.
+    ``table``: the table the request names, for the message if it is missing."""
     try:
         yield
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         message = f"{what} failed: {code or exc}"
+        # Without a table in the request (a Streams call) the missing
+        # resource is a stream or a shard, which init_dynamodb cannot help.
+        if code == "ResourceNotFoundException" and table:
+            init = "manage.py init_dynamodb" + ("" if table == settings.DYNAMODB_TABLE else f" --table {table}")
+            message = f"{what} failed: table {table!r} not found ({code}); `{init}` creates it"
         if code in _UNAVAILABLE_CODES:
             raise StoreUnavailable(message, code=code) from exc
         if code == "ConditionalCheckFailedException":
@@ -175,8 +181,13 @@ def table_name() -> str:
 
 def call(method: str, *, client=None, **kwargs) -> dict:
     """Call DynamoDB (or ``client``, any boto3 client), through the error mapping."""
-    with errors_mapped(f"DynamoDB {method}"):
+    with errors_mapped(f"DynamoDB {method}", table=_table_named(kwargs)):
         return getattr(client or _dynamodb(), method)(**kwargs)
+
+
+def _table_named(request: dict) -> str | None:
+    """The table a request names: its TableName, or a batch call's one table."""
+    return request.get("TableName") or next(iter(request.get("RequestItems") or {}), None)
 
 
 def call_if(method: str, **kwargs) -> bool:
@@ -192,7 +203,7 @@ def call_if(method: str, **kwargs) -> bool:
 def paginate(method: str, *, client=None, **kwargs) -> Iterator[dict]:
     """Every page of a paginated call (Scan, Query), through the error
     mapping: botocore fetches the next page inside the iteration."""
-    with errors_mapped(f"DynamoDB {method}"):
+    with errors_mapped(f"DynamoDB {method}", table=_table_named(kwargs)):
         yield from (client or _dynamodb()).get_paginator(method).paginate(**kwargs)
 
 

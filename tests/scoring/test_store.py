@@ -90,6 +90,30 @@ def test_a_missing_table_is_unavailable():
         store.score_get(submission_id="x")
 
 
+@pytest.mark.parametrize(("read", "what"), [
+    (lambda: store.score_get(submission_id="x"), "DynamoDB get_item"),
+    (lambda: store.table_item_count(), "DynamoDB scan"),
+    (lambda: store.items_get_many([{"PK": {"S": "x"}, "SK": {"S": "x"}}]), "DynamoDB batch_get_item"),
+])
+def test_a_missing_table_is_named_with_the_command_that_creates_it(read, what):
+    with override_settings(DYNAMODB_TABLE="no-such-table"), pytest.raises(store.StoreUnavailable) as caught:
+        read()
+    assert str(caught.value) == (f"{what} failed: table 'no-such-table' not found (ResourceNotFoundException); "
+                                 "`manage.py init_dynamodb` creates it")
+
+
+def test_a_missing_table_other_than_the_settings_one_names_its_own_init_dynamodb():
+    with pytest.raises(store.StoreUnavailable, match=r"table 'other-table' not found \(ResourceNotFoundException\); "
+                                                    r"`manage.py init_dynamodb --table other-table` creates it$"):
+        store.call("describe_table", TableName="other-table")
+
+
+def test_a_missing_stream_or_shard_is_not_called_a_missing_table():
+    with pytest.raises(store.StoreUnavailable) as caught:
+        store.records_get(client=RefusingStreams("ResourceNotFoundException"), iterator="it", limit=10)
+    assert str(caught.value) == "DynamoDB get_records failed: ResourceNotFoundException"
+
+
 class RefusingStreams:
     """A Streams client that answers every call with one of AWS's documented
     error codes, as botocore raises them."""
