@@ -1,12 +1,14 @@
 """The store against a real moto server: the one door's errors, and Time to
 Live on housekeeping items only."""
 
+import io
 import time
 from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from scoring import lambda_handler, processing, store
@@ -106,6 +108,13 @@ def test_a_missing_table_other_than_the_settings_one_names_its_own_init_dynamodb
     with pytest.raises(store.StoreUnavailable, match=r"table 'other-table' not found \(ResourceNotFoundException\); "
                                                     r"`manage.py init_dynamodb --table other-table` creates it$"):
         store.call("describe_table", TableName="other-table")
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_init_dynamodb_refuses_an_empty_table_name_instead_of_using_the_default(name):
+    with pytest.raises(CommandError, match=r"^--table is empty: give a table name, or leave --table out for "
+                                           rf"settings.DYNAMODB_TABLE \({settings.DYNAMODB_TABLE}\)\.$"):
+        call_command("init_dynamodb", "--table", name, stdout=io.StringIO())
 
 
 def test_a_missing_stream_or_shard_is_not_called_a_missing_table():

@@ -11,7 +11,10 @@ class Command(BaseCommand):
         parser.add_argument("--table", help="Table name (default: settings.DYNAMODB_TABLE).")
 
     def handle(self, *args, table=None, **options):
-        name = table or settings.DYNAMODB_TABLE
+        if table is not None and not table.strip():
+            raise CommandError("--table is empty: give a table name, or leave --table out for "
+                               f"settings.DYNAMODB_TABLE ({settings.DYNAMODB_TABLE}).")
+        name = settings.DYNAMODB_TABLE if table is None else table
         where = settings.DYNAMODB_ENDPOINT_URL or f"AWS {settings.AWS_REGION}"
         try:
             stream_arn, created = store.table_ensure(name=name)
