@@ -12,9 +12,13 @@ from scoring.stream.filters import InvalidFilter, parse_patterns
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+class DurationTooLong(ValueError):
+    """A well-formed duration too long to subtract from now."""
+
+
 def duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h`` or ``1d``; ValueError for anything else, a
-    duration too long to subtract from now included."""
+    """``90s``, ``30m``, ``2h`` or ``1d``; DurationTooLong for one that
+    reaches back before the year 1, ValueError for anything else."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
     if not match:
         raise ValueError(text)
@@ -22,7 +26,7 @@ def duration(text: str) -> timedelta:
         age = timedelta(**{_UNITS[match[2]]: float(match[1])})
         utcnow() - age
     except OverflowError:
-        raise ValueError(text) from None
+        raise DurationTooLong(text) from None
     return age
 
 
@@ -48,6 +52,9 @@ class Command(BaseCommand):
     def handle(self, *args, older_than="1h", batch_size=BATCH_SIZE, limit=None, dry_run=False, **options):
         try:
             age = duration(older_than)
+        except DurationTooLong:
+            raise CommandError(f"--older-than {older_than!r} is too long: it reaches back before the year 1. Give a "
+                               "shorter age, as in 30d.") from None
         except ValueError:
             raise CommandError(f"--older-than {older_than!r}: give a number and a unit, as in 90s, 30m, 2h or 1d.") \
                 from None
