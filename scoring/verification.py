@@ -169,7 +169,8 @@ def play_verify(*, token: object, answers: list[int], player_id: str, task_slug:
         raise TaskUnavailable(f"Task {task_slug!r} is unknown or inactive.")
     terms = issued_terms or Terms.of(task)  # a token from before terms were carried: today's
     if elapsed_ms < int(terms.min_seconds * 1000):
-        raise TooFast(f"Answered in {elapsed_ms / 1000:.1f} s; a {task.difficulty.name} challenge takes "
+        # Plural, so no article has to agree with a name staff choose ("a Easy").
+        raise TooFast(f"Answered in {elapsed_ms / 1000:.1f} s; {task.difficulty.name} challenges take "
                       f"at least {terms.min_seconds:g} s.")
     questions = terms.questions(challenge.seed)
     wrong = answers_check(questions=questions, answers=answers)

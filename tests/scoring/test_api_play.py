@@ -267,7 +267,7 @@ def test_answering_faster_than_min_seconds_is_422(player_client, clock, refused)
     challenge = start(player_client)
     clock.advance(min_seconds() - 0.5)
     response = refused(lambda: answer(player_client, challenge))
-    assert_refused(response, 422, "too_fast", says=f"at least {min_seconds():g} s")
+    assert_refused(response, 422, "too_fast", says=f"; Easy challenges take at least {min_seconds():g} s.")
 
 
 def test_wrong_answers_are_422_naming_which(player_client, clock, refused):
