@@ -68,6 +68,18 @@ async def dispatch_serially(sources: list[Callable[[], Awaitable[dict]]], dispat
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def unknown_path_refuse(scope, receive, send) -> None:
+    """The websocket route of every path no other route takes: the handshake
+    is refused (a close before accept, which the server answers with 403).
+    Channels' URLRouter raises ValueError for such a path instead, which the
+    server logs as an error, with a traceback, and answers with 500.
+
+    A plain ASGI app, not a consumer: refusing needs no channel, no
+    database connection and no message after the first."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close"})
+
+
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/leaderboard/?window=all|week|day``: a snapshot, then deltas.
 

@@ -3,6 +3,7 @@ ASGI application (origin check, session auth, routing), with a real Redis
 for the read model and the in-memory channel layer."""
 
 import asyncio
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -126,6 +127,13 @@ async def test_a_socket_from_another_origin_is_refused():
 async def test_an_unknown_window_is_refused():
     communicator, connected = await connect("/ws/leaderboard/?window=year")
     assert not connected or (await communicator.receive_output())["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("path", ["/ws/nope/", "/ws/leaderboard/extra/", "/", "/ws/nope/\n"])
+async def test_an_unknown_path_is_refused_without_an_error_logged(path, caplog):
+    communicator, connected = await connect(path)
+    assert not connected
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_snapshot_without_redis_falls_back_to_dynamodb(settings, table):
