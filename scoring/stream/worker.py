@@ -33,6 +33,14 @@ from scoring.stream.reader import BatchAbandoned, ReaderConfig, StreamReader
 logger = logging.getLogger("scoring.stream")
 
 
+class OtherWorkersRunning(Exception):
+    """``run(once=True)`` cannot drain the stream: live workers hold shards."""
+
+    def __init__(self, workers: list[str]):
+        super().__init__(f"{len(workers)} other consumer(s) hold shards of the stream: {', '.join(workers)}")
+        self.workers = workers
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     reader: ReaderConfig
@@ -161,8 +169,15 @@ class Worker:
         return got
 
     def run(self, *, once: bool = False) -> None:
-        """Pass after pass until stopped; with ``once``, until drained."""
+        """Pass after pass until stopped; with ``once``, until drained.
+
+        Drained means every shard is ours, so ``once`` cannot finish beside
+        another live worker. A dead one's leases expire and are taken over;
+        shards still held by live workers after three lease periods raise
+        OtherWorkersRunning instead of waiting for ever.
+        """
         idle_passes = 0
+        shared_since = None
         while not self.stopping:
             got = self.step_safely(force_refresh=once and idle_passes > 0)
             if got is None:
@@ -171,9 +186,21 @@ class Worker:
                 idle_passes = 0
                 continue
             idle_passes += 1
-            if once and idle_passes >= 2 and self.drained():
-                return
+            if once and idle_passes >= 2:
+                if self.drained():
+                    return
+                if self.reader.owns_every_ready_shard():
+                    shared_since = None
+                else:
+                    shared_since = shared_since if shared_since is not None else self.clock()
+                    if self.clock() - shared_since > 3 * self.reader.config.lease_seconds:
+                        self._others_running()
             self.sleep(self.reader.config.poll_interval)
+
+    def _others_running(self) -> None:
+        others = sorted(set(store.workers_alive()) - {self.reader.worker_id})
+        if others:
+            raise OtherWorkersRunning(others)
 
     def drained(self) -> bool:
         """Every readable shard is ours, and none gave a record last pass."""

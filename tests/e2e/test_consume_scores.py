@@ -94,6 +94,20 @@ def test_sigterm_while_retrying_a_failing_record_stops_without_dead_lettering_it
     assert store.dlq_all() == []  # not the record's fault: the next owner tries it again
 
 
+def test_once_beside_a_running_consumer_says_so_and_exits_instead_of_waiting_for_ever(start_consumer,
+                                                                                      run_consumer_once):
+    running = start_consumer()
+    wait_until(store.leases_all, interval=0.2, message=log_tail(running))
+    started = time.monotonic()
+    once = run_consumer_once(timeout=60)
+    assert once.returncode == 1, once.stderr[-3000:]
+    assert "--once drains the stream alone, but 1 other consumer(s) hold shards of the stream" in once.stderr
+    assert "Traceback" not in once.stderr
+    assert time.monotonic() - started < 40  # three lease periods (STREAM_LEASE_SECONDS=3) and start-up
+    put()
+    wait_until(lambda: store.totals_get_many(player_ids=["p1"]).get("p1"), interval=0.2, message=log_tail(running))
+
+
 @pytest.mark.slow
 def test_killed_workers_shards_are_taken_over_and_nothing_is_applied_twice(start_consumer):
     first = start_consumer(log_name="w1.log")

@@ -15,7 +15,7 @@ from scoring.live import LiveUpdater
 from scoring.stream.filters import InvalidFilter, parse_patterns
 from scoring.stream.policy import FailurePolicy
 from scoring.stream.reader import BATCH_SIZE_MAX, ReaderConfig
-from scoring.stream.worker import Worker, WorkerConfig
+from scoring.stream.worker import OtherWorkersRunning, Worker, WorkerConfig
 
 logger = logging.getLogger("scoring.stream")
 
@@ -87,6 +87,11 @@ class Command(BaseCommand):
                                        "or give another port.") from None
                 raise CommandError(f"Cannot serve metrics on --metrics-port {metrics_port}: {exc}.") from None
             logger.info("Prometheus metrics on port %d", metrics_port)
-        worker.run(once=options["once"])
+        try:
+            worker.run(once=options["once"])
+        except OtherWorkersRunning as exc:
+            worker.shutdown()
+            raise CommandError(f"--once drains the stream alone, but {exc}. Their shards stay theirs: stop them "
+                               "first, or let them do the work.") from None
         worker.shutdown()
         logger.info("consume_scores %s stopped cleanly.", worker_id)
