@@ -54,9 +54,13 @@ def task_list_active() -> list[Task]:
 
 def submission_get(*, player_id: str, submission_id: str) -> Submission | None:
     """The submission if it exists and belongs to this player; else None,
-    so that someone else's id is indistinguishable from a missing one."""
+    so that someone else's id is indistinguishable from a missing one.
+    The SCORE items that are not the player's submissions (a staff review,
+    a rules change's adjustment: the ledger shows those) are None too, as
+    the list leaves them out."""
     submission = store.score_get(submission_id=submission_id)
-    if submission is None or submission.player_id != player_id:
+    if (submission is None or submission.player_id != player_id or submission.review_of is not None
+            or submission.is_adjustment):
         return None
     return submission
 

@@ -108,6 +108,26 @@ def test_someone_elses_submission_is_not_visible(player_client, other_player, ap
     assert "detail" in response.json()
 
 
+def test_a_review_or_an_adjustment_is_not_one_of_the_players_submissions(player, player_client):
+    """The SCORE items that are not the player's submissions are 404 here,
+    as the list leaves them out: the ledger shows adjustments."""
+    from dataclasses import replace
+
+    from scoring.domain import Review, adjustment_id, review_id, utcnow
+
+    played = store.score_get(submission_id=submit(player_client).json()["id"])
+    review = replace(played, id=review_id(played.id), review_of=played.id, review=Review.APPROVE, reviewed_by="staff",
+                     reviewed_at=utcnow())
+    adjustment = replace(played, id=adjustment_id(rules_change=1, player_id=played.player_id), task="",
+                         rules_change=1, rescore={"warm-up-sums": 12}, summary="Easy re-scored 10 → 12")
+    store.score_put(submission=review)
+    store.adjustment_put(adjustment=adjustment)
+    assert player_client.get(f"{SCORES}{played.id}/").status_code == 200
+    for other in (review, adjustment):
+        response = player_client.get(f"{SCORES}{other.id}/")
+        assert (response.status_code, response.json()) == (404, {"detail": "No such submission."})
+
+
 @pytest.mark.parametrize("submission_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid", "x" * 300])
 def test_unknown_submission_is_404(player_client, table, submission_id):
     response = player_client.get(f"{SCORES}{submission_id}/")
