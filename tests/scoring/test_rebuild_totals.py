@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from scoring import processing, store
 from scoring.domain import PlayerTotal, Status, Submission
@@ -21,10 +22,16 @@ def applied(sub_id, player, points):
     store.scores_put_outcomes(submissions=[submission])
 
 
-def rebuild(*args):
+def rebuild(*args, drifted: bool = False):
+    """Its report; with ``drifted``, one that ends in drift left, which is
+    a CommandError (exit status 1), its message appended."""
     out = StringIO()
-    call_command("rebuild_totals", "--no-progress", *args, stdout=out)
-    return out.getvalue()
+    if not drifted:
+        call_command("rebuild_totals", "--no-progress", *args, stdout=out)
+        return out.getvalue()
+    with pytest.raises(CommandError) as refused:
+        call_command("rebuild_totals", "--no-progress", *args, stdout=out)
+    return out.getvalue() + str(refused.value)
 
 
 def test_no_drift_after_normal_processing():
@@ -41,8 +48,9 @@ def test_drift_is_reported_then_fixed():
     applied("c", "p2", 50)
     store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=99, version=1),
                                expected_version=0)
-    report = rebuild()
+    report = rebuild(drifted=True)
     assert "player p1: stored 99, expected 35 (-64)" in report
+    assert "2 player(s) drifted (above); --fix corrects them." in report
     assert "player p2: stored 0, expected 50 (+50)" in report
     assert store.totals_get_many(player_ids=["p1"])["p1"].total == 99  # report only
     fixed = rebuild("--fix")
@@ -60,7 +68,7 @@ def test_a_total_written_before_counts_gets_them_rebuilt_from_its_ledger():
     applied("c", "p1", 50)
     store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=70, version=1),
                                expected_version=0)
-    report = rebuild()
+    report = rebuild(drifted=True)
     assert "counts drift: player p1: per-task counts add up to 0, not 70" in report
     assert "stored 70" not in report  # the total itself is right
     rebuild("--fix")
@@ -83,7 +91,7 @@ def test_the_ledger_includes_adjustments():
                                                  counts={count_key("t", 60): 1}), expected_version=0)
     assert "0 player(s) drifted" in rebuild()
     store.scores_put_outcomes(submissions=[replace(adjustment, points=15)])
-    assert "player p1: stored 60, expected 65 (+5)" in rebuild()
+    assert "player p1: stored 60, expected 65 (+5)" in rebuild(drifted=True)
 
 
 def test_counts_are_not_rebuilt_while_a_batch_is_in_flight():
@@ -94,6 +102,7 @@ def test_counts_are_not_rebuilt_while_a_batch_is_in_flight():
     store.score_put(submission=in_flight)  # still pending
     store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=100, version=1,
                                                  pending={"b": 50}), expected_version=0)
-    report = rebuild("--fix")
+    report = rebuild("--fix", drifted=True)
     assert "counts drift: player p1" in report and "cannot be rebuilt" in report
+    assert "1 of 1 drifted player(s) are not fixed" in report
     assert store.totals_get_many(player_ids=["p1"])["p1"].counts == {}

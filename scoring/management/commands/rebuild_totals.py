@@ -41,4 +41,13 @@ class Command(BaseCommand):
         summary = f"{len(drifts)} player(s) drifted"
         if fix:
             summary += f"; fixed {fixed}"
-        self.stdout.write(self.style.SUCCESS(summary) if not drifts or fix else self.style.WARNING(summary))
+        if not drifts:
+            self.stdout.write(self.style.SUCCESS(summary))
+            return
+        self.stdout.write(self.style.WARNING(summary))
+        # Drift left is a failure, so that a scheduled check can alert on the exit status.
+        if not fix:
+            raise CommandError(f"{len(drifts)} player(s) drifted (above); --fix corrects them.")
+        if fixed < len(drifts):
+            raise CommandError(f"{len(drifts) - fixed} of {len(drifts)} drifted player(s) are not fixed (above); "
+                               "run it again.")
