@@ -66,8 +66,12 @@ class RulesChangeAdminMixin:
 
     def rules_value(self, source) -> int:
         """The new value (points, or a difficulty's id) from the preview
-        page's query string or form; ValueError if it is not a number."""
-        return int(source.get("value", ""))
+        page's query string or form; RulesChangeInvalid if it is not a number."""
+        value = source.get("value", "")
+        try:
+            return int(value)
+        except ValueError:
+            raise rules.RulesChangeInvalid(f"the new value must be a whole number, not {value!r}.") from None
 
     def rules_old(self, form):
         """The rule's value before this form changed it."""
@@ -127,7 +131,7 @@ class RulesChangeAdminMixin:
         reason = source.get("reason", "")
         try:
             plan = self.plan_for(obj, self.rules_value(source))
-        except (rules.RulesChangeInvalid, ValueError, Difficulty.DoesNotExist) as exc:
+        except rules.RulesChangeInvalid as exc:
             self.message_user(request, f"Cannot preview this change: {exc}", messages.ERROR)
             return HttpResponseRedirect(reverse(f"admin:scoring_{obj._meta.model_name}_change", args=[obj.pk]))
         if request.method == "POST" and request.POST.get("before") != json.dumps(plan.before, sort_keys=True):
@@ -179,7 +183,7 @@ class DifficultyAdmin(RulesChangeAdminMixin, admin.ModelAdmin):
         return obj._task_count
 
     def plan_for(self, obj, value) -> rules.Plan:
-        return rules.plan_points(difficulty_name=obj.name, points=int(value))
+        return rules.plan_points(difficulty_name=obj.name, points=value)
 
     def rules_old(self, form):
         return form.initial["points"]
@@ -200,7 +204,9 @@ class TaskAdmin(RulesChangeAdminMixin, admin.ModelAdmin):
         return obj.difficulty.points
 
     def plan_for(self, obj, value) -> rules.Plan:
-        target = value if isinstance(value, Difficulty) else Difficulty.objects.get(pk=value)
+        target = value if isinstance(value, Difficulty) else Difficulty.objects.filter(pk=value).first()
+        if target is None:
+            raise rules.RulesChangeInvalid(f"there is no difficulty with id {value}.")
         return rules.plan_move(task_slug=obj.slug, difficulty_name=target.name)
 
     def rules_old(self, form):

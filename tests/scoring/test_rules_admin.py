@@ -131,3 +131,15 @@ def test_admin_refuses_a_difficulty_no_challenge_could_be_played_at(admin_client
     assert response.status_code == 200
     assert says in " ".join(response.context["adminform"].form.errors[field])
     assert Difficulty.objects.get(name="Easy").question_count == easy.question_count
+
+
+@pytest.mark.parametrize(("model", "value", "says"), [
+    ("difficulty", "abc", "Cannot preview this change: the new value must be a whole number, not 'abc'."),
+    ("task", "999999", "Cannot preview this change: there is no difficulty with id 999999."),
+])
+def test_a_preview_of_a_value_that_is_not_one_says_so_plainly(admin_client, model, value, says):
+    obj = Difficulty.objects.get(name="Hard") if model == "difficulty" else Task.objects.get(slug="big-products")
+    response = admin_client.get(f"/admin/scoring/{model}/{obj.pk}/rescore/", {"value": value, "reason": "x"},
+                                follow=True)
+    assert response.status_code == 200
+    assert says in [str(m) for m in response.context["messages"]]
