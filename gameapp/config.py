@@ -20,7 +20,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_RATE = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)$")  # 0/minute would refuse everyone
 
 
 def _bad(name: str, value: str, expected: str) -> ImproperlyConfigured:
@@ -119,7 +119,7 @@ def get_table_name(name: str, default: str) -> str:
 def get_rate(name: str, default: str) -> str:
     value = os.environ.get(name) or default
     if not _RATE.match(value):
-        raise _bad(name, value, "a rate such as 30/minute")
+        raise _bad(name, value, "a rate of at least 1, such as 30/minute")
     return value
 
 

@@ -45,6 +45,8 @@ def manage(*args, **env):
         ("CHALLENGE_RATE", "often"),
         ("STREAM_BATCH_SIZE", "10001"),
         ("TOTALS_SCAN_SEGMENTS", "65"),
+        ("SCORE_SUBMIT_RATE", "0/minute"),
+        ("STREAM_POLL_INTERVAL", "0"),
         ("STREAM_FILTERS", '[{"eventName": [{"prefixx": "INS"}]}]'),
         ("STREAM_FILTERS", "[[]]"),
     ],

@@ -147,7 +147,7 @@ STREAM_FILTERS = config.get_json_list("STREAM_FILTERS", [
 ], validate=filters.parse_patterns, expected="a JSON list of Lambda FilterCriteria patterns")
 # A dead worker's shards are taken over within this many seconds.
 STREAM_LEASE_SECONDS = config.get_float("STREAM_LEASE_SECONDS", 10.0, minimum=1.0)
-STREAM_POLL_INTERVAL = config.get_float("STREAM_POLL_INTERVAL", 0.25)
+STREAM_POLL_INTERVAL = config.get_float("STREAM_POLL_INTERVAL", 0.25, minimum=0.01)  # 0 would spin on GetRecords
 
 # How long housekeeping items live before DynamoDB's Time to Live deletes them
 # (their ``purge_at`` attribute). SCORE and TOTAL items are the ledger: they
