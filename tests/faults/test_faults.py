@@ -130,7 +130,7 @@ def test_redis_down_totals_still_apply_and_sockets_resync_when_it_returns(
             pass
         assert time.monotonic() < deadline, (board, open(consumer.log_path).read()[-2000:])
         time.sleep(0.5)
-    assert "rebuilt the leaderboards" in open(consumer.log_path).read()
+    assert "Healed the stale leaderboards" in open(consumer.log_path).read()
 
 
 def test_redis_down_and_back_a_real_browser_reconnects_to_the_correct_board(
