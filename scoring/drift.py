@@ -55,13 +55,17 @@ class _Ledger:
 
 def drifts_find(*, progress: bool = False) -> list[Drift]:
     """Every player whose TOTAL differs from what their SCORE items give.
-    Two full scans: an ops tool, never a hot path."""
+    Two full scans (consistent reads): an ops tool, never a hot path. Exact
+    when nothing is being processed; beside a running consumer, a player
+    whose batch lands between the two scans can seem to drift:
+    ``drifts_confirmed`` tells those apart."""
     ledgers: dict[str, _Ledger] = defaultdict(_Ledger)
     applied_ids: set[str] = set()
     pending_ids: set[str] = set()
     pending_reviews: dict[str, str] = {}  # review id -> the held submission it decides
     approx = store.table_item_count_approx()
-    for submission in tqdm(store.scores_scan(), total=approx or None, unit="score", desc="scanning scores",
+    for submission in tqdm(store.scores_scan(consistent=True), total=approx or None, unit="score",
+                           desc="scanning scores",
                            disable=not progress):
         if submission.review_of is not None:
             # A review's points are on the submission it approved, which
@@ -84,7 +88,7 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     # submission it approved shows the points.
     pending_ids |= {rid for rid, original in pending_reviews.items() if original not in applied_ids}
     drifts = []
-    for total in store.totals_scan():
+    for total in store.totals_scan(consistent=True):
         ledger = ledgers.pop(total.player_id, _Ledger())
         expected = total_expected(applied_points=ledger.applied, total=total, pending_ids=pending_ids)
         counts_off = counts_total(total.counts) != total.total
@@ -97,6 +101,33 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     drifts += [Drift(player_id, 0, ledger.applied, None, counts=_counts_rebuilt(ledger, None))
                for player_id, ledger in ledgers.items() if ledger.applied]
     return sorted(drifts, key=lambda d: d.player_id)
+
+
+def drifts_confirmed(*, progress: bool = False) -> tuple[list[Drift], list[str]]:
+    """The drifts found twice, each time at the same TOTAL version and the
+    same numbers; and the players found drifting once only (their TOTAL
+    changed in between: run it again to check them).
+
+    One pass reads the SCORE items, then the TOTALs, so a submission made
+    after the first scan and applied before the second is in its TOTAL but
+    not in the ledger read: a drift that is not there. ``--fix`` would then
+    take correctly applied points away. In the second pass that submission
+    is in the ledger; only a new batch for the same player could fake the
+    drift again, and that batch changes the TOTAL's version. A real drift,
+    with nobody writing the player's TOTAL, is the same both times."""
+    first = {_seen(d): d for d in drifts_find(progress=progress)}
+    if not first:
+        return [], []
+    second = drifts_find(progress=progress)
+    confirmed = [d for d in second if _seen(d) in first]
+    confirmed_ids = {d.player_id for d in confirmed}
+    changed = sorted({d.player_id for d in [*first.values(), *second]} - confirmed_ids)
+    return confirmed, changed
+
+
+def _seen(drift: Drift) -> tuple:
+    return (drift.player_id, drift.total.version if drift.total else None, drift.stored, drift.expected,
+            drift.counts_drift)
 
 
 def _counts_rebuilt(ledger: _Ledger, total: PlayerTotal | None) -> dict[str, int] | None:

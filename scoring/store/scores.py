@@ -190,13 +190,15 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
     items_put_many([submission_to_item(s) for s in submissions if s.status is not Status.HELD])
 
 
-def scores_scan(*, status: Status | None = None,
+def scores_scan(*, status: Status | None = None, consistent: bool = False,
                 unreadable: Callable[[str, Exception], None] | None = None) -> Iterator[Submission]:
     """Every SCORE item, or those of one ``status``, for rebuilding totals and
     re-driving stranded submissions. A full scan: an ops tool. An item that
     is not a submission raises, or, with ``unreadable``, is passed to it
-    (its PK and the error) and left out."""
-    params = {"FilterExpression": "begins_with(PK, :p)", "ExpressionAttributeValues": {":p": {"S": SCORE_PREFIX}}}
+    (its PK and the error) and left out. ``consistent``: as last written
+    (ConsistentRead)."""
+    params = {"FilterExpression": "begins_with(PK, :p)", "ExpressionAttributeValues": {":p": {"S": SCORE_PREFIX}},
+              "ConsistentRead": consistent}
     if status is not None:
         params["FilterExpression"] += " AND #status = :status"
         params["ExpressionAttributeValues"][":status"] = {"S": status.value}

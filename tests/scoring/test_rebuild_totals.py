@@ -106,3 +106,28 @@ def test_counts_are_not_rebuilt_while_a_batch_is_in_flight():
     assert "counts drift: player p1" in report and "cannot be rebuilt" in report
     assert "1 of 1 drifted player(s) are not fixed" in report
     assert store.totals_get_many(player_ids=["p1"])["p1"].counts == {}
+
+
+def test_a_batch_landing_between_the_scans_is_not_drift_and_fix_leaves_the_total_alone(monkeypatch):
+    """A submission made after the SCORE scan and applied before the TOTAL
+    scan is in the TOTAL, not in the ledger read: one pass would report it,
+    and --fix would take its points away. Only a drift seen twice counts."""
+    first = Submission(id="s1", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
+    store.score_put(submission=first)
+    processing.records_process([stream_record(first)], points_for=lambda task: 10)
+    real_totals_scan = store.totals_scan
+    landed = []
+
+    def a_batch_lands_first(**kwargs):
+        if not landed:  # the consumer, between the first pass's two scans
+            late = Submission(id="s2", player_id="p1", player_name="P1", task="easy", submitted_at=datetime.now(UTC))
+            store.score_put(submission=late)
+            processing.records_process([stream_record(late, seq="2")], points_for=lambda task: 10)
+            landed.append(late)
+        return real_totals_scan(**kwargs)
+
+    monkeypatch.setattr(store, "totals_scan", a_batch_lands_first)
+    report = rebuild("--fix")
+    assert landed and "0 player(s) drifted; fixed 0" in report
+    assert "changed while checked: player p1" in report
+    assert store.totals_get_many(player_ids=["p1"])["p1"].total == 20
