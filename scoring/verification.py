@@ -177,6 +177,6 @@ def play_verify(*, token: object, answers: list[int], player_id: str, task_slug:
     if wrong:
         count = len(questions)
         detail = (f"Expected {count} answers, got {len(answers)}." if len(answers) != count
-                  else f"{len(wrong)} of {count} answers are wrong.")
+                  else f"{len(wrong)} of {count} answers {'is' if len(wrong) == 1 else 'are'} wrong.")
         raise WrongAnswers(detail, wrong=wrong)
     return Evidence(challenge_id=challenge.id, elapsed_ms=elapsed_ms)

@@ -77,11 +77,14 @@ def test_player_scores_and_spectator_sees_it_live(live_stack, browser, screensho
     # The server says which answer was wrong, and a fresh challenge starts.
     expect(card.locator("[data-role=attempt] [data-result=wrong]")).to_have_count(1, timeout=10_000)
     expect(card.locator("[data-role=attempt] li").nth(1)).to_have_attribute("data-result", "wrong")
-    expect(card.locator("[data-role=submission-error]")).to_contain_text("1 of 3 answers are wrong")
+    expect(card.locator("[data-role=submission-error]")).to_contain_text("1 of 3 answers is wrong")
     expect(card.locator("form[data-role=challenge]")).to_have_count(1)
     screenshot(player, "02-player-wrong-answer")
     play(card)
-    expect(status).to_have_attribute("data-status", re.compile("waiting|pending|applied"), timeout=10_000)
+    # Keyboard focus stays on the card, on the status that shows the outcome.
+    expect(status).to_be_focused()
+    expect(card.locator("[data-role=attempt]")).to_be_hidden()  # the wrong attempt's marks are done with
+    expect(status).to_have_attribute("data-status", re.compile("sending|waiting|pending|applied"), timeout=10_000)
     screenshot(player, "02-player-submitted")
     expect(status).to_have_attribute("data-status", "applied", timeout=20_000)
     expect(status).to_contain_text("applied: +10 points")
@@ -139,7 +142,7 @@ def test_a_held_run_shows_under_review_until_staff_approve_it_in_the_browser(liv
     card.locator("[data-action=play]").click()
     play(card)
     expect(status).to_have_attribute("data-status", "held", timeout=30_000)
-    expect(status).to_contain_text("under review")
+    expect(status).to_contain_text("under review (fast: answered in")
     screenshot(player, "07-player-under-review")
 
     staff = staff_login(browser, live_stack)

@@ -276,7 +276,7 @@ def test_wrong_answers_are_422_naming_which(player_client, clock, refused):
     answers = answers_to(challenge)
     answers[1] += 1
     response = refused(lambda: answer(player_client, challenge, answers))
-    body = assert_refused(response, 422, "wrong_answers", says="1 of 3 answers are wrong")
+    body = assert_refused(response, 422, "wrong_answers", says="1 of 3 answers is wrong")
     assert body["wrong"] == [1]
 
 

@@ -106,8 +106,13 @@
     // card offers no new challenge.
     function closeForSending() {
       const status = part(card, '[data-role="submission-status"]');
+      // Not empty before it takes focus: an empty status is not displayed,
+      // and focus would fall back to the page's start.
+      status.dataset.status = "sending";
+      status.textContent = "Sending your answers…";
       status.tabIndex = -1; // keyboard focus stays on the card, where the outcome will show
       status.focus();
+      part(card, '[data-role="attempt"]').hidden = true; // the last attempt's marks are done with
       form.remove();
     }
 
@@ -129,7 +134,7 @@
       }
       closeForSending();
       const body = { task: card.dataset.task, challenge: challenge.challenge, answers };
-      sendWhenDue(card, body, questions, receivedAt + challenge.min_seconds * 1000);
+      sendWhenDue(card, body, questions, receivedAt + challenge.min_seconds * 1000, challenge.min_seconds);
     });
     part(form, '[data-action="cancel"]').addEventListener("click", () => {
       close();
@@ -155,20 +160,25 @@
   // margin covers web servers whose clocks differ a little.
   const DUE_MARGIN_MS = 250;
 
-  function sendWhenDue(card, body, questions, dueAt) {
-    const wait = dueAt + DUE_MARGIN_MS - performance.now();
+  function sendWhenDue(card, body, questions, dueAt, minSeconds) {
     const state = stateFor(card);
     state.key = newKey();
     state.body = body;
     state.questions = questions;
-    if (wait <= 0) {
-      submit(card);
-      return;
-    }
     const element = part(card, '[data-role="submission-status"]');
-    element.dataset.status = "waiting";
-    element.textContent = `Quick! Sending your answers in ${Math.ceil(wait / 1000)} s…`;
-    setTimeout(() => submit(card), wait);
+    // Counts down once a second; nothing for the player to do meanwhile.
+    function tick() {
+      const wait = dueAt + DUE_MARGIN_MS - performance.now();
+      if (wait <= 0) {
+        submit(card);
+        return;
+      }
+      element.dataset.status = "waiting";
+      element.textContent = `Answers ready. A challenge takes at least ${minSeconds} s: `
+        + `sending them in ${Math.ceil(wait / 1000)} s…`;
+      setTimeout(tick, wait % 1000 || 1000); // when the shown second changes, or when due
+    }
+    tick();
   }
 
   function showAttempt(card, questions, answers, wrong) {
@@ -303,8 +313,14 @@
       if (submission.rank != null) text += `, rank #${submission.rank}`;
       return text;
     }
-    if (submission.status === "rejected") return `rejected: ${submission.error || "no reason given"}`;
-    if (submission.status === "held") return "under review: staff check it before it counts";
+    if (submission.status === "rejected") {
+      const error = submission.error || "no reason given";
+      return /^rejected\b/i.test(error) ? error : `rejected: ${error}`; // not "rejected: Rejected in review"
+    }
+    if (submission.status === "held") {
+      const reason = submission.hold_reason ? ` (${submission.hold_reason})` : "";
+      return `under review${reason}: staff check it before it counts`;
+    }
     if (!submission.status) return "";
     return "pending";
   }
