@@ -110,8 +110,32 @@ def _validate(pattern: Mapping, path: str) -> None:
                 if len(matcher) != 1:
                     raise InvalidFilter(f"Matcher {matcher!r} at {where!r} must have exactly one operator")
                 (op, arg), = matcher.items()
-                if op == "numeric":
-                    if len(arg) % 2 or any(arg[i] not in _NUMERIC_OPS for i in range(0, len(arg), 2)):
-                        raise InvalidFilter(f"Bad numeric matcher {arg!r} at {where!r}")
-                elif op not in {"exists", "prefix", "suffix", "equals-ignore-case", "anything-but"}:
-                    raise InvalidFilter(f"Unknown filter operator {op!r} at {where!r}")
+                _validate_matcher(op, arg, where)
+
+
+def _validate_matcher(op: str, arg: Any, where: str) -> None:
+    """The operator's argument has the type AWS requires, so that matching
+    a record never fails on it."""
+    if op == "numeric":
+        if (not isinstance(arg, list) or not arg or len(arg) % 2
+                or any(arg[i] not in _NUMERIC_OPS for i in range(0, len(arg), 2))
+                or any(isinstance(arg[i], bool) or not isinstance(arg[i], (int, float))
+                       for i in range(1, len(arg), 2))):
+            raise InvalidFilter(f"Bad numeric matcher {arg!r} at {where!r}: operators and numbers, "
+                                'as in [">", 0, "<=", 5]')
+    elif op in ("prefix", "suffix", "equals-ignore-case"):
+        if not isinstance(arg, str):
+            raise InvalidFilter(f"Matcher {op!r} at {where!r} takes a string, not {arg!r}")
+    elif op == "exists":
+        if not isinstance(arg, bool):
+            raise InvalidFilter(f"Matcher 'exists' at {where!r} takes true or false, not {arg!r}")
+    elif op == "anything-but":
+        if isinstance(arg, Mapping):
+            if len(arg) != 1:
+                raise InvalidFilter(f"Matcher 'anything-but' at {where!r} takes one operator, not {arg!r}")
+            (inner, inner_arg), = arg.items()
+            if inner not in ("prefix", "suffix", "equals-ignore-case"):
+                raise InvalidFilter(f"Matcher 'anything-but' at {where!r} cannot take {inner!r}")
+            _validate_matcher(inner, inner_arg, where)
+    else:
+        raise InvalidFilter(f"Unknown filter operator {op!r} at {where!r}")

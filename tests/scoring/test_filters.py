@@ -74,7 +74,21 @@ def test_patterns_parse_from_json_strings_as_in_filter_criteria():
 @pytest.mark.parametrize("bad", [
     {}, {"eventName": "INSERT"}, {"eventName": []}, {"n": [{"numeric": [">"]}]},
     {"n": [{"between": [1, 2]}]}, {"n": [{"prefix": "a", "suffix": "b"}]},
+    # Arguments of the wrong type, which would fail on the first record, not at start-up:
+    {"n": [{"prefix": [1]}]}, {"n": [{"suffix": 2}]}, {"n": [{"equals-ignore-case": None}]},
+    {"n": [{"exists": "yes"}]}, {"n": [{"numeric": [">", "0"]}]}, {"n": [{"numeric": "> 0"}]},
+    {"n": [{"anything-but": {"prefix": 1}}]}, {"n": [{"anything-but": {"numeric": [">", 0]}}]},
 ])
 def test_invalid_patterns_are_refused_with_a_reason(bad):
     with pytest.raises(InvalidFilter):
         parse_patterns([bad])
+
+
+@pytest.mark.parametrize("good", [
+    {"n": [{"prefix": "a"}, {"suffix": "b"}, {"equals-ignore-case": "C"}, {"exists": False}]},
+    {"n": [{"numeric": [">", 0, "<=", 5.5]}, {"anything-but": ["x", 1]}, {"anything-but": {"prefix": "y"}}]},
+])
+def test_every_matcher_parses_and_matches_a_record_without_failing(good):
+    [pattern] = parse_patterns([good])
+    for value in ("abc", 3, None, ["a", 1], {"k": "v"}):
+        assert matches_any({"n": value}, [pattern]) in (True, False)  # an answer, whatever the record holds
