@@ -169,9 +169,9 @@ def play_verify(*, token: object, answers: list[int], player_id: str, task_slug:
         raise TaskUnavailable(f"Task {task_slug!r} is unknown or inactive.")
     terms = issued_terms or Terms.of(task)  # a token from before terms were carried: today's
     if elapsed_ms < int(terms.min_seconds * 1000):
-        # Plural, so no article has to agree with a name staff choose ("a Easy").
-        raise TooFast(f"Answered in {elapsed_ms / 1000:.1f} s; {task.difficulty.name} challenges take "
-                      f"at least {terms.min_seconds:g} s.")
+        # The challenge's own floor (its terms), not the task's now: staff may have moved it since.
+        raise TooFast(f"Answered in {elapsed_ms / 1000:.1f} s; this challenge takes at least "
+                      f"{terms.min_seconds:g} s.")
     questions = terms.questions(challenge.seed)
     wrong = answers_check(questions=questions, answers=answers)
     if wrong:

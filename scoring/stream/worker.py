@@ -198,7 +198,12 @@ class Worker:
             self.sleep(self.reader.config.poll_interval)
 
     def _others_running(self) -> None:
-        others = sorted(set(store.workers_alive()) - {self.reader.worker_id})
+        try:
+            alive = store.workers_alive()
+        except store.StoreError as exc:  # like any read between batches: wait, and look again
+            logger.info("Cannot read the live workers (%s); still waiting for their shards.", exc)
+            return
+        others = sorted(set(alive) - {self.reader.worker_id})
         if others:
             raise OtherWorkersRunning(others)
 

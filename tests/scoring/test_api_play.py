@@ -175,6 +175,7 @@ def test_a_token_issued_before_terms_were_carried_is_checked_against_the_task_as
     from django.core import signing
 
     from scoring.challenge_tokens import SALT
+    from scoring.selectors import task_cache_clear
 
     challenge = start(player_client)
     payload = signing.loads(challenge["challenge"], salt=SALT)
@@ -182,6 +183,16 @@ def test_a_token_issued_before_terms_were_carried_is_checked_against_the_task_as
     challenge["challenge"] = signing.dumps(payload, salt=SALT)
     clock.advance(min_seconds())
     assert answer(player_client, challenge).status_code == 202
+    # Its questions are the task's as it is now: edited since, the old answers are wrong.
+    stale = start(player_client)
+    payload = signing.loads(stale["challenge"], salt=SALT)
+    del payload["q"]
+    stale["challenge"] = signing.dumps(payload, salt=SALT)
+    Task.objects.filter(slug=TASK).update(ops="*", ranges={"factor": [50, 99]})
+    task_cache_clear()
+    clock.advance(min_seconds())
+    refused = answer(player_client, stale)
+    assert (refused.status_code, refused.json()["code"]) == (422, "wrong_answers")
 
 
 def test_a_trusted_client_may_post_a_bare_task_and_is_named_on_the_item(trusted, player_client, table):
@@ -267,7 +278,7 @@ def test_answering_faster_than_min_seconds_is_422(player_client, clock, refused)
     challenge = start(player_client)
     clock.advance(min_seconds() - 0.5)
     response = refused(lambda: answer(player_client, challenge))
-    assert_refused(response, 422, "too_fast", says=f"; Easy challenges take at least {min_seconds():g} s.")
+    assert_refused(response, 422, "too_fast", says=f"; this challenge takes at least {min_seconds():g} s.")
 
 
 def test_wrong_answers_are_422_naming_which(player_client, clock, refused):
