@@ -192,3 +192,15 @@ def test_home_still_lists_the_tasks(client):
 
     assert response.status_code == 200
     assert "Warm-up sums" in response.text
+
+
+def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon_ico(client):
+    page = client.get("/").content.decode()
+    assert f'<link rel="icon" href="{static("scoring/favicon.svg")}" type="image/svg+xml">' in page
+    assert finders.find("scoring/favicon.svg")
+
+
+def test_staff_tables_scroll_inside_the_page_at_phone_width(admin_client, table):
+    for path in ("/ops/review/", "/ops/pipeline/"):
+        page = admin_client.get(path).content.decode()
+        assert page.count("<table") == page.count('<div class="table-scroll"><table'), path
