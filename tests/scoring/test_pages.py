@@ -198,9 +198,3 @@ def test_every_page_names_its_icon_so_browsers_do_not_ask_for_a_missing_favicon_
     page = client.get("/").content.decode()
     assert f'<link rel="icon" href="{static("scoring/favicon.svg")}" type="image/svg+xml">' in page
     assert finders.find("scoring/favicon.svg")
-
-
-def test_staff_tables_scroll_inside_the_page_at_phone_width(admin_client, table):
-    for path in ("/ops/review/", "/ops/pipeline/"):
-        page = admin_client.get(path).content.decode()
-        assert page.count("<table") == page.count('<div class="table-scroll"><table'), path

@@ -84,3 +84,9 @@ def test_retry_of_an_applied_submission_changes_nothing(admin_client):
 def test_retry_needs_post_and_staff(client, admin_client):
     assert admin_client.get("/ops/pipeline/retry/r1/").status_code == 405
     assert client.post("/ops/pipeline/retry/r1/").status_code == 302
+
+
+def test_staff_tables_scroll_inside_the_page_at_phone_width(admin_client):
+    for path in ("/ops/review/", "/ops/pipeline/"):
+        page = admin_client.get(path).content.decode()
+        assert page.count("<table") == page.count('<div class="table-scroll"><table') > 0, path
