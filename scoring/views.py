@@ -101,6 +101,7 @@ def my_scores(request):
     and rank over time; adjustments arrive live over their socket."""
     config = {
         "ledgerUrl": reverse("ledger"),
+        "scoresUrl": reverse("score-list"),
         "meUrl": reverse("leaderboard-me"),
         "socketPath": LEADERBOARD_SOCKET_PATH,
     }

@@ -144,6 +144,11 @@ def test_a_held_run_shows_under_review_until_staff_approve_it_in_the_browser(liv
     expect(status).to_have_attribute("data-status", "held", timeout=30_000)
     expect(status).to_contain_text("under review (fast: answered in")
     screenshot(player, "07-player-under-review")
+    # It stays in sight away from the Play page: My scores lists what does not count yet.
+    scores = player.context.new_page()
+    scores.goto(f"{live_stack.url}/me/scores/")
+    expect(scores.locator("[data-role=uncounted] li[data-status=held]")).to_contain_text(
+        "under review (fast: answered in")
 
     staff = staff_login(browser, live_stack)
     staff.goto(f"{live_stack.url}/ops/review/")
@@ -160,5 +165,7 @@ def test_a_held_run_shows_under_review_until_staff_approve_it_in_the_browser(liv
     expect(status).to_have_attribute("data-status", "applied", timeout=20_000)
     expect(status).to_contain_text("applied: +25 points")
     screenshot(player, "09-player-approved")
+    expect(scores.locator("[data-role=uncounted-section]")).to_be_hidden(timeout=20_000)
+    expect(scores.locator("[data-role=summary]")).to_contain_text("Your total: 25 points")
     staff.reload()
     expect(staff.locator("[data-role=none-held]")).to_be_visible()

@@ -92,10 +92,41 @@
     render();
   }
 
+  function uncountedText(submission) {
+    if (submission.status === "held") {
+      return `under review${submission.hold_reason ? ` (${submission.hold_reason})` : ""}: staff check it before it counts`;
+    }
+    if (submission.status === "rejected") {
+      const error = submission.error || "no reason given";
+      return /^rejected\b/i.test(error) ? error : `rejected: ${error}`;
+    }
+    return "being scored";
+  }
+
+  /** The newest submissions that are not (yet) in the ledger: pending,
+   * held for review, or rejected. The ledger lists only what counts. */
+  async function loadUncounted() {
+    let page;
+    try {
+      page = await getJSON(`${config.scoresUrl}?limit=50`);
+    } catch (error) {
+      return; // the ledger's own error says the connection is down
+    }
+    const items = page.results.filter((s) => s.status !== "applied").map((s) => {
+      const li = document.createElement("li");
+      li.dataset.status = s.status;
+      li.dataset.id = s.id;
+      li.textContent = `${when.format(new Date(s.submitted_at))} · ${s.task} · ${uncountedText(s)}`;
+      return li;
+    });
+    $("uncounted").replaceChildren(...items);
+    $("uncounted-section").hidden = items.length === 0;
+  }
+
   /** Reload the newest page (and the rank), one reload at a time. */
   function reload() {
     if (loading) return loading.then(reload);
-    loading = Promise.all([load(config.ledgerUrl, false), rankNow()])
+    loading = Promise.all([load(config.ledgerUrl, false), rankNow(), loadUncounted()])
       .then(([, rank]) => summary(rank))
       .catch((error) => {
         const message = $("ledger-error");
@@ -212,6 +243,8 @@
       reloadUntil(message.adjustment.total);
     } else if (message.type === "submission" && message.submission?.status === "applied") {
       reloadUntil(message.submission.total);
+    } else if (message.type === "submission") {
+      loadUncounted(); // held, or rejected: not in the ledger, but the player should see it
     }
   }
 
