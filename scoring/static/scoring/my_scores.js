@@ -44,7 +44,9 @@
       return `${entry.summary}${entry.reason ? ` — ${entry.reason}` : ""}`;
     }
     const difficulty = entry.difficulty ? ` · ${entry.difficulty}` : "";
-    return `${entry.task_title || entry.task}${difficulty} (rules v${entry.rules_version})`;
+    // The rules version matters once the rules have changed: before any change it is 0, and says nothing.
+    const rules = entry.rules_version ? ` (rules v${entry.rules_version})` : "";
+    return `${entry.task_title || entry.task}${difficulty}${rules}`;
   }
 
   function row(entry) {
