@@ -5,13 +5,15 @@ for it and, asked to, corrects the TOTALs. ``rebuild_totals`` is its command.
 DynamoDB stays the source of truth: the SCORE items are the ledger.
 """
 
+import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
 from scoring import store
-from scoring.domain import PlayerTotal, Status, count_key, count_key_parse, total_expected, window_keys
+from scoring.domain import PlayerTotal, Status, Submission, count_key, count_key_parse, total_expected, window_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +61,22 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     when nothing is being processed; beside a running consumer, a player
     whose batch lands between the two scans can seem to drift:
     ``drifts_confirmed`` tells those apart."""
+    approx = store.table_item_count_approx()
+    scores = tqdm(store.scores_scan(consistent=True), total=approx or None, unit="score", desc="scanning scores",
+                  disable=not progress)
+    return _drifts(scores, lambda: store.totals_scan(consistent=True))
+
+
+def _drifts(scores: Iterable[Submission], totals: Callable[[], Iterable[PlayerTotal]]) -> list[Drift]:
+    """The drifts of these TOTALs (read after ``scores``, which must hold
+    every SCORE item of their players: submissions, adjustments, and the
+    reviews their ``pending`` names), and of the players with applied
+    points in ``scores`` but no TOTAL at all."""
     ledgers: dict[str, _Ledger] = defaultdict(_Ledger)
     applied_ids: set[str] = set()
     pending_ids: set[str] = set()
     pending_reviews: dict[str, str] = {}  # review id -> the held submission it decides
-    approx = store.table_item_count_approx()
-    for submission in tqdm(store.scores_scan(consistent=True), total=approx or None, unit="score",
-                           desc="scanning scores",
-                           disable=not progress):
+    for submission in scores:
         if submission.review_of is not None:
             # A review's points are on the submission it approved, which
             # is written first: count them there, once.
@@ -88,7 +98,7 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     # submission it approved shows the points.
     pending_ids |= {rid for rid, original in pending_reviews.items() if original not in applied_ids}
     drifts = []
-    for total in store.totals_scan(consistent=True):
+    for total in totals():
         ledger = ledgers.pop(total.player_id, _Ledger())
         expected = total_expected(applied_points=ledger.applied, total=total, pending_ids=pending_ids)
         counts_off = counts_total(total.counts) != total.total
@@ -103,31 +113,80 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     return sorted(drifts, key=lambda d: d.player_id)
 
 
-def drifts_confirmed(*, progress: bool = False) -> tuple[list[Drift], list[str]]:
-    """The drifts found twice, each time at the same TOTAL version and the
-    same numbers; and the players found drifting once only (their TOTAL
-    changed in between: run it again to check them).
+# Between two checks of one player: longer than the player index's lag.
+RECHECK_PAUSE_SECONDS = 2.0
+
+
+def drifts_confirmed(*, progress: bool = False, attempts: int = 5) -> tuple[list[Drift], list[str]]:
+    """The drifts that stand, and the players that could not be checked
+    (their TOTAL kept changing: run it again).
 
     One pass reads the SCORE items, then the TOTALs, so a submission made
     after the first scan and applied before the second is in its TOTAL but
-    not in the ledger read: a drift that is not there. ``--fix`` would then
-    take correctly applied points away. In the second pass that submission
-    is in the ledger; only a new batch for the same player could fake the
-    drift again, and that batch changes the TOTAL's version. A real drift,
-    with nobody writing the player's TOTAL, is the same both times."""
-    first = {_seen(d): d for d in drifts_find(progress=progress)}
+    not in the ledger read: a drift that is not there, and ``--fix`` would
+    take correctly applied points away. So a drift stands only if it is
+    seen twice with nothing written in between:
+
+    - two passes find it at the same TOTAL version and numbers (a batch
+      landing between a pass's scans changes the version before the next);
+    - or, for a player who played during the passes (a full pass takes
+      minutes: an active player never holds still for two), two checks of
+      that player alone (``drift_of``, each a moment long with the TOTAL's
+      version unchanged throughout), RECHECK_PAUSE_SECONDS apart, find the
+      same gap. The pause outlasts the player index's lag, the one read
+      there that is not consistent.
+    """
+    first = drifts_find(progress=progress)
     if not first:
         return [], []
     second = drifts_find(progress=progress)
-    confirmed = [d for d in second if _seen(d) in first]
-    confirmed_ids = {d.player_id for d in confirmed}
-    changed = sorted({d.player_id for d in [*first.values(), *second]} - confirmed_ids)
-    return confirmed, changed
+    seen_first = {_seen(d) for d in first}
+    confirmed = [d for d in second if _seen(d) in seen_first]
+    settled = {d.player_id for d in confirmed}
+    moved = sorted({d.player_id for d in [*first, *second]} - settled)
+    unchecked = []
+    readings = {player_id: drift_of(player_id, attempts=attempts) for player_id in moved}
+    if any(found is not None for found, _ in readings.values()):
+        time.sleep(RECHECK_PAUSE_SECONDS)
+    for player_id, (found, steady) in readings.items():
+        if not steady:
+            unchecked.append(player_id)
+        elif found is not None:
+            again, steady = drift_of(player_id, attempts=attempts)
+            if steady and again is not None and _gap(again) == _gap(found):
+                confirmed.append(again)
+            elif steady and again is None:
+                continue  # gone: the first reading missed an item the index had not shown yet
+            else:
+                unchecked.append(player_id)
+    return sorted(confirmed, key=lambda d: d.player_id), unchecked
+
+
+def drift_of(player_id: str, *, attempts: int = 5) -> tuple[Drift | None, bool]:
+    """One player's drift (None: none), read while nothing changes their
+    TOTAL: it, their SCORE items (from the player index, and the ids its
+    ``pending`` names, which covers reviews and submissions too new for
+    the index), then it again; and True if the two reads of the TOTAL had
+    the same version, at one of ``attempts`` tries (else (None, False))."""
+    for _ in range(attempts):
+        before = store.totals_get_many(player_ids=[player_id]).get(player_id)
+        ids = set(store.player_score_ids(player_id=player_id)) | set(before.pending if before else ())
+        scores = store.scores_get_many(submission_ids=sorted(ids)).values()
+        after = store.totals_get_many(player_ids=[player_id]).get(player_id)
+        if (before and before.version) == (after and after.version):
+            drifts = _drifts(scores, lambda total=after: [total] if total else [])
+            return (drifts[0] if drifts else None), True
+    return None, False
 
 
 def _seen(drift: Drift) -> tuple:
     return (drift.player_id, drift.total.version if drift.total else None, drift.stored, drift.expected,
             drift.counts_drift)
+
+
+def _gap(drift: Drift) -> tuple:
+    """What a drift is wrong by, whatever the TOTAL's version."""
+    return drift.expected - drift.stored, drift.counts_drift
 
 
 def _counts_rebuilt(ledger: _Ledger, total: PlayerTotal | None) -> dict[str, int] | None:

@@ -74,6 +74,7 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     adjustment_put,
     held_list,
     ledger_for_player,
+    player_score_ids,
     rejected_recent,
     retried_ids,
     score_get,

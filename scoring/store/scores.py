@@ -135,6 +135,18 @@ def _player_page(*, player_id: str, limit: int, start_key: dict | None, filter_e
             return Page(items=[submission_from_item(item) for item in items], next_key=next_key)
 
 
+def player_score_ids(*, player_id: str) -> Iterator[str]:
+    """The ids of every SCORE item in the player's index: their submissions
+    and adjustments (not staff reviews, which the index leaves out). The
+    index is eventually consistent: an item written a moment ago may be
+    missing. For ``rebuild_totals``' check of one player."""
+    for page in paginate("query", TableName=table_name(), IndexName=GSI_PLAYER_SCORES,
+                         KeyConditionExpression="GSI2PK = :pk",
+                         ExpressionAttributeValues={":pk": {"S": player_scores_pk(player_id)}},
+                         ProjectionExpression="submission_id"):
+        yield from (item["submission_id"]["S"] for item in page.get("Items", []))
+
+
 def score_start_key_owner(start_key: dict) -> str | None:
     """The player a GSI2 position belongs to, to refuse a foreign cursor."""
     pk = start_key.get("GSI2PK", {}).get("S", "")

@@ -129,5 +129,47 @@ def test_a_batch_landing_between_the_scans_is_not_drift_and_fix_leaves_the_total
     monkeypatch.setattr(store, "totals_scan", a_batch_lands_first)
     report = rebuild("--fix")
     assert landed and "0 player(s) drifted; fixed 0" in report
-    assert "changed while checked: player p1" in report
     assert store.totals_get_many(player_ids=["p1"])["p1"].total == 20
+
+
+def test_a_real_drift_of_a_player_who_keeps_playing_is_still_found_and_fixed(monkeypatch):
+    """A full pass takes minutes: a player who plays during each one never
+    shows the same TOTAL version twice. A check of that player alone, a
+    moment long, confirms the gap the passes saw."""
+    applied("a", "p1", 10)
+    store.total_put_if_version(total=PlayerTotal(player_id="p1", player_name="p1", total=15, version=1),
+                               expected_version=0)  # 5 too many: a real drift
+    real_totals_scan = store.totals_scan
+    played = []
+
+    def p1_plays_during_each_pass(**kwargs):
+        late = Submission(id=f"late{len(played)}", player_id="p1", player_name="p1", task="t",
+                          submitted_at=datetime.now(UTC))
+        store.score_put(submission=late)
+        processing.records_process([stream_record(late, seq=str(len(played)))], points_for=lambda task: 10)
+        played.append(late)
+        return real_totals_scan(**kwargs)
+
+    monkeypatch.setattr(store, "totals_scan", p1_plays_during_each_pass)
+    monkeypatch.setattr("scoring.drift.RECHECK_PAUSE_SECONDS", 0)  # nothing writes during the checks here
+    report = rebuild("--fix")
+    assert len(played) == 2
+    assert "player p1: stored 35, expected 30 (-5)" in report and "fixed 1" in report
+    assert store.totals_get_many(player_ids=["p1"])["p1"].total == 30  # 10 + 2 x 10 played meanwhile
+
+
+def test_a_player_whose_total_never_holds_still_is_not_checked_and_says_so(monkeypatch):
+    from scoring import drift
+
+    passes = iter([15, 25])  # each pass finds the TOTAL at a new version
+
+    def moving(**kwargs):
+        stored = next(passes)
+        return [drift.Drift("p1", stored, 10, PlayerTotal(player_id="p1", player_name="p1", total=stored,
+                                                           version=stored))]
+
+    monkeypatch.setattr(drift, "drifts_find", moving)
+    monkeypatch.setattr(drift, "drift_of", lambda player_id, attempts: (None, False))  # never steady
+    report = rebuild("--fix", drifted=True)
+    assert "not checked: player p1" in report and "fixed 0" in report
+    assert "1 player(s) could not be checked (above); run it again." in report

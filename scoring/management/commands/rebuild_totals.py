@@ -17,8 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, fix=False, no_progress=False, **options):
         try:
-            # Safe beside running consumers: only a drift seen twice at the
-            # same TOTAL version is reported or fixed (scoring/drift.py).
+            # Safe beside running consumers: only a drift seen twice with
+            # nothing written in between is reported or fixed (scoring/drift.py).
             drifts, changed = drifts_confirmed(progress=not no_progress)
             fixed = 0
             for drift in drifts if fix else []:
@@ -41,18 +41,26 @@ class Command(BaseCommand):
                 self.stdout.write(f"counts drift: player {drift.player_id}: per-task counts add up to "
                                   f"{counts_total(drift.total.counts)}, not {drift.stored}; {how}")
         for player_id in changed:
-            self.stdout.write(f"changed while checked: player {player_id}: their total moved between the two "
-                              "passes; run it again to check them")
+            self.stdout.write(f"not checked: player {player_id}: their total kept changing while it was checked; "
+                              "run it again")
         summary = f"{len(drifts)} player(s) drifted"
         if fix:
             summary += f"; fixed {fixed}"
-        if not drifts:
+        if changed:
+            summary += f"; {len(changed)} not checked"
+        if not drifts and not changed:
             self.stdout.write(self.style.SUCCESS(summary))
             return
         self.stdout.write(self.style.WARNING(summary))
-        # Drift left is a failure, so that a scheduled check can alert on the exit status.
-        if not fix:
-            raise CommandError(f"{len(drifts)} player(s) drifted (above); --fix corrects them.")
-        if fixed < len(drifts):
-            raise CommandError(f"{len(drifts) - fixed} of {len(drifts)} drifted player(s) are not fixed (above); "
-                               "run it again.")
+        # Drift left, or a player not checked, is a failure, so that a
+        # scheduled check can alert on the exit status.
+        problems = []
+        if drifts and not fix:
+            problems.append(f"{len(drifts)} player(s) drifted (above); --fix corrects them")
+        elif fixed < len(drifts):
+            problems.append(f"{len(drifts) - fixed} of {len(drifts)} drifted player(s) are not fixed (above); "
+                            "run it again")
+        if changed:
+            problems.append(f"{len(changed)} player(s) could not be checked (above); run it again")
+        if problems:
+            raise CommandError("; ".join(problems) + ".")
