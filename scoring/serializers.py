@@ -110,6 +110,9 @@ class SubmissionSerializer(PlainOutputSerializer):
                                         help_text="Why it was held for review, if it was.")
     verified_by = serializers.CharField(allow_null=True, required=False,
                                         help_text='"challenge", or "trusted:<username>" for a trusted client.')
+    retry_of = serializers.CharField(allow_null=True, required=False,
+                                     help_text="For a rejected submission staff sent through again: the "
+                                               "original's id (the original stays rejected, for the record).")
 
 
 class QuestionSerializer(serializers.Serializer):

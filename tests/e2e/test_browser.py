@@ -137,6 +137,10 @@ def test_a_held_run_shows_under_review_until_staff_approve_it_in_the_browser(liv
     """Medium: the page waits out min_seconds (6 s), then sends; a run that
     fast is under the review time (9 s), so it is held."""
     player = sign_up(browser, live_stack.url, "speedy")
+    # My scores, open in another tab: it hears the hold pushed to the player.
+    scores = player.context.new_page()
+    scores.goto(f"{live_stack.url}/me/scores/")
+    expect(scores.locator("[data-role=summary]")).to_contain_text("Your total: 0 points")
     card = player.locator("[data-task=long-addition]")
     status = card.locator("[data-role=submission-status]")
     card.locator("[data-action=play]").click()
@@ -145,10 +149,10 @@ def test_a_held_run_shows_under_review_until_staff_approve_it_in_the_browser(liv
     expect(status).to_contain_text("under review (fast: answered in")
     screenshot(player, "07-player-under-review")
     # It stays in sight away from the Play page: My scores lists what does not count yet.
-    scores = player.context.new_page()
-    scores.goto(f"{live_stack.url}/me/scores/")
     expect(scores.locator("[data-role=uncounted] li[data-status=held]")).to_contain_text(
         "under review (fast: answered in")
+    scores.reload()
+    expect(scores.locator("[data-role=uncounted] li[data-status=held]")).to_contain_text("under review")
 
     staff = staff_login(browser, live_stack)
     staff.goto(f"{live_stack.url}/ops/review/")

@@ -128,6 +128,19 @@ def test_a_review_or_an_adjustment_is_not_one_of_the_players_submissions(player,
         assert (response.status_code, response.json()) == (404, {"detail": "No such submission."})
 
 
+def test_a_retry_staff_made_names_the_rejected_original(player, player_client):
+    from scoring import processing
+    from scoring.domain import utcnow
+    from tests.records import stream_record
+
+    original = store.score_get(submission_id=submit(player_client).json()["id"])
+    processing.records_process([stream_record(original)], points_for=lambda task: None)  # unknown: rejected
+    retry = store.score_retry(submission_id=original.id, now=utcnow())
+    listed = {s["id"]: s for s in player_client.get(SCORES).json()["results"]}
+    assert listed[retry.id]["retry_of"] == original.id
+    assert (listed[original.id]["status"], listed[original.id]["retry_of"]) == ("rejected", None)
+
+
 @pytest.mark.parametrize("submission_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid", "x" * 300])
 def test_unknown_submission_is_404(player_client, table, submission_id):
     response = player_client.get(f"{SCORES}{submission_id}/")

@@ -105,16 +105,30 @@
     return "being scored";
   }
 
+  let uncountedAsked = 0; // answers to older requests are dropped
+
   /** The newest submissions that are not (yet) in the ledger: pending,
-   * held for review, or rejected. The ledger lists only what counts. */
-  async function loadUncounted() {
+   * held for review, or rejected (but not one staff sent through again).
+   * The ledger lists only what counts. With ``expected`` (a pushed
+   * outcome), ask again, backing off, until the list shows it: the push
+   * comes a moment before the outcome is written on the submission. */
+  async function loadUncounted(expected = null, attempt = 0) {
+    const asked = ++uncountedAsked;
     let page;
     try {
       page = await getJSON(`${config.scoresUrl}?limit=50`);
     } catch (error) {
       return; // the ledger's own error says the connection is down
     }
-    const items = page.results.filter((s) => s.status !== "applied").map((s) => {
+    if (asked !== uncountedAsked) return;
+    const shown = expected && page.results.find((s) => s.id === expected.id);
+    if (expected && (!shown || shown.status !== expected.status) && attempt < 8) {
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** Math.min(attempt, 4)));
+      if (asked === uncountedAsked) loadUncounted(expected, attempt + 1);
+      return;
+    }
+    const retried = new Set(page.results.map((s) => s.retry_of).filter(Boolean));
+    const items = page.results.filter((s) => s.status !== "applied" && !retried.has(s.id)).map((s) => {
       const li = document.createElement("li");
       li.dataset.status = s.status;
       li.dataset.id = s.id;
@@ -245,8 +259,9 @@
       reloadUntil(message.adjustment.total);
     } else if (message.type === "submission" && message.submission?.status === "applied") {
       reloadUntil(message.submission.total);
-    } else if (message.type === "submission") {
-      loadUncounted(); // held, or rejected: not in the ledger, but the player should see it
+    } else if (message.type === "submission" && message.submission) {
+      // Held, or rejected: not in the ledger, but the player should see it.
+      loadUncounted({ id: message.submission.id, status: message.submission.status });
     }
   }
 

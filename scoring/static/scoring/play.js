@@ -69,7 +69,9 @@
     state.starting = false;
     if (!response || response.status !== 201) {
       showError(card, response ? await errorMessage(response) : "Could not reach the server. Try again.");
-      part(card, '[data-action="play"]').focus();
+      const playButton = part(card, '[data-action="play"]');
+      playButton.hidden = false; // after a refused run it was hidden: the card must offer a way on
+      playButton.focus();
       return;
     }
     play(card, await response.json(), performance.now());
@@ -108,8 +110,7 @@
       const status = part(card, '[data-role="submission-status"]');
       // Not empty before it takes focus: an empty status is not displayed,
       // and focus would fall back to the page's start.
-      status.dataset.status = "sending";
-      status.textContent = "Sending your answers…";
+      showStatus(card, { status: "sending" });
       status.tabIndex = -1; // keyboard focus stays on the card, where the outcome will show
       status.focus();
       part(card, '[data-role="attempt"]').hidden = true; // the last attempt's marks are done with
@@ -254,6 +255,7 @@
     state.key = state.key || newKey();
     state.sending = true;
     showError(card, "");
+    showStatus(card, { status: "sending" }); // not a countdown's last second, while the request is out
     part(card, '[data-action="retry"]').hidden = true;
     let response;
     try {
@@ -270,6 +272,7 @@
       });
     } catch (error) {
       state.sending = false;
+      showStatus(card, { status: "" });
       showError(card, "Could not reach the server. Your result is kept: send it again.");
       offerRetry(card, 0);
       return;
@@ -321,6 +324,7 @@
       const reason = submission.hold_reason ? ` (${submission.hold_reason})` : "";
       return `under review${reason}: staff check it before it counts`;
     }
+    if (submission.status === "sending") return "Sending your answers…";
     if (!submission.status) return "";
     return "pending";
   }
