@@ -7,7 +7,7 @@ DynamoDB stays the source of truth: the SCORE items are the ledger.
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
@@ -64,13 +64,13 @@ def drifts_find(*, progress: bool = False) -> list[Drift]:
     approx = store.table_item_count_approx()
     scores = tqdm(store.scores_scan(consistent=True), total=approx or None, unit="score", desc="scanning scores",
                   disable=not progress)
-    return _drifts(scores, lambda: store.totals_scan(consistent=True))
+    return _drifts(scores, store.totals_scan(consistent=True))  # a generator: it scans once scores are read
 
 
-def _drifts(scores: Iterable[Submission], totals: Callable[[], Iterable[PlayerTotal]]) -> list[Drift]:
-    """The drifts of these TOTALs (read after ``scores``, which must hold
-    every SCORE item of their players: submissions, adjustments, and the
-    reviews their ``pending`` names), and of the players with applied
+def _drifts(scores: Iterable[Submission], totals: Iterable[PlayerTotal]) -> list[Drift]:
+    """The drifts of these TOTALs (iterated after ``scores``, which must
+    hold every SCORE item of their players: submissions, adjustments, and
+    the reviews their ``pending`` names), and of the players with applied
     points in ``scores`` but no TOTAL at all."""
     ledgers: dict[str, _Ledger] = defaultdict(_Ledger)
     applied_ids: set[str] = set()
@@ -98,7 +98,7 @@ def _drifts(scores: Iterable[Submission], totals: Callable[[], Iterable[PlayerTo
     # submission it approved shows the points.
     pending_ids |= {rid for rid, original in pending_reviews.items() if original not in applied_ids}
     drifts = []
-    for total in totals():
+    for total in totals:
         ledger = ledgers.pop(total.player_id, _Ledger())
         expected = total_expected(applied_points=ledger.applied, total=total, pending_ids=pending_ids)
         counts_off = counts_total(total.counts) != total.total
@@ -174,7 +174,7 @@ def drift_of(player_id: str, *, attempts: int = 5) -> tuple[Drift | None, bool]:
         scores = store.scores_get_many(submission_ids=sorted(ids)).values()
         after = store.totals_get_many(player_ids=[player_id]).get(player_id)
         if (before and before.version) == (after and after.version):
-            drifts = _drifts(scores, lambda total=after: [total] if total else [])
+            drifts = _drifts(scores, [after] if after else [])
             return (drifts[0] if drifts else None), True
     return None, False
 

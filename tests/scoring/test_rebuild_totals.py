@@ -124,7 +124,7 @@ def test_a_batch_landing_between_the_scans_is_not_drift_and_fix_leaves_the_total
             store.score_put(submission=late)
             processing.records_process([stream_record(late, seq="2")], points_for=lambda task: 10)
             landed.append(late)
-        return real_totals_scan(**kwargs)
+        yield from real_totals_scan(**kwargs)  # a generator, as the real one: runs once the scores are read
 
     monkeypatch.setattr(store, "totals_scan", a_batch_lands_first)
     report = rebuild("--fix")
@@ -148,7 +148,7 @@ def test_a_real_drift_of_a_player_who_keeps_playing_is_still_found_and_fixed(mon
         store.score_put(submission=late)
         processing.records_process([stream_record(late, seq=str(len(played)))], points_for=lambda task: 10)
         played.append(late)
-        return real_totals_scan(**kwargs)
+        yield from real_totals_scan(**kwargs)  # a generator, as the real one: runs once the scores are read
 
     monkeypatch.setattr(store, "totals_scan", p1_plays_during_each_pass)
     monkeypatch.setattr("scoring.drift.RECHECK_PAUSE_SECONDS", 0)  # nothing writes during the checks here
