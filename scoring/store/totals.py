@@ -90,13 +90,17 @@ def totals_scan(*, segments: int | None = None, consistent: bool = False,
 # --- the boards-stale marker (see scoring/live.py) ------------------------
 
 
-def boards_stale_mark(*, now_ms: int) -> None:
-    """Record that the Redis boards missed an update now. The first miss's
-    moment is kept; the count tells a heal whether another miss came since."""
-    call("update_item", TableName=table_name(), Key=boards_stale_key(),
-         UpdateExpression="SET #type = :type, since_ms = if_not_exists(since_ms, :now) ADD misses :one",
-         ExpressionAttributeNames={"#type": "type"},
-         ExpressionAttributeValues={":type": {"S": "BOARDS_STALE"}, ":now": {"N": str(now_ms)}, ":one": {"N": "1"}})
+def boards_stale_mark(*, now_ms: int) -> BoardsStale:
+    """Record that the Redis boards missed an update now, and return the
+    marker as this left it. The first miss's moment is kept; the count
+    tells a heal whether another miss came since."""
+    item = call("update_item", TableName=table_name(), Key=boards_stale_key(),
+                UpdateExpression="SET #type = :type, since_ms = if_not_exists(since_ms, :now) ADD misses :one",
+                ExpressionAttributeNames={"#type": "type"},
+                ExpressionAttributeValues={":type": {"S": "BOARDS_STALE"}, ":now": {"N": str(now_ms)},
+                                           ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW")["Attributes"]
+    return boards_stale_from_item(item)
 
 
 def boards_stale_get() -> BoardsStale | None:

@@ -150,8 +150,8 @@ def test_during_a_redis_outage_players_are_still_told_their_outcomes(own_redis, 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("table")
 def test_a_miss_marked_while_healing_keeps_the_marker_for_the_next_heal(live_redis):
-    store.boards_stale_mark(now_ms=1_000)
-    seen = store.boards_stale_get()
+    seen = store.boards_stale_mark(now_ms=1_000)
+    assert seen == store.boards_stale_get()  # the marker as the mark left it
     store.boards_stale_mark(now_ms=2_000)  # another process missed an update meanwhile
     assert not store.boards_stale_clear(seen=seen)
     now = store.boards_stale_get()

@@ -50,9 +50,8 @@ class Command(BaseCommand):
                 # marked stale first, a rebuild that fails or is stopped part-way
                 # leaves them for a consumer to heal (scoring/live.py), as after a
                 # Redis outage, instead of half empty until someone notices.
-                store.boards_stale_mark(now_ms=int(time.time() * 1000))
+                seen = store.boards_stale_mark(now_ms=int(time.time() * 1000))
                 marked = True
-                seen = store.boards_stale_get()
                 count = ranking.boards_rebuild(store.totals_scan(segments=segments,
                                                                  progress=lambda n: report("read", n)),
                                                progress=lambda n: report("loaded", n))
