@@ -95,13 +95,8 @@
   }
 
   function uncountedText(submission) {
-    if (submission.status === "held") {
-      return `under review${submission.hold_reason ? ` (${submission.hold_reason})` : ""}: staff check it before it counts`;
-    }
-    if (submission.status === "rejected") {
-      const error = submission.error || "no reason given";
-      return /^rejected\b/i.test(error) ? error : `rejected: ${error}`;
-    }
+    if (submission.status === "held") return window.GameOutcomes.held(submission);
+    if (submission.status === "rejected") return window.GameOutcomes.rejected(submission);
     return "being scored";
   }
 

@@ -135,7 +135,7 @@
       }
       closeForSending();
       const body = { task: card.dataset.task, challenge: challenge.challenge, answers };
-      sendWhenDue(card, body, questions, receivedAt + challenge.min_seconds * 1000, challenge.min_seconds);
+      sendWhenDue(card, body, questions, receivedAt, challenge.min_seconds);
     });
     part(form, '[data-action="cancel"]').addEventListener("click", () => {
       close();
@@ -161,7 +161,8 @@
   // margin covers web servers whose clocks differ a little.
   const DUE_MARGIN_MS = 250;
 
-  function sendWhenDue(card, body, questions, dueAt, minSeconds) {
+  function sendWhenDue(card, body, questions, receivedAt, minSeconds) {
+    const dueAt = receivedAt + minSeconds * 1000;
     const state = stateFor(card);
     state.key = newKey();
     state.body = body;
@@ -316,14 +317,8 @@
       if (submission.rank != null) text += `, rank #${submission.rank}`;
       return text;
     }
-    if (submission.status === "rejected") {
-      const error = submission.error || "no reason given";
-      return /^rejected\b/i.test(error) ? error : `rejected: ${error}`; // not "rejected: Rejected in review"
-    }
-    if (submission.status === "held") {
-      const reason = submission.hold_reason ? ` (${submission.hold_reason})` : "";
-      return `under review${reason}: staff check it before it counts`;
-    }
+    if (submission.status === "rejected") return window.GameOutcomes.rejected(submission);
+    if (submission.status === "held") return window.GameOutcomes.held(submission);
     if (submission.status === "sending") return "Sending your answers…";
     if (!submission.status) return "";
     return "pending";
