@@ -46,6 +46,7 @@ class Submission:
     processed_at: datetime | None = None
     idempotency_key: str | None = None
     retry_of: str | None = None  # the rejected submission this one retries
+    retried_by: str | None = None  # the staff member who retried it
     # The evidence of play (see scoring/verification.py): the challenge it
     # answered, how long after the challenge was issued, and who vouched:
     # "challenge", or "trusted:<username>" for a trusted game server.

@@ -152,7 +152,8 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["difficulty__ordering", "title"]
-        permissions = [("submit_trusted", "Can submit completions without a challenge (a trusted game server)")]
+        permissions = [("submit_trusted", "Can submit completions without a challenge (a trusted game server)"),
+                       ("review_submissions", "Can approve, reject and retry submissions (staff review and pipeline)")]
         # Related managers (``difficulty.tasks.add(task)``) update through
         # it, so that moving a task that way is recorded too.
         base_manager_name = "objects"

@@ -6,6 +6,7 @@ import re
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -13,6 +14,9 @@ from scoring import selectors, services, store
 from scoring.domain import Review
 
 logger = logging.getLogger(__name__)
+
+# Who may change an outcome (approve, reject, retry); any staff member may look.
+REVIEW_PERMISSION = "scoring.review_submissions"
 
 # What a submission id from the form may look like: the API's are UUIDs;
 # anything longer or stranger is refused before it reaches DynamoDB.
@@ -29,10 +33,11 @@ def pipeline(request):
 
 
 @staff_member_required
+@permission_required(REVIEW_PERMISSION, raise_exception=True)
 @require_POST
 def pipeline_retry(request, submission_id: str):
     try:
-        requeued = services.submission_retry(submission_id=submission_id)
+        requeued = services.submission_retry(submission_id=submission_id, by=request.user.get_username())
     except store.StoreUnavailable:
         messages.error(request, "DynamoDB is unavailable; nothing was retried.")
         return redirect("pipeline")
@@ -40,8 +45,8 @@ def pipeline_retry(request, submission_id: str):
         logger.info("Staff %s requeued submission %s", request.user, submission_id)
         messages.success(request, f"Submission {submission_id} is back in the pipeline.")
     else:
-        messages.warning(request, f"Submission {submission_id} is not rejected or was already retried; "
-                                  "nothing to retry.")
+        messages.warning(request, f"Submission {submission_id} is not rejected, was rejected in review, "
+                                  "or was already retried; nothing to retry.")
     return redirect("pipeline")
 
 
@@ -55,6 +60,7 @@ def review_queue(request):
 
 
 @staff_member_required
+@permission_required(REVIEW_PERMISSION, raise_exception=True)
 @require_POST
 def review_decide(request):
     """Approve or reject the ticked held submissions, with one note. Each

@@ -86,12 +86,14 @@ def submission_create(
     return submission, True
 
 
-def submission_retry(*, submission_id: str) -> bool:
-    """Send a rejected submission through the pipeline again, exactly once.
+def submission_retry(*, submission_id: str, by: str | None = None) -> bool:
+    """Send a rejected submission through the pipeline again, exactly once,
+    recording who (``by``) did.
 
-    Returns False if it was not rejected, or was already retried.
+    Returns False if it was not rejected, was rejected in review, or was
+    already retried (a review's id retries the submission it decided).
     """
-    return store.score_retry(submission_id=submission_id, now=utcnow()) is not None
+    return store.score_retry(submission_id=submission_id, now=utcnow(), by=by) is not None
 
 
 def submission_review(*, submission_id: str, review: Review, reviewer: str, note: str = "") -> bool:

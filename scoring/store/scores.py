@@ -236,7 +236,7 @@ def rejected_recent(*, limit: int) -> list[Submission]:
     return [found[i] for i in ids if i in found and found[i].status is Status.REJECTED]
 
 
-def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
+def score_retry(*, submission_id: str, now: datetime, by: str | None = None) -> Submission | None:
     """Put a rejected submission through the pipeline again, exactly once.
 
     The retry is a new SCORE item (an INSERT on the stream, processed like
@@ -245,12 +245,31 @@ def score_retry(*, submission_id: str, now: datetime) -> Submission | None:
     staff clicking at once, one wins. The original stays as it was, for the
     record. Only a rejected submission can be retried. The web role needs no
     write but its PutItem on SCORE items for this.
+
+    - A review is not a completion: retrying one retries the submission it
+      decided, under the same id, so a dead-lettered review and the
+      submission it rejected offer one retry between them, not two.
+    - A submission staff rejected in review stays rejected: a retry would
+      overturn their decision.
+    - The retry carries the evidence of play, so the hold rules judge it as
+      they judged the original; an adjustment's retry re-scores as it did.
+    - ``by``, the staff member, is recorded on the retry.
     """
     original = score_get(submission_id=submission_id)
-    if original is None or original.status is not Status.REJECTED:
+    if original is not None and original.review_of is not None:
+        original = score_get(submission_id=original.review_of)
+    if original is None or original.status is not Status.REJECTED or original.review is Review.REJECT:
         return None
-    retry = Submission(id=retry_id(original.id), player_id=original.player_id, player_name=original.player_name,
-                       task=original.task, submitted_at=now, retry_of=original.id)
+    if original.is_adjustment:
+        retry = Submission(id=retry_id(original.id), player_id=original.player_id,
+                           player_name=original.player_name, task=original.task, submitted_at=now,
+                           retry_of=original.id, retried_by=by, rules_change=original.rules_change,
+                           rescore=original.rescore, summary=original.summary, reason=original.reason)
+    else:
+        retry = Submission(id=retry_id(original.id), player_id=original.player_id,
+                           player_name=original.player_name, task=original.task, submitted_at=now,
+                           retry_of=original.id, retried_by=by, challenge_id=original.challenge_id,
+                           elapsed_ms=original.elapsed_ms, verified_by=original.verified_by)
     try:
         score_put(submission=retry)
     except SubmissionExists:

@@ -364,6 +364,78 @@ def test_a_dead_lettered_review_never_committed_rejects_the_held_submission_for_
     assert total_of().total == applied_points() == 30
 
 
+def retry(sub_id: str) -> Submission | None:
+    """Staff retry from the pipeline page; the retry, or None if refused."""
+    return store.score_retry(submission_id=sub_id, now=T0 + timedelta(hours=1), by="staff")
+
+
+def test_a_submission_rejected_in_review_cannot_be_retried_by_its_id_or_its_reviews():
+    process(put(*[submission(n) for n in range(4)]))
+    process([review("p1-s3", Review.REJECT, note="scripted")])
+    assert status_of(review_id("p1-s3")) is Status.REJECTED  # the review item is rejected too
+    assert retry("p1-s3") is None
+    assert retry(review_id("p1-s3")) is None  # a review is not a completion to score afresh
+    assert total_of().total == applied_points() == 30
+
+
+def test_a_dead_lettered_review_and_its_submission_give_one_retry_between_them():
+    process(put(*[submission(n, elapsed_ms=10_000 + n) for n in range(4)]))
+    dead_letter(review("p1-s3", Review.APPROVE))
+    first = retry(review_id("p1-s3"))  # the Retry of the dead letter's row...
+    assert retry("p1-s3") is None  # ...and of the rejected submission's row: one retry
+    again = retry(review_id("p1-s3"))
+    assert again is None
+    retried = store.score_get(submission_id=first.id)
+    assert (retried.retry_of, retried.retried_by) == ("p1-s3", "staff")
+    # The evidence of play goes with it: the hold rules judge it as they did the original.
+    assert (retried.elapsed_ms, retried.verified_by) == (10_003, "challenge")
+    record = stream_record(retried, seq="t")
+    process([record])
+    process([record])
+    assert status_of(retried.id) is Status.APPLIED
+    assert total_of().total == applied_points() == 40
+    assert drifts_find() == []
+
+
+def test_a_retry_keeps_the_evidence_so_the_speed_rule_still_holds_it():
+    fast = submission(1, elapsed_ms=1_000)
+    store.score_put(submission=fast)
+    processing.records_process([stream_record(fast, seq="1")], points_for=lambda task: None, hold_rules=RULES)
+    assert status_of(fast.id) is Status.REJECTED  # an unknown task, say; since mapped
+    process([stream_record(retry(fast.id), seq="t")])
+    held = store.score_get(submission_id=store.held_list(limit=10)[0].id)
+    assert (held.retry_of, held.status) == (fast.id, Status.HELD) and held.hold_reason.startswith("fast")
+    assert total_of().total == 0
+
+
+def test_a_retried_adjustment_is_the_same_adjustment_again():
+    adjustment = Submission(id="adj-1", player_id="p1", player_name="P1", task="", submitted_at=T0,
+                            rules_change=7, rescore={"easy": 12}, summary="Easy re-scored 10 → 12")
+    (record,) = put(adjustment)
+    dead_letter(record)
+    assert status_of("adj-1") is Status.REJECTED
+    retried = store.score_get(submission_id=retry("adj-1").id)
+    assert (retried.rules_change, retried.rescore, retried.summary, retried.task) == (7, {"easy": 12},
+                                                                                      "Easy re-scored 10 → 12", "")
+
+
+@pytest.mark.django_db
+def test_deciding_and_retrying_need_the_review_permission(client, four_held, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/ops/review/").content.decode()
+    assert 'data-role="no-permission"' in page and 'name="submission"' not in page
+    assert decide(client, four_held[:1], "approve").status_code == 403
+    assert client.post("/ops/pipeline/retry/p1-s0/").status_code == 403
+    assert status_of(four_held[0]) is Status.HELD
+    staff.user_permissions.add(Permission.objects.get(codename="review_submissions"))
+    staff = django_user_model.objects.get(pk=staff.pk)  # a fresh permission cache
+    client.force_login(staff)
+    assert "Approved 1 submission(s)" in decide(client, four_held[:1], "approve").content.decode()
+
+
 @pytest.mark.django_db
 def test_a_decision_on_something_that_is_not_an_id_is_refused_plainly(admin_client, four_held):
     response = decide(admin_client, ["x" * 3000, four_held[0]], "approve")
