@@ -43,3 +43,27 @@ def test_the_lambda_mapping_reports_what_it_gives_up_on():
     mapping = text[text.index("Type: AWS::Lambda::EventSourceMapping"):]
     assert re.search(r"DestinationConfig:\s+OnFailure:\s+Destination: !GetAtt ConsumerFailures.Arn", mapping)
     assert re.search(r"Action: sqs:SendMessage\s+Resource: !GetAtt ConsumerFailures.Arn", text)
+
+
+def template() -> dict:
+    from cfnlint.decode import decode_str
+
+    decoded, problems = decode_str(TEMPLATE.read_text())
+    assert not problems
+    return decoded
+
+
+def test_a_lambda_stack_gives_the_function_role_the_stream_before_it_maps_the_stream():
+    """Lambda refuses to create a mapping whose function role cannot read the
+    stream, and the stream is new with the stack: the stack attaches the
+    policy to the role, and the mapping waits for it."""
+    decoded = template()
+    resources = decoded["Resources"]
+    assert resources["ConsumerMapping"]["DependsOn"] == "ConsumerPolicy"
+    attach = {"Fn::If": ["HasConsumerRole", [{"Ref": "ConsumerRoleName"}], {"Ref": "AWS::NoValue"}]}
+    assert resources["ConsumerPolicy"]["Properties"]["Roles"] == attach
+    (rule,) = decoded["Rules"].values()
+    assert rule["RuleCondition"] == decoded["Conditions"]["UseLambda"]
+    assert rule["Assertions"][0]["Assert"] == decoded["Conditions"]["HasConsumerRole"]
+    # A rolled-back first deploy must not leave the table behind to block the next.
+    assert resources["ScoresTable"]["DeletionPolicy"] == "RetainExceptOnCreate"
