@@ -1,10 +1,14 @@
 """Health endpoints for load balancers and orchestrators.
 
 ``/healthz`` is liveness: the process answers. ``/readyz`` is readiness: the
-web process can reach DynamoDB, Redis and its relational database (users,
-tokens, sessions and the catalog live there: without it every API call is a
-503). Each check is one cheap call (a get by key, a PING, a one-row query;
-no DescribeTable, no scan), with the store's short timeouts. The
+web process can reach DynamoDB and its relational database (users, tokens,
+sessions and the catalog live there: without it every API call is a 503).
+Redis is checked and reported, but a Redis outage only degrades the web
+(submissions go on without rate limits, the week and day boards and the
+websockets wait for it), so it answers 200 "degraded": a load balancer that
+took every web process out over Redis would turn a partial outage into a
+whole one. Each check is one cheap call (a get by key, a PING, a one-row
+query; no DescribeTable, no scan), with the store's short timeouts. The
 stream consumers' heartbeats are reported too, for information: the web can
 serve without them, but scores would stay pending.
 """
@@ -21,6 +25,9 @@ from django.views.decorators.http import require_GET
 from scoring import ranking, store
 
 logger = logging.getLogger(__name__)
+
+# What the web cannot serve without; the other checks are reported only.
+REQUIRED = ("dynamodb", "database")
 
 
 class HealthCheckMiddleware:
@@ -57,8 +64,9 @@ def readyz(request):
         consumers = len(store.workers_alive())
     except Exception:  # noqa: BLE001 - reported, never fatal here
         consumers = None
-    ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks, "workers_alive": consumers}
+    ready = all(checks[name]["ok"] for name in REQUIRED)
+    status = "unavailable" if not ready else "ready" if all(c["ok"] for c in checks.values()) else "degraded"
+    body = {"status": status, "checks": checks, "workers_alive": consumers}
     return JsonResponse(body, status=200 if ready else 503)
 
 

@@ -22,12 +22,26 @@ def test_readyz_is_ready_when_dynamodb_and_redis_answer(client):
     assert body["workers_alive"] == 0
 
 
-@pytest.mark.usefixtures("table", "redis_url")
+@pytest.mark.usefixtures("redis_url")
 def test_readyz_is_503_naming_the_dependency_that_is_down(client, settings):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:1"
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["dynamodb"]["ok"] is False and body["checks"]["dynamodb"]["error"]
+
+
+@pytest.mark.usefixtures("table", "redis_url")
+def test_readyz_without_redis_is_degraded_not_unready(client, settings):
+    """Submissions and pages go on without Redis: a load balancer must not
+    take every web process out over it."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
     assert body["checks"]["dynamodb"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is False and body["checks"]["redis"]["error"]
 
