@@ -6,12 +6,14 @@ waits on DynamoDB or Redis.
 """
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import LoginView
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.response import TemplateResponse
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.generic import CreateView
@@ -32,10 +34,39 @@ def home(request):
     return render(request, "scoring/home.html", {"tasks": selectors.task_list_active()})
 
 
+TOO_MANY_LOGINS = "Too many login attempts. Wait a minute and try again."
+
+
+def _login_rate(group, request) -> str:
+    return settings.LOGIN_RATE
+
+
+def _refuse(form, message: str):
+    """``form``, unbound, showing only ``message``: nothing that was posted
+    is validated (a refused login guess is not checked, so the page cannot
+    tell a right password from a wrong one)."""
+    form.cleaned_data = {}  # add_error's bookkeeping; an unbound form has none
+    form.add_error(None, message)
+    return form
+
+
+@method_decorator(ratelimit(key="ip", rate=lambda group, request: settings.SIGNUP_RATE, method="POST",
+                            block=False), name="post")
 class SignupView(CreateView):
+    """A new player's account, a bounded number an hour from one address:
+    the hold rules bound what one account can score, so accounts must not
+    come free by the thousand."""
+
     form_class = UserCreationForm
     template_name = "registration/signup.html"
     success_url = reverse_lazy("home")
+
+    def post(self, request, *args, **kwargs):
+        if getattr(request, "limited", False):
+            self.object = None
+            form = _refuse(self.get_form_class()(), "Too many sign-ups from your address. Try again later.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -108,14 +139,27 @@ def my_scores(request):
     return render(request, "scoring/my_scores.html", {"player": _viewer(request.user), "config": config})
 
 
-@method_decorator(ratelimit(key="ip", rate=lambda group, request: settings.LOGIN_RATE, method="POST",
-                            block=False), name="post")
+@method_decorator(ratelimit(key="ip", rate=_login_rate, method="POST", block=False), name="post")
 class RateLimitedLoginView(LoginView):
     """Django's login, refusing a flood of password guesses from one address."""
 
     def post(self, request, *args, **kwargs):
         if getattr(request, "limited", False):
-            form = self.get_form()
-            form.add_error(None, "Too many login attempts. Wait a minute and try again.")
+            form = _refuse(self.get_form_class()(request), TOO_MANY_LOGINS)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
+
+
+@ratelimit(key="ip", rate=_login_rate, method="POST", block=False)
+def admin_login(request, extra_context=None):
+    """Django admin's own login, under the same limit as /accounts/login/
+    (the two count separately). Over it, admin's login page is rendered as
+    for a GET, its form unbound (the guess is not checked), with a 429."""
+    if not getattr(request, "limited", False):
+        return admin.site.login(request, extra_context)
+    request.method = "GET"
+    response = admin.site.login(request, extra_context)
+    if isinstance(response, TemplateResponse):
+        _refuse(response.context_data["form"], TOO_MANY_LOGINS)
+        response.status_code = 429
+    return response

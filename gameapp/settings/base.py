@@ -229,6 +229,8 @@ SCORE_SUBMIT_RATE = config.get_rate("SCORE_SUBMIT_RATE", "60/minute")
 CHALLENGE_RATE = config.get_rate("CHALLENGE_RATE", "120/minute")
 # Login attempts (form and /api/token/) per client address, and per username for the API.
 LOGIN_RATE = config.get_rate("LOGIN_RATE", "10/minute")
+# Accounts created at /signup/ per client address.
+SIGNUP_RATE = config.get_rate("SIGNUP_RATE", "10/hour")
 # /api/token/ attempts per client address, across usernames (password spraying).
 LOGIN_IP_RATE = config.get_rate("LOGIN_IP_RATE", "30/minute")
 # Trusted proxies in front of the web (load balancer: 1). The client address

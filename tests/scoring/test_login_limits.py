@@ -126,3 +126,35 @@ def test_production_trusts_one_proxy_by_default():
                           "print(settings.NUM_PROXIES, settings.REST_FRAMEWORK['NUM_PROXIES'])"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["1", "1"]
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_over_the_limit_a_right_password_and_a_wrong_one_get_the_same_refusal(client, admin_user, path):
+    """A refused guess is not checked: the page must not say whether it was right."""
+    for _ in range(3):
+        assert client.post(path, {"username": "admin", "password": "wrong"}).status_code == 200
+    right = client.post(path, {"username": "admin", "password": "password"})
+    wrong = client.post(path, {"username": "admin", "password": "wrong"})
+    assert right.status_code == wrong.status_code == 429
+    assert "Too many login attempts" in right.content.decode()
+    assert right.context["form"].errors == wrong.context["form"].errors
+    assert client.get("/admin/").status_code == 302  # not logged in
+
+
+def test_admin_login_still_logs_in_under_the_limit(client, admin_user):
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "password"})
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+
+
+def test_signup_refuses_a_flood_of_accounts_from_one_address(client, settings, django_user_model):
+    settings.SIGNUP_RATE = "2/hour"
+
+    def sign_up(name):
+        client.logout()
+        return client.post("/signup/", {"username": name, "password1": "a-long-pass-phrase-1",
+                                        "password2": "a-long-pass-phrase-1"})
+
+    assert [sign_up(f"bot{i}").status_code for i in range(2)] == [302, 302]
+    refused = sign_up("bot2")
+    assert refused.status_code == 429 and "Too many sign-ups" in refused.content.decode()
+    assert not django_user_model.objects.filter(username="bot2").exists()
