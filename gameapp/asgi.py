@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 from gameapp import heap
+from gameapp.bodylimit import BodySizeLimit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gameapp.settings.local")
 
@@ -36,7 +37,9 @@ store.client()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies past DATA_UPLOAD_MAX_MEMORY_SIZE are refused before Django
+        # spools them (gameapp/bodylimit.py).
+        "http": BodySizeLimit(django_asgi_app),
         # Origin must be one of ALLOWED_HOSTS: a page on another site cannot
         # open a socket with the player's session cookie.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
