@@ -4,6 +4,7 @@ import hashlib
 import re
 
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -372,14 +373,22 @@ class LeaderboardHistoryView(APIView):
     def get(self, request):
         query = LeaderboardHistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        window = query.validated_data["window"]
-        try:
-            since, series = spectator.leaderboard_history(window=window, players=query.validated_data["limit"])
-        except selectors.LeaderboardUnavailable:
-            raise LeaderboardUnavailableError() from None
-        return Response(LeaderboardHistorySerializer({
-            "window": window, "since": since, "entries_per_player": spectator.HISTORY_ENTRIES, "series": series,
-        }).data)
+        window, limit = query.validated_data["window"], query.validated_data["limit"]
+        # The same for every viewer, and up to ten ledger reads: computed at
+        # most once every HISTORY_CACHE_SECONDS per window and size, however
+        # many spectators open the page (a shared cache: Redis, as deployed).
+        key = f"leaderboard-history:{window}:{limit}"
+        body = cache.get(key)
+        if body is None:
+            try:
+                since, series = spectator.leaderboard_history(window=window, players=limit)
+            except selectors.LeaderboardUnavailable:
+                raise LeaderboardUnavailableError() from None
+            body = LeaderboardHistorySerializer({
+                "window": window, "since": since, "entries_per_player": spectator.HISTORY_ENTRIES, "series": series,
+            }).data
+            cache.set(key, body, spectator.HISTORY_CACHE_SECONDS)
+        return Response(body)
 
 
 class ActivityUnavailableError(APIException):

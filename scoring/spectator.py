@@ -14,6 +14,10 @@ from scoring.domain import Submission, utcnow, window_keys
 # ``truncated``: their line starts at the oldest entry read, from ``base``.
 HISTORY_PLAYERS = 10
 HISTORY_ENTRIES = 100
+# How long the API keeps a history it read, for every viewer. Shorter than
+# the page's wait before it reads again for a player new to the top
+# (history_chart.js, RELOAD_AFTER_MS: 5 s), so that read sees them.
+HISTORY_CACHE_SECONDS = 2
 # The activity list keeps ranking.ACTIVITY_KEEP completions, and the
 # per-minute counts live three hours.
 ACTIVITY_RECENT_MAX = ranking.ACTIVITY_KEEP

@@ -67,6 +67,16 @@ def item_count(table):
     return lambda: store.table_item_count(name=table)
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with Django's cache empty (in this process, local
+    memory): what one test cached, a history the API keeps for a moment or
+    a rate limit's count, must not answer the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def player(django_user_model):
     return django_user_model.objects.create_user(username="ada", password="pw-ada-123", first_name="Ada")

@@ -57,6 +57,18 @@ def test_history_gives_each_top_player_a_line_that_steps_to_their_total(api_clie
     assert (bob["player"], bob["rank"], [p["total"] for p in bob["points"]]) == ("Bob", 2, [50])
 
 
+def test_history_is_read_once_a_moment_for_every_viewer(api_client, redis_url, now, monkeypatch):
+    live([play("ann", 0, EASY, now - timedelta(seconds=5))])
+    reads = []
+    real = spectator._ledger_in_period
+    monkeypatch.setattr(spectator, "_ledger_in_period", lambda player, *a: reads.append(player) or real(player, *a))
+    first = ok(api_client, HISTORY)
+    assert ok(api_client, HISTORY) == first and reads == ["ann"]  # the second viewer got the first's read
+    live([play("bob", 0, HARD, now - timedelta(seconds=4))])
+    assert [s["player"] for s in ok(api_client, HISTORY, limit=1)["series"]] == ["Bob"]  # another size, read anew
+    assert ok(api_client, HISTORY, window="week")["series"][0]["player"] == "Bob"  # another window too
+
+
 def test_history_reads_only_the_top_players_and_the_newest_entries_of_each(api_client, redis_url, now):
     t = now - timedelta(seconds=120)
     live([play(f"p{i}", n, EASY, t + timedelta(seconds=10 * i + n)) for i in range(12) for n in range(i % 3 + 1)])
