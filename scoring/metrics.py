@@ -1,16 +1,30 @@
 """Prometheus metrics for the web and the stream consumer.
 
 Each process keeps its own registry: the web serves it at ``/metrics``; the
-consumer, at ``--metrics-port``. Under gunicorn with several workers, set
-``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode).
+consumer, at ``--metrics-port``. Under a server with several worker
+processes (gunicorn ``-w 2``), set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+directory for the web: each process then writes its metrics there, and
+``/metrics`` sums every process's (prometheus_client's multiprocess mode),
+whichever process the scrape reaches. Without it, a scrape sees only the
+process it reached, and counters seem to jump back and forth.
 """
 
 import hmac
+import os
 import time
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 API_LATENCY = Histogram(
     "gamescores_api_request_seconds", "API request latency.", ["method", "view", "status"],
@@ -63,7 +77,8 @@ class ApiMetricsMiddleware:
 
 
 def metrics_view(request):
-    """The web's registry, for Prometheus; behind a bearer token if METRICS_TOKEN is set."""
+    """The web's metrics, for Prometheus; behind a bearer token if
+    METRICS_TOKEN is set, refused without one unless METRICS_OPEN."""
     if settings.METRICS_TOKEN:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
@@ -71,4 +86,16 @@ def metrics_view(request):
             response = JsonResponse({"detail": "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'."}, status=401)
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    elif not settings.METRICS_OPEN:
+        return JsonResponse({"detail": "Metrics are off: set METRICS_TOKEN (and give Prometheus the same "
+                                       "bearer token), or METRICS_OPEN=1 on a private network."}, status=403)
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def _registry():
+    """Every web process's metrics in multiprocess mode, else this process's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry

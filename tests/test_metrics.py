@@ -75,7 +75,7 @@ def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
                             submitted_at=datetime.now(UTC))
     store.score_put(submission=submission)
     port = free_port()
-    consumer = start_consumer("--metrics-port", str(port))
+    consumer = start_consumer("--metrics-port", str(port), "--metrics-addr", "127.0.0.1")
 
     def scraped_all():
         values = samples(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode())
@@ -93,6 +93,29 @@ def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
     assert values[("gamescores_consumer_records_total", (("result", "applied"),))] >= 1
     assert values[("gamescores_consumer_batch_seconds_count", ())] >= 1
     assert any(name == "gamescores_consumer_iterator_age_seconds" for name, _ in values)
+
+
+def test_production_refuses_metrics_without_a_token(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_OPEN = "", False  # production's default
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    assert "set METRICS_TOKEN" in refused.json()["detail"] and b"gamescores_" not in refused.content
+
+
+def test_several_web_processes_are_scraped_as_one_in_multiprocess_mode(tmp_path):
+    """Under gunicorn -w 2 a scrape reaches one worker: with
+    PROMETHEUS_MULTIPROC_DIR it must report every worker's counts."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "gameapp.settings.test"}
+    count = ("import django; django.setup(); from scoring.metrics import SUBMISSIONS; "
+             "[SUBMISSIONS.labels('accepted').inc() for _ in range({})]")
+    for times in (5, 3):  # two worker processes, one after the other
+        subprocess.run([sys.executable, "-c", count.format(times)], env=env, check=True, cwd=ROOT, timeout=60)
+    scrape = ("import django; django.setup(); from django.test import RequestFactory; "
+              "from scoring.metrics import metrics_view; "
+              "print(metrics_view(RequestFactory().get('/metrics')).content.decode())")
+    scraped = subprocess.run([sys.executable, "-c", scrape], env=env, check=True, cwd=ROOT, timeout=60,
+                             capture_output=True, text=True).stdout
+    assert samples(scraped)[("gamescores_submissions_total", (("outcome", "accepted"),))] == 8
 
 
 @pytest.mark.django_db

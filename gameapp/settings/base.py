@@ -260,8 +260,11 @@ TASK_CACHE_SECONDS = config.get_float("TASK_CACHE_SECONDS", 5.0)
 TOKEN_CACHE_SECONDS = config.get_float("TOKEN_CACHE_SECONDS", 10.0)
 
 # Set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (Prometheus's
-# `authorization` scrape option); unset, it is open: keep it off the internet.
+# `authorization` scrape option); unset, it is open here and refused (403) in
+# production (METRICS_OPEN below).
 METRICS_TOKEN = config.get_str("METRICS_TOKEN", "")
+# Whether /metrics may answer without a token when none is set.
+METRICS_OPEN = True
 
 REST_FRAMEWORK = {
     # Token first so that an unauthenticated request gets 401 with

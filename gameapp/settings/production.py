@@ -33,6 +33,10 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = config.get_list("CSRF_TRUSTED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS])  # noqa: F405
 
+# /metrics without METRICS_TOKEN is refused, not open: it answers by IP, to
+# any Host, and over plain HTTP (scoring.health.HealthCheckMiddleware).
+METRICS_OPEN = config.get_bool("METRICS_OPEN", False)
+
 # Hashed, compressed static files, collected at build time (Dockerfile).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -36,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--progress-every", type=float, default=10.0,
                             help="Seconds between progress lines (0: one every pass).")
         parser.add_argument("--metrics-port", type=int, help="Serve Prometheus metrics on this port (1 to 65535).")
+        parser.add_argument("--metrics-addr", default="0.0.0.0",
+                            help="The address --metrics-port listens on (default: every interface; the metrics "
+                                 "have no authentication, so give an internal one).")
         parser.add_argument("--heartbeat-file", help="Touch this file every loop, for a container healthcheck.")
 
     def handle(self, *args, **options):
@@ -80,13 +83,14 @@ class Command(BaseCommand):
         logger.info("consume_scores %s reading %s", worker_id, arn)
         if metrics_port is not None:
             try:
-                start_http_server(metrics_port, addr="0.0.0.0")
+                start_http_server(metrics_port, addr=options["metrics_addr"])
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise CommandError(f"--metrics-port {metrics_port} is already in use: stop what serves on it, "
                                        "or give another port.") from None
-                raise CommandError(f"Cannot serve metrics on --metrics-port {metrics_port}: {exc}.") from None
-            logger.info("Prometheus metrics on port %d", metrics_port)
+                raise CommandError(f"Cannot serve metrics on {options['metrics_addr']} port {metrics_port}: "
+                                   f"{exc}.") from None
+            logger.info("Prometheus metrics on %s port %d", options["metrics_addr"], metrics_port)
         try:
             worker.run(once=options["once"])
         except OtherWorkersRunning as exc:
