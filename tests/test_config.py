@@ -78,6 +78,29 @@ def test_production_refuses_the_default_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_a_weak_old_key_too():
+    result = manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.production",
+                    SECRET_KEY="a-real-secret-for-the-deploy-check-0123456789-abcdefghijklmnop",
+                    SECRET_KEY_FALLBACKS="django-insecure-local-only-key")
+    assert result.returncode != 0
+    assert "SECRET_KEY_FALLBACKS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_local_settings_refuse_to_serve_other_hosts_with_their_public_key():
+    """wsgi.py, asgi.py and manage.py fall back to the local settings: a
+    deploy that forgot DJANGO_SETTINGS_MODULE must not run with DEBUG on and
+    a key anyone can read."""
+    refused = manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.local", ALLOWED_HOSTS="scores.example.com",
+                     SECRET_KEY="")
+    assert refused.returncode != 0
+    assert "DJANGO_SETTINGS_MODULE=gameapp.settings.production" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.local", ALLOWED_HOSTS="127.0.0.1,localhost",
+                  SECRET_KEY="").returncode == 0
+    assert manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.local", ALLOWED_HOSTS="192.168.1.20",
+                  SECRET_KEY="a-key-of-my-own-for-my-phone-on-the-lan-0123456789").returncode == 0
+
+
 def test_production_settings_pass_check_deploy():
     result = manage("check", "--deploy", "--fail-level", "WARNING",
                     DJANGO_SETTINGS_MODULE="gameapp.settings.production",

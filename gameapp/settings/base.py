@@ -12,7 +12,9 @@ from scoring.stream import filters
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = config.get_str("SECRET_KEY", "django-insecure-local-only-key")
+# The development default, public in this file: production refuses it.
+INSECURE_SECRET_KEY = "django-insecure-local-only-key"
+SECRET_KEY = config.get_str("SECRET_KEY", INSECURE_SECRET_KEY)
 # Old keys still accepted when verifying signatures (challenges, sessions,
 # cursors) while a rotation settles: docs/security.md.
 SECRET_KEY_FALLBACKS = config.get_list("SECRET_KEY_FALLBACKS", [])

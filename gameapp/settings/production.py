@@ -11,9 +11,20 @@ from .base import *  # noqa: F403
 
 DEBUG = config.get_bool("DEBUG", False)
 SECRET_KEY = config.get_str("SECRET_KEY")
-if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+
+
+def _weak(key: str) -> bool:
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure")
+
+
+if _weak(SECRET_KEY):
     raise ImproperlyConfigured(
         "Setting SECRET_KEY must be a real secret of at least 50 characters in production (Django's security.W009)."
+    )
+# An old key still signs what it verifies (sessions, challenges): as strict.
+if any(_weak(key) for key in SECRET_KEY_FALLBACKS):  # noqa: F405
+    raise ImproperlyConfigured(
+        "Setting SECRET_KEY_FALLBACKS must hold only real secrets of at least 50 characters in production."
     )
 
 # Behind a TLS-terminating load balancer that sets X-Forwarded-Proto, and
