@@ -5,6 +5,7 @@ the ones a local run sets. ``local``, ``test`` and ``production`` layer on
 top of this module.
 """
 
+import logging
 from pathlib import Path
 
 from gameapp import config
@@ -313,7 +314,23 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+                 "null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # The servers' own lines (start-up, access, errors) in the same format:
+        # uvicorn and gunicorn configure these loggers before Django starts,
+        # and this replaces their handlers with the console's.
+        **{name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+           for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")},
+        # A request for a host not in ALLOWED_HOSTS (scanners probing by IP)
+        # is a 400 to the client, not an error with a traceback for the
+        # on-call: as Django's docs suggest, drop it.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+    },
 }
+# Python's warnings (a library's UserWarning at start-up) as log records
+# ("py.warnings"), so that a JSON log holds nothing but JSON lines.
+logging.captureWarnings(True)
