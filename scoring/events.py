@@ -65,10 +65,11 @@ class EventsRefused(Exception):
 def client_from_settings():
     """The EventBridge client for the current settings (built lazily, cached).
 
-    Locally, moto serves every service on one port, so the DynamoDB endpoint
-    is the EventBridge endpoint too; unset means real AWS.
+    EVENTBRIDGE_ENDPOINT_URL if set; else the DynamoDB endpoint, since
+    locally moto serves every service on one port; neither means real AWS.
     """
-    return _client(getattr(settings, "DYNAMODB_ENDPOINT_URL", None), getattr(settings, "AWS_REGION", "us-east-1"))
+    endpoint = getattr(settings, "EVENTBRIDGE_ENDPOINT_URL", None) or getattr(settings, "DYNAMODB_ENDPOINT_URL", None)
+    return _client(endpoint, getattr(settings, "AWS_REGION", "us-east-1"))
 
 
 @functools.lru_cache(maxsize=16)

@@ -106,6 +106,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 DYNAMODB_TABLE = config.get_table_name("DYNAMODB_TABLE", "gamescores")
 # Unset means real AWS; locally it points at the embedded moto server.
 DYNAMODB_ENDPOINT_URL = config.get_url("DYNAMODB_ENDPOINT_URL", None, schemes=("http", "https"))
+# EventBridge (EVENT_BUS_NAME) and SQS (STREAM_ON_FAILURE_SQS_URL) at the
+# DynamoDB endpoint unless set: moto serves every service on one port.
+# DynamoDB Local does not, nor does a DynamoDB VPC endpoint: set these then.
+EVENTBRIDGE_ENDPOINT_URL = config.get_url("EVENTBRIDGE_ENDPOINT_URL", None, schemes=("http", "https"))
+SQS_ENDPOINT_URL = config.get_url("SQS_ENDPOINT_URL", None, schemes=("http", "https"))
 AWS_REGION = config.get_region("AWS_REGION", "us-east-1")
 # The API must answer fast even when DynamoDB does not: short timeouts and a
 # bounded number of attempts (botocore "standard" retry mode adds jitter).

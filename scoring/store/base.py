@@ -167,7 +167,7 @@ def _streams_client(endpoint_url, region):
 
 def sqs_client():
     """SQS, for the consumer's on-failure destination when one is configured."""
-    return _sqs_client(settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
+    return _sqs_client(settings.SQS_ENDPOINT_URL or settings.DYNAMODB_ENDPOINT_URL, settings.AWS_REGION)
 
 
 @functools.lru_cache(maxsize=4)

@@ -166,3 +166,17 @@ def test_publisher_from_settings_uses_the_configured_bus_and_endpoint(moto_serve
 def test_no_bus_configured_means_no_publisher(settings):
     settings.EVENT_BUS_NAME = None
     assert events.publisher_from_settings() is None
+
+
+def test_eventbridge_and_sqs_have_endpoints_of_their_own_when_set(moto_server, bus_to_queue, settings):
+    """DynamoDB Local (compose) serves DynamoDB alone: events must not go to it."""
+    from scoring import store
+
+    bus_name, queue_url = bus_to_queue
+    settings.EVENT_BUS_NAME, settings.AWS_REGION = bus_name, REGION
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:1"  # DynamoDB elsewhere; nothing here serves events
+    settings.EVENTBRIDGE_ENDPOINT_URL = settings.SQS_ENDPOINT_URL = moto_server
+    events.publisher_from_settings()([domain_event(1)])
+    assert [m["detail"]["submission_id"] for m in drain(moto_server, queue_url)] == ["sub-1"]
+    assert store.sqs_client().get_queue_url(QueueName=queue_url.rsplit("/", 1)[1])["QueueUrl"].endswith(
+        queue_url.rsplit("/", 1)[1])
