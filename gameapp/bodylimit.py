@@ -3,10 +3,13 @@
 Django's ASGI handler reads a request's whole body (into a temporary file
 past FILE_UPLOAD_MAX_MEMORY_SIZE) before any middleware, authentication or
 view runs, and uvicorn sets no limit of its own: an anonymous client could
-fill the disk with a few large POSTs to any path. The WSGI handler reads
-lazily, so gunicorn needs no such guard. Nothing here takes a body larger
-than Django's own limit for reading one (DATA_UPLOAD_MAX_MEMORY_SIZE); the
-API's tighter limit (SCORE_MAX_BODY_BYTES) still applies after it.
+fill the disk with a few large POSTs to any path. The WSGI handler
+(gunicorn) reads a body only when a view asks for it, and then Django's
+DATA_UPLOAD_MAX_MEMORY_SIZE caps its fields while FILE_UPLOAD_HANDLERS = []
+drops any file part unstored; a body still costs its upload there, so cap
+bodies at the load balancer or proxy as well. Nothing here takes a body
+larger than Django's own limit for reading one (DATA_UPLOAD_MAX_MEMORY_SIZE);
+the API's tighter limit (SCORE_MAX_BODY_BYTES) still applies after it.
 """
 
 import json

@@ -326,9 +326,11 @@ def hold_decide(submission: Submission, total: PlayerTotal, rules: HoldRules | N
 
     A pure function of the submission, the player's TOTAL (its ``recent``
     completions) and the rules, so that a replay decides the same way. A
-    staff review is never held: it is the review.
+    staff review is never held: it is the review; nor is the retry of a
+    submission staff approved, which carries their approval.
     """
-    if rules is None or submission.review_of is not None or submission.is_adjustment:
+    if (rules is None or submission.review_of is not None or submission.is_adjustment
+            or submission.review is Review.APPROVE):
         return None
     played = _ms(submission.submitted_at)
     window = [t for t in total.recent if played - rules.burst_window_ms < t <= played]

@@ -28,7 +28,8 @@ def pipeline(request):
     try:
         context = selectors.pipeline_overview()
     except store.StoreUnavailable as exc:
-        context = {"error": f"DynamoDB is unavailable: {exc}", "workers": [], "rejected": [], "dead_letters": []}
+        context = {"error": f"DynamoDB is unavailable: {exc}", "workers": [], "rejected": [], "dead_letters": [],
+                   "retried": set(), "final": set()}
     return render(request, "scoring/pipeline.html", context)
 
 

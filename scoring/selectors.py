@@ -258,9 +258,11 @@ def pipeline_overview(*, recent: int = 20) -> dict:
         })
     dead = store.dlq_all()[-recent:]
     rejected = store.rejected_recent(limit=recent)
-    retried = store.retried_ids(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
-                                                                          if d.submission_id])
-    return {"workers": workers, "rejected": rejected, "dead_letters": dead, "retried": retried}
+    retry_states = store.retry_states(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
+                                                                                if d.submission_id])
+    return {"workers": workers, "rejected": rejected, "dead_letters": dead,
+            "retried": {i for i, state in retry_states.items() if state == "retried"},
+            "final": {i for i, state in retry_states.items() if state == "final"}}
 
 
 @dataclass(frozen=True, slots=True)

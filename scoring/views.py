@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.generic import CreateView
+from django_ratelimit.core import get_usage
 from django_ratelimit.decorators import ratelimit
 
 from scoring import selectors
@@ -50,19 +51,25 @@ def _refuse(form, message: str):
     return form
 
 
-@method_decorator(ratelimit(key="ip", rate=lambda group, request: settings.SIGNUP_RATE, method="POST",
-                            block=False), name="post")
+def _signups(request, *, count: bool) -> dict | None:
+    """The address's sign-ups this period (django-ratelimit's usage), with
+    this one if ``count``; None when the cache cannot say (it fails open)."""
+    return get_usage(request, group="signup", key="ip", rate=settings.SIGNUP_RATE, method="POST", increment=count)
+
+
 class SignupView(CreateView):
     """A new player's account, a bounded number an hour from one address:
     the hold rules bound what one account can score, so accounts must not
-    come free by the thousand."""
+    come free by the thousand. Only accounts made count: a typo does not
+    use up the address's allowance (a venue may share one address)."""
 
     form_class = UserCreationForm
     template_name = "registration/signup.html"
     success_url = reverse_lazy("home")
 
     def post(self, request, *args, **kwargs):
-        if getattr(request, "limited", False):
+        usage = _signups(request, count=False)
+        if usage is not None and usage["count"] >= usage["limit"]:
             self.object = None
             form = _refuse(self.get_form_class()(), "Too many sign-ups from your address. Try again later.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
@@ -70,6 +77,7 @@ class SignupView(CreateView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        _signups(self.request, count=True)
         login(self.request, self.object)
         return response
 
@@ -139,7 +147,9 @@ def my_scores(request):
     return render(request, "scoring/my_scores.html", {"player": _viewer(request.user), "config": config})
 
 
-@method_decorator(ratelimit(key="ip", rate=_login_rate, method="POST", block=False), name="post")
+# The login form and admin's login share one count (group): two doors, one
+# allowance of guesses per address.
+@method_decorator(ratelimit(group="login", key="ip", rate=_login_rate, method="POST", block=False), name="post")
 class RateLimitedLoginView(LoginView):
     """Django's login, refusing a flood of password guesses from one address."""
 
@@ -150,11 +160,11 @@ class RateLimitedLoginView(LoginView):
         return super().post(request, *args, **kwargs)
 
 
-@ratelimit(key="ip", rate=_login_rate, method="POST", block=False)
+@ratelimit(group="login", key="ip", rate=_login_rate, method="POST", block=False)
 def admin_login(request, extra_context=None):
     """Django admin's own login, under the same limit as /accounts/login/
-    (the two count separately). Over it, admin's login page is rendered as
-    for a GET, its form unbound (the guess is not checked), with a 429."""
+    (one count for both). Over it, admin's login page is rendered as for a
+    GET, its form unbound (the guess is not checked), with a 429."""
     if not getattr(request, "limited", False):
         return admin.site.login(request, extra_context)
     request.method = "GET"

@@ -10,9 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def python(*args, **env):
-    """A fresh Python process in the project, on the base settings plus ``env``."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+def python(*args, unset: tuple[str, ...] = (), **env):
+    """A fresh Python process in the project, on the base settings plus
+    ``env``, without the variables named in ``unset``."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", *unset}}
     return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
@@ -97,8 +98,18 @@ def test_the_local_settings_refuse_to_serve_other_hosts_with_their_public_key():
     assert "Traceback" not in refused.stderr
     assert manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.local", ALLOWED_HOSTS="127.0.0.1,localhost",
                   SECRET_KEY="").returncode == 0
+    own_key = "a-key-of-my-own-for-my-phone-on-the-lan-0123456789"
+    debug = "from django.conf import settings; print(settings.DEBUG)"
+    # A real key, DEBUG left to its default: a deploy that forgot the settings module runs without DEBUG.
+    local = {"DJANGO_SETTINGS_MODULE": "gameapp.settings.local", "DJANGO_READ_DOT_ENV_FILE": "0"}
+    forgot = python("manage.py", "shell", "-c", debug, unset=("DEBUG",), **local, ALLOWED_HOSTS="scores.example.com",
+                    SECRET_KEY=own_key)
+    assert forgot.returncode == 0 and forgot.stdout.split()[-1] == "False", forgot.stderr
+    here = python("manage.py", "shell", "-c", debug, unset=("DEBUG",), **local, ALLOWED_HOSTS="127.0.0.1,localhost")
+    assert here.returncode == 0 and here.stdout.split()[-1] == "True", here.stderr
+    # A development server for a phone on the network, saying so.
     assert manage("check", DJANGO_SETTINGS_MODULE="gameapp.settings.local", ALLOWED_HOSTS="192.168.1.20",
-                  SECRET_KEY="a-key-of-my-own-for-my-phone-on-the-lan-0123456789").returncode == 0
+                  SECRET_KEY=own_key, DEBUG="1").returncode == 0
 
 
 def test_production_settings_pass_check_deploy():

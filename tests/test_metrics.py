@@ -96,7 +96,13 @@ def test_consumer_metrics_are_scraped_over_http(table, start_consumer):
 
 
 def test_production_refuses_metrics_without_a_token(client, settings):
-    settings.METRICS_TOKEN, settings.METRICS_OPEN = "", False  # production's default
+    from tests.test_config import manage
+
+    shown = manage("shell", "-c", "from django.conf import settings; print(settings.METRICS_OPEN)",
+                   DJANGO_SETTINGS_MODULE="gameapp.settings.production", ALLOWED_HOSTS="scores.example.com",
+                   SECRET_KEY="a-real-secret-for-the-metrics-check-0123456789-abcdefghijklm")
+    assert shown.returncode == 0 and shown.stdout.split()[-1] == "False", shown.stderr  # production's default
+    settings.METRICS_TOKEN, settings.METRICS_OPEN = "", False
     refused = client.get("/metrics")
     assert refused.status_code == 403
     assert "set METRICS_TOKEN" in refused.json()["detail"] and b"gamescores_" not in refused.content

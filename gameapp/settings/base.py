@@ -248,6 +248,10 @@ NUM_PROXIES = config.get_int("NUM_PROXIES", 0)
 RATELIMIT_IP_META_KEY = "scoring.throttling.client_ip"
 # Largest accepted body for POST /api/scores/; the real payload is ~40 bytes.
 SCORE_MAX_BODY_BYTES = config.get_int("SCORE_MAX_BODY_BYTES", 4096, minimum=64)
+# No view takes a file. The file parts of a multipart body (a form posted
+# with a large "file" field) are read and dropped, never written to a
+# temporary file on disk, under any server.
+FILE_UPLOAD_HANDLERS: list[str] = []
 
 # How long a challenge (POST /api/tasks/<slug>/challenges/) can be answered.
 CHALLENGE_TTL_SECONDS = config.get_float("CHALLENGE_TTL_SECONDS", 900.0, minimum=1.0)
@@ -325,11 +329,14 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        # The servers' own lines (start-up, access, errors) in the same format:
-        # uvicorn and gunicorn configure these loggers before Django starts,
-        # and this replaces their handlers with the console's.
-        **{name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-           for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")},
+        # With LOG_FORMAT=json, the servers' own lines (start-up, access,
+        # errors) as JSON too: uvicorn and gunicorn configure these loggers
+        # before Django starts, and this replaces their handlers with the
+        # console's (so uvicorn's --log-level and --no-access-log no longer
+        # apply: LOG_LEVEL does). In text, the servers keep their own.
+        **({name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")}
+           if LOG_FORMAT == "json" else {}),
         # A request for a host not in ALLOWED_HOSTS (scanners probing by IP)
         # is a 400 to the client, not an error with a traceback for the
         # on-call: as Django's docs suggest, drop it.

@@ -76,7 +76,7 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     ledger_for_player,
     player_score_ids,
     rejected_recent,
-    retried_ids,
+    retry_states,
     score_get,
     score_list_for_player,
     score_put,

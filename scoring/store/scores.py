@@ -251,8 +251,11 @@ def score_retry(*, submission_id: str, now: datetime, by: str | None = None) -> 
       submission it rejected offer one retry between them, not two.
     - A submission staff rejected in review stays rejected: a retry would
       overturn their decision.
-    - The retry carries the evidence of play, so the hold rules judge it as
-      they judged the original; an adjustment's retry re-scores as it did.
+    - The retry carries the evidence of play (the time taken), so the speed
+      rule applies to it as it did to the original; the burst rule counts
+      it at the time of the retry. A submission staff approved (whose
+      approval was dead-lettered) carries the approval, and is not held
+      again. An adjustment's retry re-scores as it did.
     - ``by``, the staff member, is recorded on the retry.
     """
     original = score_get(submission_id=submission_id)
@@ -260,16 +263,18 @@ def score_retry(*, submission_id: str, now: datetime, by: str | None = None) -> 
         original = score_get(submission_id=original.review_of)
     if original is None or original.status is not Status.REJECTED or original.review is Review.REJECT:
         return None
+    if original.review is not None and score_get(submission_id=retry_id(review_id(original.id))):
+        return None  # retried as its review, by a version that keyed such retries on the review's id
+    common = {"id": retry_id(original.id), "player_id": original.player_id, "player_name": original.player_name,
+              "task": original.task, "submitted_at": now, "retry_of": original.id, "retried_by": by}
     if original.is_adjustment:
-        retry = Submission(id=retry_id(original.id), player_id=original.player_id,
-                           player_name=original.player_name, task=original.task, submitted_at=now,
-                           retry_of=original.id, retried_by=by, rules_change=original.rules_change,
-                           rescore=original.rescore, summary=original.summary, reason=original.reason)
+        retry = Submission(**common, rules_change=original.rules_change, rescore=original.rescore,
+                           summary=original.summary, reason=original.reason)
     else:
-        retry = Submission(id=retry_id(original.id), player_id=original.player_id,
-                           player_name=original.player_name, task=original.task, submitted_at=now,
-                           retry_of=original.id, retried_by=by, challenge_id=original.challenge_id,
-                           elapsed_ms=original.elapsed_ms, verified_by=original.verified_by)
+        retry = Submission(**common, challenge_id=original.challenge_id, elapsed_ms=original.elapsed_ms,
+                           verified_by=original.verified_by, review=original.review,
+                           reviewed_by=original.reviewed_by, review_note=original.review_note,
+                           reviewed_at=original.reviewed_at)
     try:
         score_put(submission=retry)
     except SubmissionExists:
@@ -328,10 +333,23 @@ def score_review(*, submission_id: str, review: Review, reviewer: str, note: str
     return decision
 
 
-def retried_ids(*, submission_ids: list[str]) -> set[str]:
-    """Which of these submissions already have a retry."""
-    retries = scores_get_many(submission_ids=[retry_id(i) for i in submission_ids])
-    return {s.retry_of for s in retries.values() if s.retry_of}
+def retry_states(*, submission_ids: list[str]) -> dict[str, str]:
+    """For the pipeline page's rows: ``"retried"`` for a submission that has
+    a retry, ``"final"`` for one staff rejected in review (no retry will be
+    taken); a review answers for the submission it decided, as
+    ``score_retry`` does. Rows with neither are left out."""
+    items = scores_get_many(submission_ids=submission_ids)
+    root = {i: items[i].review_of if i in items and items[i].review_of else i for i in submission_ids}
+    originals = {**items, **scores_get_many(submission_ids=[r for r in set(root.values()) if r not in items])}
+    retries = scores_get_many(submission_ids=[retry_id(r) for r in set(root.values())])
+    retried = {s.retry_of for s in retries.values() if s.retry_of}
+    states = {}
+    for i, r in root.items():
+        if r in retried:
+            states[i] = "retried"
+        elif r in originals and originals[r].review is Review.REJECT:
+            states[i] = "final"
+    return states
 
 
 def _rejected_pointer(submission_id: str, processed_at: datetime) -> dict:

@@ -239,3 +239,18 @@ def test_a_chunked_body_is_411_not_read_as_empty(player_client, assert_nothing_w
                                            HTTP_TRANSFER_ENCODING="chunked"))
     assert response.status_code == 411
     assert "Content-Length" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_file_posted_to_a_form_is_dropped_not_spooled_to_disk(client, settings, monkeypatch):
+    """No view takes a file: under any server, a large file part of a form
+    post must not become a temporary file on the web's disk."""
+    from django.core.files import uploadedfile
+
+    def spooled(*args, **kwargs):
+        raise AssertionError("a file part was written to a temporary file")
+
+    monkeypatch.setattr(uploadedfile.TemporaryUploadedFile, "__init__", spooled)
+    big = uploadedfile.SimpleUploadedFile("big.bin", b"x" * (settings.FILE_UPLOAD_MAX_MEMORY_SIZE + 1))
+    response = client.post("/accounts/login/", {"username": "ada", "password": "wrong", "file": big})
+    assert response.status_code == 200 and "correct username and password" in response.content.decode()

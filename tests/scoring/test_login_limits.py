@@ -141,6 +141,12 @@ def test_over_the_limit_a_right_password_and_a_wrong_one_get_the_same_refusal(cl
     assert client.get("/admin/").status_code == 302  # not logged in
 
 
+def test_the_login_form_and_admins_login_share_one_allowance(client, admin_user):
+    for path in ("/accounts/login/", "/admin/login/", "/accounts/login/"):
+        assert client.post(path, {"username": "admin", "password": "wrong"}).status_code == 200
+    assert client.post("/admin/login/", {"username": "admin", "password": "password"}).status_code == 429
+
+
 def test_admin_login_still_logs_in_under_the_limit(client, admin_user):
     response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "password"})
     assert (response.status_code, response["Location"]) == (302, "/admin/")
@@ -154,6 +160,8 @@ def test_signup_refuses_a_flood_of_accounts_from_one_address(client, settings, d
         return client.post("/signup/", {"username": name, "password1": "a-long-pass-phrase-1",
                                         "password2": "a-long-pass-phrase-1"})
 
+    typo = client.post("/signup/", {"username": "bot0", "password1": "a-long-pass-phrase-1", "password2": "other"})
+    assert typo.status_code == 200  # a mistake does not use up the allowance
     assert [sign_up(f"bot{i}").status_code for i in range(2)] == [302, 302]
     refused = sign_up("bot2")
     assert refused.status_code == 429 and "Too many sign-ups" in refused.content.decode()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scoring import processing, services, store
-from scoring.domain import HoldRules, PlayerTotal, Review, Status, Submission, hold_decide, review_id
+from scoring.domain import HoldRules, PlayerTotal, Review, Status, Submission, hold_decide, retry_id, review_id
 from scoring.drift import drifts_find
 from tests.records import stream_record
 
@@ -406,6 +406,52 @@ def test_a_retry_keeps_the_evidence_so_the_speed_rule_still_holds_it():
     held = store.score_get(submission_id=store.held_list(limit=10)[0].id)
     assert (held.retry_of, held.status) == (fast.id, Status.HELD) and held.hold_reason.startswith("fast")
     assert total_of().total == 0
+
+
+def test_the_retry_of_an_approval_that_was_dead_lettered_is_not_held_again():
+    fast = submission(1, elapsed_ms=1_000)  # held by the speed rule
+    process(put(fast))
+    assert status_of(fast.id) is Status.HELD
+    dead_letter(review(fast.id, Review.APPROVE, note="seen it played"))
+    assert status_of(fast.id) is Status.REJECTED
+    retried = retry(fast.id)
+    assert (retried.review, retried.reviewed_by, retried.review_note) == (Review.APPROVE, "staff", "seen it played")
+    process([stream_record(retried, seq="t")])
+    assert status_of(retried.id) is Status.APPLIED
+    assert total_of().total == applied_points() == 10
+
+
+def test_a_review_retried_under_its_own_id_by_an_older_version_is_not_retried_again():
+    process(put(*[submission(n) for n in range(4)]))
+    dead_letter(review("p1-s3", Review.APPROVE))
+    legacy = Submission(id=retry_id(review_id("p1-s3")), player_id="p1", player_name="P1", task="easy",
+                        submitted_at=T0, retry_of=review_id("p1-s3"))
+    store.score_put(submission=legacy)  # what the older code wrote for a review's Retry
+    assert retry("p1-s3") is None
+    assert retry(review_id("p1-s3")) is None
+
+
+@pytest.mark.django_db
+def test_the_pipeline_page_says_which_rows_are_retried_and_which_are_final(admin_client):
+    process(put(*[submission(n) for n in range(5)]))
+    held = sorted(s.id for s in store.held_list(limit=10))
+    assert held == ["p1-s3", "p1-s4"]
+    for sequence, (held_id, decision) in enumerate([("p1-s3", Review.APPROVE), ("p1-s4", Review.REJECT)], 901):
+        record = review(held_id, decision)
+        record["dynamodb"]["SequenceNumber"] = str(sequence)
+        dead_letter(record)
+        store.dlq_put(record=record, error="boom", attempts=1)  # listed as the pipeline's consumer would
+    retry(review_id("p1-s3"))  # from the review's dead-letter row
+    page = admin_client.get("/ops/pipeline/").content.decode()
+
+    def cell(row_attribute: str) -> str:
+        start = page.index(row_attribute)
+        return page[start:page.index("</tr>", start)]
+
+    assert 'data-role="retried"' in cell('data-sequence="901"')  # the review's row
+    assert 'data-role="retried"' in cell('data-submission-id="p1-s3"')
+    for row in ('data-sequence="902"', 'data-submission-id="p1-s4"'):
+        assert 'data-role="final"' in cell(row) and 'data-action="retry"' not in cell(row)
 
 
 def test_a_retried_adjustment_is_the_same_adjustment_again():
