@@ -1,12 +1,12 @@
 """What the chaos tests share: the submissions' mix, staff reviewing the
-hold queue as people do (double clicks, two at once), and waiting for a
-process's log line."""
+hold queue and retrying rejections as people do (double clicks, two at
+once), and waiting for a process's log line."""
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from scoring import services, store
-from scoring.domain import Review, Status, Submission, review_id
+from scoring.domain import Review, Status, Submission, retry_id, review_id
 from tests.waiting import wait_until
 
 # Seeded catalog points; "retired-task" does not exist, so it is rejected.
@@ -38,6 +38,34 @@ def review_held(counts: Counter, *, limit: int) -> None:
         counts["clicks"] += 3
 
 
+def retry_chain(submission_id: str) -> list[Submission]:
+    """A submission and its retries, in order (each retries the one before)."""
+    chain = [store.score_get(submission_id=submission_id)]
+    while (retry := store.score_get(submission_id=retry_id(chain[-1].id))) is not None:
+        chain.append(retry)
+    return chain
+
+
+def retry_rejected(counts: Counter, submission_ids: list[str]) -> int:
+    """One pass of staff over these submissions' rejections, on the pipeline
+    page: the newest of each chain, if rejected, retried (three clicks, two
+    at once), as a catalog fix would have them do. How many were."""
+    def retry(submission_id: str) -> bool:
+        return services.submission_retry(submission_id=submission_id, by="staff")
+
+    retried = 0
+    for submission_id in submission_ids:
+        leaf = retry_chain(submission_id)[-1]
+        if leaf.status is not Status.REJECTED or leaf.review is Review.REJECT:
+            continue
+        with ThreadPoolExecutor(2) as pool:
+            taken = list(pool.map(retry, [leaf.id, leaf.id]))
+        counts["retries"] += sum(taken) + retry(leaf.id)
+        counts["retry_clicks"] += 3
+        retried += 1
+    return retried
+
+
 def log_tail(proc):
     """A function giving the end of ``proc``'s log file (its ``log_path``),
     for a failure's message."""
@@ -49,12 +77,14 @@ def wait_for_log(proc, text: str, timeout: float = 30) -> None:
     wait_until(lambda: text in open(proc.log_path).read(), timeout=timeout, message=log_tail(proc))
 
 
-def assert_every_outcome_exact(written: list[Submission], reviews: Counter) -> None:
+def assert_every_outcome_exact(written: list[Submission], reviews: Counter, *,
+                               also_applied: Counter | None = None) -> None:
     """After a chaos run: nothing pending; every submission applied,
     rejected or held as its task and its review say; the mix the test is
     about (holds of both kinds, approvals, rejections, many more clicks than
     decisions taken) really happened; and every total is the sum of its
-    applied points, exactly."""
+    applied points, exactly, with ``also_applied`` (points per player the
+    caller checked apart, such as retries)."""
     stored = store.scores_get_many(submission_ids=[s.id for s in written])
     assert len(stored) == len(written)
     decided = store.scores_get_many(submission_ids=[review_id(s.id) for s in written])
@@ -86,7 +116,7 @@ def assert_every_outcome_exact(written: list[Submission], reviews: Counter) -> N
                 Status.REJECTED, None)
             assert s.hold_reason and (s.status, s.points) == expected, s
     assert store.held_list(limit=len(written)) == []
-    expected = Counter()
+    expected = Counter(also_applied or {})
     for s in stored.values():
         if s.status is Status.APPLIED:
             expected[s.player_id] += s.points
