@@ -12,7 +12,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from scoring import broadcast, selectors
+from scoring import broadcast, ranking, selectors
 from scoring.domain import WINDOWS
 
 # Close code for a bad request, in the 4000-4999 range kept for applications.
@@ -92,6 +92,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     "delayed".
     """
 
+    board = ""  # the board of the last snapshot sent (ranking.board_id)
+
     # Events the channel layer pushes. Their handlers only send to the socket.
     PUSHED = frozenset({"leaderboard.delta", "player.submission", "player.adjustment", "rank.change",
                         "pipeline.heartbeat"})
@@ -123,8 +125,12 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.rejoining = asyncio.create_task(self._rejoin_groups())
         await self.accept()
-        snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=window, player_id=self.player_id)
-        await self.send_json({"type": "snapshot", "window": window, **snapshot})
+        await self._send_snapshot()
+
+    async def _send_snapshot(self):
+        snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=self.window, player_id=self.player_id)
+        self.board = snapshot["board"]
+        await self.send_json({"type": "snapshot", "window": self.window, **snapshot})
 
     async def __call__(self, scope, receive, send):
         # AsyncConsumer.__call__ (Channels 4.3), with dispatch_serially in
@@ -187,6 +193,16 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def leaderboard_delta(self, event):
+        board = event.get("board", self.board)
+        if board != self.board:
+            # A day's or a week's board is new at midnight UTC, and counts
+            # its seq from 0 again, so the browser would drop its deltas as
+            # older than the board it shows: a snapshot of the new board
+            # instead. A delta of the board before it (a batch at 23:59
+            # delivered late) is old news.
+            if board > self.board:
+                await self._send_snapshot()
+            return
         await self.send(text_data=self._encoded_once(
             event, lambda: {"type": "delta", **{k: v for k, v in event.items() if k != "type"}}))
 
@@ -195,8 +211,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         (scoring/live.py): what this socket was sent may predate them, so a
         new snapshot replaces it, as on a reconnect. Through Channels'
         dispatch, not PUSHED: the read may reach the database."""
-        snapshot = await sync_to_async(selectors.leaderboard_snapshot)(window=self.window, player_id=self.player_id)
-        await self.send_json({"type": "snapshot", "window": self.window, **snapshot})
+        await self._send_snapshot()
 
     async def player_submission(self, event):
         await self.send_json({"type": "submission", "submission": event["submission"]})
@@ -210,6 +225,10 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(event)
 
     async def pipeline_heartbeat(self, event):
+        if self.window != "all" and ranking.board_id(self.window) > self.board:
+            # The day or week ended with no batch since: the new board (empty,
+            # or as far as it got) replaces the old one, within a heartbeat.
+            await self._send_snapshot()
         await self.send(text_data=self._encoded_once(
             event, lambda: {"type": "heartbeat", "at": event["at"], "pipeline": event["pipeline"]}))
 

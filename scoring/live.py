@@ -218,6 +218,7 @@ def _delta(change: ranking.BoardChange) -> dict:
     return {
         "type": "leaderboard.delta",
         "window": change.window,
+        "board": change.board,
         "seq": change.seq,
         "changes": [e.as_dict() for e in change.changes],
         "joined": [e.as_dict() for e in change.joined],

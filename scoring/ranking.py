@@ -177,6 +177,7 @@ class BoardChange:
 
     window: str
     seq: int
+    board: str = ""  # board_id: a new period's board starts its seq again
     changes: list[LeaderboardEntry] = field(default_factory=list)
     joined: list[LeaderboardEntry] = field(default_factory=list)
     left: list[dict] = field(default_factory=list)
@@ -224,6 +225,12 @@ def board_key(window: str, now: datetime | None = None) -> str:
     return "lb:" + window_keys(now or utcnow())[window]
 
 
+def board_id(window: str, now: datetime | None = None) -> str:
+    """Which board is a window's current one: "all", "day:2026-12-08",
+    "week:2026-W50". Ids of one window sort in time order."""
+    return board_key(window, now).removeprefix("lb:")
+
+
 def _call(fn):
     try:
         return fn()
@@ -268,7 +275,7 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
         if args:
             script(keys=_keys(key), args=[n, _TTL[window], settings.RANK_CHANGE_NOTIFY_LIMIT, uuid.uuid4().hex,
                                           *args], client=pipe)
-            windows.append(window)
+            windows.append((window, key.removeprefix("lb:")))
     results = [json.loads(raw) for raw in pipe.execute()[1:]]
     names = {t.player_id: t.player_name for t in totals}
     wanted = set()
@@ -280,7 +287,8 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
     names.update(_names(r, sorted(wanted - names.keys())))
     # Only boards where an update applied have anything to say; every other
     # update was older than what its board holds.
-    return [_board_change(w, result, names, n) for w, result in zip(windows, results, strict=True) if result["seq"]]
+    return [_board_change(w, board, result, names, n)
+            for (w, board), result in zip(windows, results, strict=True) if result["seq"]]
 
 
 def _member_args(totals: list[PlayerTotal], window: str, key: str) -> list:
@@ -306,7 +314,7 @@ def _list(value) -> list:
     return value or []
 
 
-def _board_change(window: str, result: dict, names: dict[str, str], n: int) -> BoardChange:
+def _board_change(window: str, board: str, result: dict, names: dict[str, str], n: int) -> BoardChange:
     def entry(rank: int, member: str) -> LeaderboardEntry:
         total, player_id = rank_member_parse(member)
         return LeaderboardEntry(rank, player_id, names.get(player_id, player_id), total)
@@ -317,7 +325,7 @@ def _board_change(window: str, result: dict, names: dict[str, str], n: int) -> B
     applied = [Mover(p, old or "", new, None if old_rank is False else old_rank + 1, rank + 1)
                for p, old, new, old_rank, rank in _list(result["applied"])]
     return BoardChange(
-        window=window, seq=result["seq"], top=top,
+        window=window, seq=result["seq"], board=board, top=top,
         changes=[entry(m.rank, m.member) for m in applied],
         joined=[e for e in top if e.player_id not in before],
         left=[{"player_id": p, "player": names.get(p, p)} for p in before if p not in after],
@@ -549,15 +557,15 @@ _TOP_CACHE: dict[str, tuple[tuple, int, list[LeaderboardEntry]]] = {}
 _TOP_CACHE_BOARDS = 16
 
 
-def top(window: str, limit: int) -> tuple[list[LeaderboardEntry], int]:
-    """The top ``limit`` of a window's current board, and the board's seq.
+def top(window: str, limit: int, *, now: datetime | None = None) -> tuple[list[LeaderboardEntry], int]:
+    """The top ``limit`` of a window's current board (at ``now``), and the board's seq.
 
     One GET when this process has read that board at this seq before. The
     seq is read first: entries read after it are at least that new, and a
     board that changed meanwhile has a higher seq, which misses next time.
     """
     r = client()
-    key = board_key(window)
+    key = board_key(window, now)
     seq, epoch = _call(lambda: r.mget(key + ":seq", key + ":epoch"))
     version = (epoch, int(seq or 0))
     cached = _TOP_CACHE.get(key)
@@ -570,14 +578,15 @@ def top(window: str, limit: int) -> tuple[list[LeaderboardEntry], int]:
     return entries, version[1]
 
 
-def around(window: str, player_id: str, k: int) -> tuple[LeaderboardEntry | None, list[LeaderboardEntry]]:
+def around(window: str, player_id: str, k: int, *,
+           now: datetime | None = None) -> tuple[LeaderboardEntry | None, list[LeaderboardEntry]]:
     """A player's entry and the ``k`` players either side of them."""
     r = client()
-    return _call(lambda: _around(r, board_key(window), player_id, k))
+    return _call(lambda: _around(r, board_key(window, now), player_id, k))
 
 
-def entry(window: str, player_id: str) -> LeaderboardEntry | None:
-    return around(window, player_id, 0)[0]
+def entry(window: str, player_id: str, *, now: datetime | None = None) -> LeaderboardEntry | None:
+    return around(window, player_id, 0, now=now)[0]
 
 
 def _top(r, key: str, n: int) -> list[LeaderboardEntry]:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import signing
 
 from scoring import ranking, store
-from scoring.domain import Page, Status, Submission, review_id
+from scoring.domain import Page, Status, Submission, review_id, utcnow
 from scoring.models import RulesChange, Task
 
 _CURSOR_SALT = "scoring.submissions.cursor"
@@ -218,25 +218,28 @@ def leaderboard_around(*, window: str, player_id: str, k: int) -> tuple[dict | N
 
 
 def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
-    """What a socket sends first: the board's seq, its top N, the viewer,
-    and the pipeline's freshness (the last batch's ``pipeline`` and the last
-    worker ``heartbeat_at``).
+    """What a socket sends first: which board (``ranking.board_id``: a day or
+    week is a new board, its seq counted from 0 again) and its seq, its top
+    N, the viewer, and the pipeline's freshness (the last batch's
+    ``pipeline`` and the last worker ``heartbeat_at``).
 
     Without the read model (Redis down) the all-time board comes from
     DynamoDB with seq 0, so any later delta replaces it.
     """
     limit = settings.LEADERBOARD_SIZE
+    now = utcnow()
+    board = ranking.board_id(window, now)
     try:
-        entries, seq = ranking.top(window, limit)
-        me = ranking.entry(window, player_id) if player_id else None
-        return {"seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
+        entries, seq = ranking.top(window, limit, now=now)
+        me = ranking.entry(window, player_id, now=now) if player_id else None
+        return {"board": board, "seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
                 "me": me.as_dict() if me else None, **ranking.pipeline_state()}
     except ranking.RankingUnavailable:
         try:
             entries = leaderboard_top(window=window, limit=limit)
         except (LeaderboardUnavailable, store.StoreUnavailable):
             entries = []
-        return {"seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True,
+        return {"board": board, "seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True,
                 "pipeline": {"lag_ms": None, "as_of": None}, "heartbeat_at": None}
 
 

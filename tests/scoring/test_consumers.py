@@ -395,3 +395,57 @@ async def test_a_source_cancelled_on_its_own_ends_the_loop():
     await sources.layer.put(asyncio.CancelledError())
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(loop, timeout=5)
+
+
+def batch_on(player_id: str, name: str, total: int, period: str, version: int) -> BatchResult:
+    """A batch that puts a player's total on a day's or week's board."""
+    result = applied_batch(player_id, name, total, version)
+    result.totals[player_id].windows[period] = total
+    return result
+
+
+async def test_a_new_day_replaces_the_board_at_its_first_delta_and_a_late_one_of_the_old_day_is_dropped(
+        monkeypatch):
+    from scoring import selectors
+
+    clock = {"now": datetime(2026, 12, 13, 23, 59, tzinfo=UTC)}
+    monkeypatch.setattr(ranking, "utcnow", lambda: clock["now"])
+    monkeypatch.setattr(selectors, "utcnow", lambda: clock["now"])
+    await sync_to_async(LiveUpdater().after_batch)(batch_on("1", "Ann", 50, "day:2026-12-13", 1))
+    socket, _ = await connect("/ws/leaderboard/?window=day")
+    old = await socket.receive_json_from()
+    assert (old["board"], old["seq"], [e["player"] for e in old["entries"]]) == ("day:2026-12-13", 1, ["Ann"])
+
+    clock["now"] = datetime(2026, 12, 14, 0, 1, tzinfo=UTC)
+    await sync_to_async(LiveUpdater().after_batch)(batch_on("2", "Bob", 70, "day:2026-12-14", 1))
+    # The new board's seq starts again at 1, below the old one's: the browser
+    # would drop it as a delta, so the socket sends the new board whole.
+    new = await socket.receive_json_from(timeout=5)
+    assert (new["type"], new["board"], new["seq"]) == ("snapshot", "day:2026-12-14", 1)
+    assert [e["player"] for e in new["entries"]] == ["Bob"]
+
+    clock["now"] = datetime(2026, 12, 13, 23, 59, 59, tzinfo=UTC)  # a batch of the old day, delivered late
+    await sync_to_async(LiveUpdater().after_batch)(batch_on("1", "Ann", 60, "day:2026-12-13", 2))
+    clock["now"] = datetime(2026, 12, 14, 0, 2, tzinfo=UTC)
+    assert await messages_before_marker(socket, group=broadcast.leaderboard_group("day")) == []
+    await socket.disconnect()
+
+
+async def test_a_quiet_week_is_replaced_by_the_new_weeks_board_within_a_heartbeat(monkeypatch):
+    from scoring import selectors
+
+    clock = {"now": datetime(2026, 12, 13, 23, 59, tzinfo=UTC)}  # a Sunday
+    monkeypatch.setattr(ranking, "utcnow", lambda: clock["now"])
+    monkeypatch.setattr(selectors, "utcnow", lambda: clock["now"])
+    await sync_to_async(LiveUpdater().after_batch)(batch_on("1", "Ann", 50, "week:2026-W50", 1))
+    socket, _ = await connect("/ws/leaderboard/?window=week")
+    assert (await socket.receive_json_from())["board"] == "week:2026-W50"
+    await sync_to_async(LiveUpdater(clock=lambda: clock["now"].timestamp()).heartbeat)()
+    assert (await socket.receive_json_from())["type"] == "heartbeat"  # the same week: nothing else
+
+    clock["now"] = datetime(2026, 12, 14, 0, 0, 30, tzinfo=UTC)  # Monday, and nobody has played yet
+    await sync_to_async(LiveUpdater(clock=lambda: clock["now"].timestamp()).heartbeat)()
+    new = await socket.receive_json_from(timeout=5)
+    assert (new["type"], new["board"], new["entries"]) == ("snapshot", "week:2026-W51", [])
+    assert (await socket.receive_json_from())["type"] == "heartbeat"
+    await socket.disconnect()
