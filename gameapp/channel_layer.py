@@ -122,6 +122,15 @@ class _LoopLayer(pubsub.RedisPubSubLoopLayer):
             self.channels.pop(channel, None)
             raise
 
+    async def delete_channel(self, channel) -> None:
+        """Forget a channel whose reader has ended: its queue, and its
+        subscription in Redis. channels_redis does this only when a receive
+        is cancelled while waiting, which a reader ended otherwise misses."""
+        if self.channels.pop(channel, None) is None:
+            return
+        with contextlib.suppress(*_CONNECTION_ERRORS):
+            await self._get_shard(channel).unsubscribe(channel)
+
     def fail_all_channels(self) -> None:
         channels, self.channels, self.groups = self.channels, {}, {}
         for queue in channels.values():
@@ -144,6 +153,9 @@ class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
         # Directly, not through the base class's __getattr__ proxy (a partial
         # and two more calls): every socket's every message comes this way.
         return await self._get_layer().receive(channel)
+
+    async def delete_channel(self, channel) -> None:
+        await self._get_layer().delete_channel(channel)
 
     def deserialize(self, message):
         if message is _LOST:

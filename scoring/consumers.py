@@ -150,6 +150,13 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             pass
         finally:
             await self._leave_groups()
+            # The pub/sub layer forgets a channel (its queue, its Redis
+            # subscription) only when a receive is cancelled while waiting;
+            # one cancelled while its message waits for the dispatch lock
+            # would leave both behind for the life of the process.
+            delete_channel = getattr(self.channel_layer, "delete_channel", None)
+            if delete_channel is not None:
+                await delete_channel(self.channel_name)
 
     async def disconnect(self, code):
         await self._leave_groups()

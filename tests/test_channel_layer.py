@@ -203,3 +203,58 @@ def test_a_dropped_subscription_connection_fails_the_receives(pubsub_config, red
             await layer.flush()
 
     run(scenario())
+
+
+def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config, redis_server, redis_url,
+                                                                   settings):
+    """Through the real websocket consumer: a socket that closes while board
+    updates keep coming must not leave its queue in the process or its
+    subscription in Redis (channels_redis forgets a channel only when its
+    receive is cancelled while waiting)."""
+    from channels.layers import channel_layers
+    from channels.testing import WebsocketCommunicator
+
+    from gameapp.asgi import application
+    from scoring import broadcast
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
+                                           "CONFIG": pubsub_config}}
+    channel_layers.backends.clear()
+    layer = channel_layers["default"]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    specific = redis.Redis.from_url(redis_server)
+
+    async def scenario():
+        group = broadcast.leaderboard_group("all")
+        stop = asyncio.Event()
+
+        async def updates():
+            seq = 10**6
+            while not stop.is_set():
+                seq += 1
+                await layer.group_send(group, {"type": "leaderboard.delta", "window": "all", "seq": seq})
+                await asyncio.sleep(0)
+
+        sender = asyncio.ensure_future(updates())
+        try:
+            for _ in range(10):
+                socket = WebsocketCommunicator(application, "/ws/leaderboard/?window=all", headers=headers)
+                assert (await socket.connect())[0]
+                assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
+                assert (await socket.receive_json_from(timeout=10))["type"] == "delta"  # updates are flowing
+                await socket.disconnect()
+        finally:
+            stop.set()
+            await sender
+        inner = layer._get_layer()
+        deadline = time.monotonic() + 5
+        while inner.channels and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the last socket's cleanup may still be on its way
+        left = [c for c in specific.pubsub_channels() if b"specific" in c]
+        assert (list(inner.channels), left) == ([], [])
+        await layer.flush()
+
+    try:
+        run(scenario())
+    finally:
+        channel_layers.backends.clear()
