@@ -142,7 +142,13 @@ class LiveUpdater:
         if not result.totals:
             return []
         try:
-            return ranking.boards_update(list(result.totals.values()))
+            changes = ranking.boards_update(list(result.totals.values()))
+            # Checked after the update: a rebuild that began before it has
+            # cleared the boards, and they are loaded part-way. The updates
+            # stand (version-checked, the load never undoes them), but ranks
+            # read from such a board are wrong: no deltas, rank notices or
+            # ranks to tell, until the rebuild announces its boards.
+            return [] if ranking.rebuilding() else changes
         except ranking.RankingUnavailable as exc:
             store.boards_stale_mark(now_ms=int(self.clock() * 1000))
             if not self.stale:
@@ -177,10 +183,10 @@ class LiveUpdater:
                     "rebuild(s), stale for %.0f s).",
                     count, marker.misses, lag_s)
         self.stale = not healed
-        self._announce_rebuilt()
+        self.announce_rebuilt()
         return healed
 
-    def _announce_rebuilt(self) -> None:
+    def announce_rebuilt(self) -> None:
         """Tell every board's sockets to read a new snapshot. A browser that
         reconnected once Redis was back, but before this rebuild, holds the
         board as Redis had it then (empty, after a restart), and the deltas

@@ -408,12 +408,20 @@ def _rank_changes(window: str, movers: list[Mover], ranges: list, names: dict[st
     return changes
 
 
+_REBUILD_LOCK = "lb:rebuild"
+
+
+def rebuilding() -> bool:
+    """Whether a rebuild holds the boards now: cleared, and loaded part-way."""
+    return bool(_call(lambda: client().exists(_REBUILD_LOCK)))
+
+
 @contextlib.contextmanager
 def rebuild_lock(*, timeout: float = 600.0):
     """Yields True if this process may rebuild the boards now, False if
     another one holds the lock. Expires after ``timeout`` seconds, so a
     process that dies mid-rebuild cannot block the next one for good."""
-    lock = client().lock("lb:rebuild", timeout=timeout, blocking=False)
+    lock = client().lock(_REBUILD_LOCK, timeout=timeout, blocking=False)
     held = _call(lock.acquire)
     try:
         yield held

@@ -1,5 +1,6 @@
 """The Redis leaderboard read model, on a real redis-server process."""
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -90,6 +91,57 @@ def test_rebuild_leaderboard_command_restores_boards_from_dynamodb():
     call_command("rebuild_leaderboard", stdout=out)
     assert "from 2 player total(s)" in out.getvalue()
     assert [e.player_id for e in ranking.top("all", 10)[0]] == ["b", "a"]
+
+
+@pytest.mark.usefixtures("table")
+def test_rebuild_leaderboard_tells_every_board_to_read_a_new_snapshot():
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.core.management import call_command
+
+    from scoring import broadcast
+
+    layer = get_channel_layer()
+
+    async def listen(window):
+        channel = await layer.new_channel()
+        await layer.group_add(broadcast.leaderboard_group(window), channel)
+        return channel
+
+    channels = {w: async_to_sync(listen)(w) for w in ("all", "week", "day")}
+    call_command("rebuild_leaderboard", "--no-progress", stdout=open(os.devnull, "w"))
+    for channel in channels.values():
+        message = async_to_sync(asyncio.wait_for)(layer.receive(channel), timeout=5)
+        assert message == {"type": "leaderboard.rebuilt"}
+
+
+@pytest.mark.django_db
+def test_a_batch_applied_while_the_boards_are_rebuilt_updates_them_but_tells_no_ranks():
+    """Mid-rebuild a board is cleared and loaded part-way: a rank read from
+    it is wrong ("you entered the top 10"), so nothing is told until the
+    rebuild announces its boards."""
+    from scoring.domain import Decision, Status, Submission
+    from scoring.live import LiveUpdater
+    from scoring.processing import BatchResult
+
+    result = BatchResult()
+    submission = Submission(id="s1", player_id="p1", player_name="P1", task="warm-up-sums", submitted_at=NOW)
+    result.applied = [Decision(submission, Status.APPLIED, points=10)]
+    result.totals = {"p1": total("p1", 10)}
+    pushed = []
+    with ranking.rebuild_lock() as held:
+        assert held
+        LiveUpdater(push=pushed.extend).after_batch(result)
+    assert [message["type"] for _, message in pushed] == ["player.submission"]
+    assert pushed[0][1]["submission"]["rank"] is None and result.ranks == {}
+    assert [(e.player_id, e.total) for e in ranking.top("all", 10)[0]] == [("p1", 10)]  # the board took it
+    pushed.clear()
+    result.totals = {"p1": total("p1", 20, version=2)}
+    LiveUpdater(push=pushed.extend).after_batch(result)  # the next batch, with no rebuild: a delta, a rank
+    assert "leaderboard.delta" in [message["type"] for _, message in pushed]
+    assert pushed[-1][1]["submission"]["rank"] == 1
 
 
 def test_rebuild_leaderboard_without_redis_is_a_clear_error(settings):

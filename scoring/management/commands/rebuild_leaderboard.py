@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring import ranking, store
+from scoring.live import LiveUpdater
 
 
 class Command(BaseCommand):
@@ -56,6 +57,9 @@ class Command(BaseCommand):
                                                                  progress=lambda n: report("read", n)),
                                                progress=lambda n: report("loaded", n))
                 store.boards_stale_clear(seen=seen)
+            # Browsers were sent nothing while the boards were loaded part-way
+            # (scoring/live.py): a new snapshot each, of the rebuilt boards.
+            LiveUpdater().announce_rebuilt()
         except ranking.RankingUnavailable as exc:
             raise CommandError(f"Redis is unavailable: {exc}{self._left(marked)}") from None
         except store.StoreError as exc:
