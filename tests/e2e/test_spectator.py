@@ -128,3 +128,34 @@ def test_freshness_dashboard_rank_notice_and_delayed_while_the_consumer_is_stopp
     expect(board.locator("[data-role=freshness-alert]")).to_have_text("Scores are live again.")
     screenshot(board, "spectator-05-recovered")
     assert errors == []  # no script on either page threw
+
+
+def test_a_player_passed_by_someone_sees_their_new_rank_in_the_pinned_row_and_on_play(start_live_stack, browser):
+    """Bob, out of a top of one, watches his pinned row; Cy passes him. Bob
+    changed nothing of his own, so only the rank.change says where he is."""
+    stack = start_live_stack(LEADERBOARD_SIZE="1", SCORE_HOLD_RULES="off")
+    who = players(stack, "Ann", "Bob", "Cy")
+    (ann, _), (bob, bob_session), (cy, _) = who["Ann"], who["Bob"], who["Cy"]
+    score(ann, "Ann", 3)
+    score(bob, "Bob", 2)
+    wait_until(lambda: total(ann) == 3 * POINTS and total(bob) == 2 * POINTS, timeout=60,
+               message="the setup's submissions were not applied")
+
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": bob_session, "url": stack.url}])
+    errors = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    board = context.new_page()
+    board.goto(f"{stack.url}/leaderboard/")
+    play = context.new_page()
+    play.goto(f"{stack.url}/play/")
+    pinned = board.locator("[data-role=me-row]")
+    expect(pinned).to_have_attribute("data-rank", "2", timeout=15_000)
+    expect(play.locator("[data-role=my-score]")).to_have_text("Your total: 20 points, rank #2", timeout=15_000)
+
+    score(cy, "Cy", 3)  # Cy passes Bob (and ties Ann, who got there first)
+    expect(board.locator("[data-role=rank-notice]")).to_contain_text("Cy passed you — now #3", timeout=20_000)
+    expect(pinned).to_have_attribute("data-rank", "3")
+    expect(pinned).to_contain_text("#3")
+    expect(play.locator("[data-role=my-score]")).to_have_text("Your total: 20 points, rank #3", timeout=10_000)
+    assert errors == []

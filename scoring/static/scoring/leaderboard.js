@@ -143,7 +143,15 @@
     freshness.heard(message);
     if (message.type === "snapshot") applySnapshot(message);
     else if (message.type === "delta") applyDelta(message);
-    else if (message.type === "rank.change") notices.show(window.GameNotices.rankChangeText(message, PERIODS[windowName]));
+    else if (message.type === "rank.change") {
+      notices.show(window.GameNotices.rankChangeText(message, PERIODS[windowName]));
+      // Passed by someone, the viewer moved without a change of their own:
+      // the pinned row says where they are now, as the notice does.
+      if (me) {
+        me = { ...me, rank: message.rank };
+        renderMe();
+      }
+    }
   }
 
   async function fetchMe() {

@@ -397,8 +397,11 @@
 
   let lastSeq = -1;
 
+  let myEntry = null; // the total and rank last shown
+
   function showMyScore(entry) {
     if (!myScore) return;
+    myEntry = entry || null;
     if (!entry) {
       myScore.textContent = "No points yet: play a task to get on the board.";
     } else {
@@ -434,6 +437,8 @@
       if (mine) showMyScore(mine);
     } else if (message.type === "rank.change" && message.window === "all") {
       rankNotices.show(window.GameNotices.rankChangeText(message, ""));
+      // Passed by someone: a new rank without a change of the player's own.
+      if (myEntry) showMyScore({ ...myEntry, rank: message.rank });
     } else if (message.type === "submission" && message.submission) {
       const submission = message.submission;
       if (submission.total != null) showMyScore(submission);
