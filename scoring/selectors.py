@@ -221,7 +221,8 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
     """What a socket sends first: which board (``ranking.board_id``: a day or
     week is a new board, its seq counted from 0 again) and its seq, its top
     N, the viewer, and the pipeline's freshness (the last batch's
-    ``pipeline`` and the last worker ``heartbeat_at``).
+    ``pipeline`` and the last worker ``heartbeat_at``, with the server's
+    ``now`` to read them against on a browser whose clock is off).
 
     Without the read model (Redis down) the all-time board comes from
     DynamoDB with seq 0, so any later delta replaces it.
@@ -233,13 +234,15 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
         entries, seq = ranking.top(window, limit, now=now)
         me = ranking.entry(window, player_id, now=now) if player_id else None
         return {"board": board, "seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
-                "me": me.as_dict() if me else None, **ranking.pipeline_state()}
+                "me": me.as_dict() if me else None, "now": ranking.iso(int(now.timestamp() * 1000)),
+                **ranking.pipeline_state()}
     except ranking.RankingUnavailable:
         try:
             entries = leaderboard_top(window=window, limit=limit)
         except (LeaderboardUnavailable, store.StoreUnavailable):
             entries = []
         return {"board": board, "seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True,
+                "now": ranking.iso(int(now.timestamp() * 1000)),
                 "pipeline": {"lag_ms": None, "as_of": None}, "heartbeat_at": None}
 
 

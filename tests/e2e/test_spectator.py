@@ -159,3 +159,23 @@ def test_a_player_passed_by_someone_sees_their_new_rank_in_the_pinned_row_and_on
     expect(pinned).to_contain_text("#3")
     expect(play.locator("[data-role=my-score]")).to_have_text("Your total: 20 points, rank #3", timeout=10_000)
     assert errors == []
+
+
+def test_a_browser_whose_clock_is_behind_still_shows_a_silent_pipeline_as_delayed(start_live_stack, browser):
+    """The snapshot's times are the server's: read on a clock five minutes
+    behind, a heartbeat two minutes old would look three minutes ahead, and
+    the board "fresh", unless the snapshot says what time the server has."""
+    from datetime import timedelta
+
+    from scoring import ranking
+
+    stack = start_live_stack(PIPELINE_DELAYED_AFTER_SECONDS="30", SCORE_HOLD_RULES="off")
+    stack.consumer_stop()
+    ranking.pipeline_heartbeat(at_ms=int((datetime.now(UTC) - timedelta(minutes=2)).timestamp() * 1000))
+    page = browser.new_page()
+    page.clock.set_system_time(datetime.now() - timedelta(minutes=5))  # timers still run
+    page.goto(f"{stack.url}/leaderboard/")
+    freshness = page.locator("[data-role=freshness]")
+    expect(freshness).to_have_attribute("data-state", "delayed", timeout=15_000)
+    expect(freshness).to_contain_text(re.compile(r"^delayed: no word from the scoring pipeline for 2 min"))
+    page.close()

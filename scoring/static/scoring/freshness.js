@@ -11,8 +11,8 @@
  * talk over everything else.
  *
  * Server times are put on this browser's clock with the smallest
- * (received - sent) seen: a heartbeat's `at` and a delta's `as_of` are the
- * server's "now" as it sent them, so that is the clocks' offset plus the
+ * (received - sent) seen: a snapshot's `now`, a heartbeat's `at` and a
+ * delta's `as_of` are the server's "now" as it sent them, so that is the clocks' offset plus the
  * fastest delivery, and "N s ago" stays right on a machine whose clock is off.
  */
 (function () {
@@ -57,6 +57,7 @@
 
     function heard(message) {
       if (message.type === "snapshot") {
+        if (message.now) sample(message.now); // the server's clock, before reading its times
         takePipeline(message.pipeline);
         lastWord = message.heartbeat_at ? local(message.heartbeat_at) : null;
       } else if (message.type === "delta" || message.type === "heartbeat") {
