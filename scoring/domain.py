@@ -6,7 +6,7 @@ and tested on their own.
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -353,18 +353,25 @@ def _ms(moment: datetime) -> int:
 
 
 def fold_rejection(current: PlayerTotal | None, *, player_id: str, player_name: str, submission_id: str,
-                   error: str) -> tuple[PlayerTotal | None, Outcome]:
+                   error: str, settled_ids: Set[str] = frozenset()) -> tuple[PlayerTotal | None, Outcome]:
     """Dead-lettering's decision for one submission: the one that stands, if
     any (nothing to write), else a rejection recorded in a new TOTAL.
 
     Works from ids, not a parsed Submission: a record is dead-lettered
-    because something about it failed, possibly its item itself.
+    because something about it failed, possibly its item itself. As a batch
+    does (``fold_player``), the new TOTAL forgets the ids in ``settled_ids``
+    (their SCORE items show their outcomes): dead letters one after another
+    (a backlog past its maximum age) must not grow the item without end.
     """
     standing = decision_standing(current, submission_id)
     if standing is not None:
         return None, standing
     base = current or PlayerTotal(player_id=player_id, player_name=player_name, on_leaderboard=False)
-    new = replace(base, version=base.version + 1, rejected={**base.rejected, submission_id: error})
+    pending = {k: v for k, v in base.pending.items() if k not in settled_ids}
+    new = replace(base, version=base.version + 1, pending=pending,
+                  rejected={**{k: v for k, v in base.rejected.items() if k not in settled_ids}, submission_id: error},
+                  held={k: v for k, v in base.held.items() if k not in settled_ids},
+                  versions={k: v for k, v in base.versions.items() if k in pending})
     return new, Outcome(Status.REJECTED, error=error)
 
 

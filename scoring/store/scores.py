@@ -390,8 +390,14 @@ def score_settle_failed(*, record: dict, error: str,
         player_name = item.get("player_name", {}).get("S", player_id)
 
         def change(current: PlayerTotal | None, _retrying: bool):
+            # The ids the TOTAL still lists whose SCOREs, read after it, show
+            # their outcomes: the new TOTAL forgets them, as a batch's does.
+            listed = [i for i in (*current.pending, *current.rejected, *current.held)
+                      if i != submission_id] if current else []
+            statuses = scores_status_many(submission_ids=listed) if listed else {}
             new, decided = fold_rejection(current, player_id=player_id, player_name=player_name,
-                                          submission_id=submission_id, error=error)
+                                          submission_id=submission_id, error=error,
+                                          settled_ids={i for i in listed if statuses.get(i) is not Status.PENDING})
             return new, (decided, current)
 
         outcome, total = total_change(player_id=player_id, change=change)

@@ -44,6 +44,7 @@ class BatchRunner:
         self.clock = clock
         self.sleep = sleep
         self.dead_lettered = 0
+        self.unsettled = 0  # dead letters DynamoDB refused to settle (left pending)
 
     def run(self, records: list[dict]) -> None:
         fresh = self._drop_too_old(records, 0)
@@ -132,7 +133,19 @@ class BatchRunner:
                 else:
                     store.dlq_put(record=record, error=error, attempts=attempts)
                 self._sent.add(seq)
-            store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500],
-                                      adjustments_missed=step)
+            try:
+                store.score_settle_failed(record=record, error=f"Could not be processed: {error}"[:500],
+                                          adjustments_missed=step)
+            except store.StoreUnavailable:
+                raise
+            except store.StoreError as exc:
+                # DynamoDB refused the write itself (an item past its size
+                # limit, say), and would refuse it again: retried as an
+                # outage, it would stop the shard, and every player on it,
+                # for good. The dead letter is sent; the submission stays
+                # pending, for redrive_pending once the cause is fixed.
+                logger.error("DynamoDB refused to settle dead-lettered record %s (%s): its submission stays "
+                             "pending. Fix the cause, then run `manage.py redrive_pending`.", seq, exc)
+                self.unsettled += 1
             self._sent.discard(seq)
             self.dead_lettered += 1

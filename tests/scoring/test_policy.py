@@ -110,6 +110,45 @@ def test_records_older_than_the_maximum_age_go_to_the_dead_letters():
     assert [d.sequence_number for d in store.dlq_all()] == ["1"]
 
 
+def test_dead_letters_one_after_another_do_not_grow_the_total():
+    """A backlog past its maximum age is dead-lettered record by record: each
+    rejection is recorded in the TOTAL, and forgotten once its SCORE says
+    so, or the item would grow to DynamoDB's limit and stop the shard."""
+    old = datetime.now(UTC) - timedelta(hours=2)
+    records = [record(str(i), created=old) for i in range(30)]
+    runner(lambda batch: pytest.fail("expired records are not processed"), [], max_record_age=3600).run(records)
+    assert {store.score_get(submission_id=f"s{i}").status for i in range(30)} == {Status.REJECTED}
+    total = store.totals_get_many(player_ids=["p1"])["p1"]
+    assert list(total.rejected) == ["s29"] and total.version == 30
+
+
+def test_a_dead_letter_dynamodb_refuses_to_settle_is_left_pending_and_the_shard_moves_on(monkeypatch, caplog):
+    """A refusal that would come again (an item past its size limit) is not
+    an outage: retried as one, the shard would stop for good."""
+    records = [record(str(i)) for i in range(3)]
+    real = store.score_settle_failed
+
+    def settle(*, record, **kwargs):
+        if record["dynamodb"]["SequenceNumber"] == "1":
+            raise store.StoreError("put_item failed: ValidationException: Item size has exceeded the maximum")
+        return real(record=record, **kwargs)
+
+    monkeypatch.setattr(store, "score_settle_failed", settle)
+    processed = []
+
+    def process(batch):
+        if any(r["dynamodb"]["SequenceNumber"] == "1" for r in batch):
+            raise ValueError("poison")
+        processed.extend(r["dynamodb"]["SequenceNumber"] for r in batch)
+
+    run = runner(process, [], max_retry_attempts=0)
+    run.run(records)  # returns: nothing for the worker to take for an outage
+    assert sorted(processed) == ["0", "2"] and (run.dead_lettered, run.unsettled) == (1, 1)
+    assert [d.sequence_number for d in store.dlq_all()] == ["1"]
+    assert store.score_get(submission_id="s1").status is Status.PENDING  # for redrive_pending
+    assert "redrive_pending" in caplog.text
+
+
 def test_retrying_forever_still_stops_at_the_maximum_age():
     created = datetime.now(UTC)
     rec = record("1", created=created)
