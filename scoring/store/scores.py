@@ -193,13 +193,24 @@ def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submiss
     if pointers:
         items_put_many(pointers)
     for held in (s for s in submissions if s.status is Status.HELD):
-        call_if("put_item", TableName=table_name(), Item=submission_to_item(held),
-                ConditionExpression="#status = :pending", ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":pending": {"S": str(Status.PENDING)}})
+        if not call_if("put_item", TableName=table_name(), Item=submission_to_item(held),
+                       ConditionExpression="#status = :pending", ExpressionAttributeNames={"#status": "status"},
+                       ExpressionAttributeValues={":pending": {"S": str(Status.PENDING)}}):
+            _held_pointer_drop_if_decided(held)
     if reviewed:
         items_put_many([submission_to_item(s) for s in reviewed],
                        delete_keys=[held_key(s.id, s.submitted_at) for s in reviewed])
     items_put_many([submission_to_item(s) for s in submissions if s.status is not Status.HELD])
+
+
+def _held_pointer_drop_if_decided(held: Submission) -> None:
+    """The pointer just written for a late duplicate of a hold: if the
+    submission was decided meanwhile (a review applied or rejected it, and
+    removed its pointer), it would come back for ever at the head of the
+    review queue: take it away again. A submission still held keeps it."""
+    current = score_get(submission_id=held.id)
+    if current is None or current.status is not Status.HELD:
+        call("delete_item", TableName=table_name(), Key=held_key(held.id, held.submitted_at))
 
 
 def scores_scan(*, status: Status | None = None, consistent: bool = False,
@@ -412,6 +423,8 @@ def score_settle_failed(*, record: dict, error: str,
                           submitted_at=parse_iso(item["submitted_at"]["S"]))
         call("put_item", TableName=table_name(), Item=held_pointer_item(held))
     if not _settle(item, outcome, processed_at):
+        if outcome.status is Status.HELD:  # the pointer above, for an item decided meanwhile
+            _held_pointer_drop_if_decided(held)
         return  # already settled
     if outcome.status is Status.REJECTED and "review_of" not in item:  # list it for the staff pipeline page
         call("put_item", TableName=table_name(), Item=_rejected_pointer(submission_id, processed_at))

@@ -213,6 +213,11 @@ def test_a_late_duplicate_of_a_hold_does_not_undo_its_review():
     after = store.score_get(submission_id=held.id)
     assert (after.status, after.points, after.reviewed_by) == (Status.APPLIED, 10, "staff")
     assert store.held_list(limit=10) == []
+    # Nor is its pointer back: every read of the queue would pass over it, for ever.
+    from scoring.store.base import query_all
+    from scoring.store.keys import HELD_PK
+
+    assert list(query_all(HELD_PK, "")) == []
     assert total_of().total == applied_points() == 40
 
 
