@@ -205,6 +205,7 @@ def test_a_dropped_subscription_connection_fails_the_receives(pubsub_config, red
     run(scenario())
 
 
+@pytest.mark.django_db(transaction=True)  # Channels closes old database connections around a socket's events
 def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config, redis_server, redis_url,
                                                                    settings):
     """Through the real websocket consumer: a socket that closes while board
