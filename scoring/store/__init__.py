@@ -90,6 +90,7 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     scores_status_many,
 )
 from scoring.store.stream_state import (  # noqa: F401 (the package's API)
+    CLOSED_SHARD_RETENTION_DAYS,
     checkpoint_get,
     checkpoint_put,
     checkpoints_all,

@@ -19,6 +19,7 @@ from scoring.store.keys import (
     CHECKPOINT_PREFIX,
     DLQ_PK,
     LEASE_PREFIX,
+    PURGE_AT,
     STREAM_PK,
     Checkpoint,
     DeadLetter,
@@ -56,11 +57,25 @@ def checkpoint_get(*, shard_id: str) -> Checkpoint | None:
     return checkpoint_from_item(item) if item else None
 
 
+# How long the checkpoint and lease of a shard read to its end are kept:
+# past the 24 h a closed shard stays listed in DescribeStream (a shard still
+# listed without its checkpoint would be read again), then DynamoDB's TTL
+# deletes them, so a table's years of rolled shards do not pile up.
+CLOSED_SHARD_RETENTION_DAYS = 7
+
+
+def _closed_purge_at() -> int:
+    return _now_ms() // 1000 + CLOSED_SHARD_RETENTION_DAYS * 86400
+
+
 def checkpoint_put(*, shard_id: str, sequence_number: str | None, closed: bool = False) -> None:
     """Record progress on a shard. Sequence numbers, never iterators: an
-    iterator expires after 15 minutes, a sequence number does not."""
-    call("put_item", TableName=table_name(),
-         Item=checkpoint_to_item(Checkpoint(shard_id, sequence_number, closed), updated_at_ms=_now_ms()))
+    iterator expires after 15 minutes, a sequence number does not. A closed
+    shard's checkpoint expires (CLOSED_SHARD_RETENTION_DAYS)."""
+    item = checkpoint_to_item(Checkpoint(shard_id, sequence_number, closed), updated_at_ms=_now_ms())
+    if closed:
+        item[PURGE_AT] = {"N": str(_closed_purge_at())}
+    call("put_item", TableName=table_name(), Item=item)
 
 
 def checkpoints_get_many(*, shard_ids: list[str]) -> dict[str, Checkpoint]:
@@ -111,16 +126,23 @@ def lease_replace(*, lease: Lease, seen: Lease | None, now_ms: int) -> bool:
                       if values else {}))
 
 
-def lease_release(*, shard_id: str, owner: str) -> None:
-    """Give the shard up at once (clean shutdown), if it is still ours."""
+def lease_release(*, shard_id: str, owner: str, closed: bool = False) -> None:
+    """Give the shard up at once (clean shutdown, or read to its end:
+    ``closed``, and the lease expires as its checkpoint does), if it is
+    still ours."""
+    values = {":zero": {"N": "0"}, ":me": {"S": owner}}
+    update = "SET expires_at_ms = :zero"
+    if closed:
+        update += f", {PURGE_AT} = :purge"
+        values[":purge"] = {"N": str(_closed_purge_at())}
     call_if(
         "update_item",
         TableName=table_name(),
         Key=shard_lease_key(shard_id),
-        UpdateExpression="SET expires_at_ms = :zero",
+        UpdateExpression=update,
         ConditionExpression="#owner = :me",
         ExpressionAttributeNames={"#owner": "owner"},
-        ExpressionAttributeValues={":zero": {"N": "0"}, ":me": {"S": owner}},
+        ExpressionAttributeValues=values,
     )
 
 

@@ -295,7 +295,7 @@ class StreamReader:
         if next_iterator is None:
             # Closed and drained: retire it so its children can start.
             store.checkpoint_put(shard_id=shard_id, sequence_number=progress.last_sequence, closed=True)
-            store.lease_release(shard_id=shard_id, owner=self.worker_id)
+            store.lease_release(shard_id=shard_id, owner=self.worker_id, closed=True)
             self.owned.pop(shard_id)
             self.retired.add(shard_id)
             self.stats.shards_retired += 1

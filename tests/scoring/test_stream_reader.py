@@ -5,6 +5,8 @@ behaviours are shown on tests/fakes/streams.py; the processing and state
 writes still go to a real moto server.
 """
 
+import time
+
 import pytest
 
 from scoring import store
@@ -64,6 +66,20 @@ def test_three_generations_with_a_split_are_read_once_parents_first():
     checkpoints = store.checkpoints_all()
     assert checkpoints[root].closed and checkpoints[a].closed  # drained, retired
     assert not checkpoints[b].closed and not checkpoints[a2].closed  # still open
+    # A drained shard's checkpoint and lease expire, days after the 24 h it
+    # stays listed; an open one's never do.
+    from scoring.store.base import call, table_name
+    from scoring.store.keys import shard_checkpoint_key, shard_lease_key
+
+    def purge_at(key: dict) -> int | None:
+        item = call("get_item", TableName=table_name(), Key=key, ConsistentRead=True)["Item"]
+        return int(item["purge_at"]["N"]) if "purge_at" in item else None
+
+    week = time.time() + store.CLOSED_SHARD_RETENTION_DAYS * 86400
+    for shard in (root, a):
+        for key in (shard_checkpoint_key(shard), shard_lease_key(shard)):
+            assert abs(purge_at(key) - week) < 60, (shard, key)
+    assert {purge_at(k(shard)) for shard in (b, a2) for k in (shard_checkpoint_key, shard_lease_key)} == {None}
 
 
 def test_a_long_run_of_skipped_records_is_not_the_end_of_the_stream():
