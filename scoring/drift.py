@@ -30,6 +30,9 @@ class Drift:
     # they cannot be rebuilt from the SCORE items (see counts_rebuilt).
     counts: dict[str, int] | None = None
     counts_drift: bool = False
+    # For a missing TOTAL, what the new one starts from (see _Ledger).
+    player_name: str = ""
+    reached_at_ms: int = 0
 
     @property
     def total_drift(self) -> bool:
@@ -53,6 +56,11 @@ class _Ledger:
     applied: int = 0
     counts: Counter = field(default_factory=Counter)
     adjusted: bool = False  # an adjustment moved counts: they cannot be rebuilt from SCORE points
+    # For a TOTAL that is missing: the name the player's submissions carry,
+    # and when their latest applied one was played (a tie on the board goes
+    # to whoever got there first).
+    player_name: str = ""
+    reached_at_ms: int = 0
 
 
 def drifts_find(*, progress: bool = False) -> list[Drift]:
@@ -89,6 +97,8 @@ def _drifts(scores: Iterable[Submission], totals: Iterable[PlayerTotal]) -> list
             if submission.is_adjustment:
                 ledger.adjusted = True
             else:
+                ledger.player_name = submission.player_name
+                ledger.reached_at_ms = max(ledger.reached_at_ms, int(submission.submitted_at.timestamp() * 1000))
                 for window in (None, *window_keys(submission.submitted_at).values()):
                     ledger.counts[count_key(submission.task, submission.points or 0, window,
                                             submission.rules_version or 0)] += 1
@@ -108,7 +118,8 @@ def _drifts(scores: Iterable[Submission], totals: Iterable[PlayerTotal]) -> list
                                 counts=None if in_flight else _counts_rebuilt(ledger, total),
                                 counts_drift=counts_off))
     # Applied points but no TOTAL item at all.
-    drifts += [Drift(player_id, 0, ledger.applied, None, counts=_counts_rebuilt(ledger, None))
+    drifts += [Drift(player_id, 0, ledger.applied, None, counts=_counts_rebuilt(ledger, None),
+                     player_name=ledger.player_name or player_id, reached_at_ms=ledger.reached_at_ms)
                for player_id, ledger in ledgers.items() if ledger.applied]
     return sorted(drifts, key=lambda d: d.player_id)
 
@@ -206,7 +217,8 @@ def _counts_rebuilt(ledger: _Ledger, total: PlayerTotal | None) -> dict[str, int
 def drift_fix(drift: Drift) -> bool:
     """Set the player's total to what it should be, if their TOTAL did not
     change since it was read. False if it did: find drifts again."""
-    current = drift.total or PlayerTotal(player_id=drift.player_id, player_name=drift.player_id)
+    current = drift.total or PlayerTotal(player_id=drift.player_id, player_name=drift.player_name or drift.player_id,
+                                         reached_at_ms=drift.reached_at_ms)
     new = replace(current, total=drift.expected, version=current.version + 1,
                   on_leaderboard=current.on_leaderboard or drift.expected > 0,
                   counts=drift.counts if drift.counts is not None else current.counts)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("table")
 
 
 def applied(sub_id, player, points):
-    submission = Submission(id=sub_id, player_id=player, player_name=player, task="t",
+    submission = Submission(id=sub_id, player_id=player, player_name=f"Player {player}", task="t",
                             submitted_at=datetime.now(UTC), status=Status.APPLIED, points=points,
                             processed_at=datetime.now(UTC))
     store.scores_put_outcomes(submissions=[submission])
@@ -57,6 +57,10 @@ def test_drift_is_reported_then_fixed():
     assert "fixed 2" in fixed
     totals = store.totals_get_many(player_ids=["p1", "p2"])
     assert (totals["p1"].total, totals["p2"].total) == (35, 50)
+    # p2 had no TOTAL: the new one has their name, and ranks by when they got there.
+    stored_c = store.score_get(submission_id="c")
+    assert (totals["p2"].player_name, totals["p2"].reached_at_ms) == (
+        "Player p2", int(stored_c.submitted_at.timestamp() * 1000))
     assert "0 player(s) drifted" in rebuild()
 
 
