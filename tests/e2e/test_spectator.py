@@ -51,6 +51,20 @@ def total(player_id: str) -> int:
     return found.total if found else 0
 
 
+def board_and_play(browser, stack, session: str):
+    """A player's leaderboard and play pages, side by side in one browser
+    context, and the script errors either page throws."""
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    context.add_cookies([{"name": "sessionid", "value": session, "url": stack.url}])
+    errors = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    board = context.new_page()
+    board.goto(f"{stack.url}/leaderboard/")
+    play = context.new_page()
+    play.goto(f"{stack.url}/play/")
+    return board, play, errors
+
+
 def seconds_ago(text: str) -> int:
     return int(re.search(r"updated (\d+) s ago", text).group(1))
 
@@ -66,14 +80,7 @@ def test_freshness_dashboard_rank_notice_and_delayed_while_the_consumer_is_stopp
     wait_until(lambda: total(bob) == 2 * POINTS and total(ann) == POINTS, timeout=60,
                message="the setup's submissions were not applied")
 
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": ann_session, "url": stack.url}])
-    errors = []
-    context.on("weberror", lambda error: errors.append(str(error.error)))
-    board = context.new_page()
-    board.goto(f"{stack.url}/leaderboard/")
-    play = context.new_page()
-    play.goto(f"{stack.url}/play/")
+    board, play, errors = board_and_play(browser, stack, ann_session)
     expect(board.locator("[data-role=connection-status]")).to_have_attribute("data-state", "live", timeout=15_000)
 
     # Freshness: from the last batch's as_of, ticking each second.
@@ -141,14 +148,7 @@ def test_a_player_passed_by_someone_sees_their_new_rank_in_the_pinned_row_and_on
     wait_until(lambda: total(ann) == 3 * POINTS and total(bob) == 2 * POINTS, timeout=60,
                message="the setup's submissions were not applied")
 
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": bob_session, "url": stack.url}])
-    errors = []
-    context.on("weberror", lambda error: errors.append(str(error.error)))
-    board = context.new_page()
-    board.goto(f"{stack.url}/leaderboard/")
-    play = context.new_page()
-    play.goto(f"{stack.url}/play/")
+    board, play, errors = board_and_play(browser, stack, bob_session)
     pinned = board.locator("[data-role=me-row]")
     expect(pinned).to_have_attribute("data-rank", "2", timeout=15_000)
     expect(play.locator("[data-role=my-score]")).to_have_text("Your total: 20 points, rank #2", timeout=15_000)
