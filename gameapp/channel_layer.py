@@ -29,12 +29,26 @@ logger = logging.getLogger(__name__)
 
 # Put in a channel's queue in place of a message when the connection is lost.
 _LOST = object()
+# Put in a channel's queue, in place of what waits there, when its reader
+# has fallen this far behind.
+_TOO_SLOW = object()
+# Messages one channel may have waiting in this process. A socket whose
+# browser stopped reading, on a connection still open, would otherwise hold
+# every board update from then on: past this many it is closed instead, and
+# the browser reconnects to a fresh snapshot. A live socket is far below it
+# (a board update a batch, a heartbeat every few seconds).
+MAX_QUEUED = 500
 _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
 class RedisConnectionLost(ConnectionError):
     """The layer's subscription connection to Redis dropped: messages sent
     meanwhile may be lost, so the receiver must start over."""
+
+
+class ChannelTooSlow(ConnectionError):
+    """The channel's reader fell MAX_QUEUED messages behind: what waited was
+    dropped, so the receiver must start over."""
 
 
 class _ReconnectAwarePubSub(PubSub):
@@ -88,12 +102,12 @@ class _Shard(pubsub.RedisSingleShardConnection):
             name = name.decode()
         layer = self.channel_layer
         if name in layer.channels:
-            layer.channels[name].put_nowait(data)
+            _deliver(layer.channels[name], data)
         elif name in layer.groups:
             decoded = layer.channel_layer.deserialize(data)
             for channel in layer.groups[name]:
                 if channel in layer.channels:
-                    layer.channels[channel].put_nowait(decoded)
+                    _deliver(layer.channels[channel], decoded)
 
     async def _start_over(self, reason: str) -> None:
         """Fail every channel of the process and forget the subscriptions: the
@@ -106,6 +120,17 @@ class _Shard(pubsub.RedisSingleShardConnection):
             self.channel_layer.fail_all_channels()
         with contextlib.suppress(*_CONNECTION_ERRORS):
             await old.aclose()
+
+
+def _deliver(queue: asyncio.Queue, message) -> None:
+    """Queue a message for a channel's reader, or, past MAX_QUEUED waiting,
+    drop what waits and leave the reader the notice that it fell behind."""
+    if queue.qsize() < MAX_QUEUED:
+        queue.put_nowait(message)
+        return
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(_TOO_SLOW)
 
 
 class _LoopLayer(pubsub.RedisPubSubLoopLayer):
@@ -160,6 +185,8 @@ class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
     def deserialize(self, message):
         if message is _LOST:
             raise RedisConnectionLost("the channel layer's connection to Redis dropped; messages may be lost")
+        if message is _TOO_SLOW:
+            raise ChannelTooSlow(f"the channel fell {MAX_QUEUED} messages behind; they were dropped")
         if isinstance(message, dict):  # a group's message, decoded once already
             return message
         return super().deserialize(message)

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -15,8 +16,12 @@ from channels.layers import get_channel_layer
 from scoring import broadcast, ranking, selectors
 from scoring.domain import WINDOWS
 
+logger = logging.getLogger(__name__)
+
 # Close code for a bad request, in the 4000-4999 range kept for applications.
 CLOSE_BAD_REQUEST = 4400
+# "Service Restart" (RFC 6455 registry): the browser should connect again.
+CLOSE_RECONNECT = 1012
 _NOT_JSON = object()
 
 
@@ -148,6 +153,15 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await dispatch_serially([receive, self.channel_receive], self.dispatch)
         except StopConsumer:
             pass
+        except ConnectionError as exc:
+            # The channel layer can no longer deliver to this socket (its
+            # Redis connection dropped, or the socket fell too far behind:
+            # gameapp/channel_layer.py): close it as a server restart does,
+            # and the browser reconnects to a fresh snapshot. Not an error
+            # with a traceback for every socket of the process.
+            logger.info("Closing a %s board socket: %s", getattr(self, "window", "?"), exc)
+            with contextlib.suppress(Exception):  # the browser may be gone already
+                await self.close(code=CLOSE_RECONNECT)
         finally:
             await self._leave_groups()
             # The pub/sub layer forgets a channel (its queue, its Redis

@@ -234,7 +234,7 @@ def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config
             while not stop.is_set():
                 seq += 1
                 await layer.group_send(group, {"type": "leaderboard.delta", "window": "all", "seq": seq})
-                await asyncio.sleep(0)
+                await asyncio.sleep(0.001)  # a flood, but one a socket can follow (MAX_QUEUED)
 
         sender = asyncio.ensure_future(updates())
         try:
@@ -253,6 +253,66 @@ def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config
             await asyncio.sleep(0.05)  # the last socket's cleanup may still be on its way
         left = [c for c in specific.pubsub_channels() if b"specific" in c]
         assert (list(inner.channels), left) == ([], [])
+        await layer.flush()
+
+    try:
+        run(scenario())
+    finally:
+        channel_layers.backends.clear()
+
+
+def test_a_channel_that_falls_too_far_behind_is_told_so_and_its_backlog_dropped(pubsub_config, monkeypatch):
+    from gameapp import channel_layer
+    from gameapp.channel_layer import ChannelTooSlow
+
+    monkeypatch.setattr(channel_layer, "MAX_QUEUED", 5)
+    layer = RedisPubSubChannelLayer(**pubsub_config)
+
+    async def scenario():
+        slow, keeping_up = await layer.new_channel(), await layer.new_channel()
+        for channel in (slow, keeping_up):
+            await layer.group_add("leaderboard.all", channel)
+        try:
+            # A reader that keeps up gets all eight, each before the next is
+            # sent; by then the slow one's queue has seen them too (one
+            # delivery loop for both).
+            for seq in range(1, 9):
+                await layer.group_send("leaderboard.all", {"type": "leaderboard.delta", "seq": seq})
+                assert (await asyncio.wait_for(layer.receive(keeping_up), timeout=5))["seq"] == seq
+            with pytest.raises(ChannelTooSlow):
+                await asyncio.wait_for(layer.receive(slow), timeout=5)
+            # What came after the notice is there; what waited before it is not.
+            assert (await asyncio.wait_for(layer.receive(slow), timeout=5))["seq"] == 7
+        finally:
+            await layer.flush()
+
+    run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_the_layer_can_no_longer_serve_is_closed_for_the_browser_to_reconnect(pubsub_config, redis_url,
+                                                                                      settings):
+    """Not an error with a traceback for each socket: a close with 1012
+    (service restart), which the page answers by connecting again."""
+    from channels.layers import channel_layers
+    from channels.testing import WebsocketCommunicator
+
+    from gameapp import channel_layer
+    from gameapp.asgi import application
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
+                                           "CONFIG": pubsub_config}}
+    channel_layers.backends.clear()
+    layer = channel_layers["default"]
+
+    async def scenario():
+        socket = WebsocketCommunicator(application, "/ws/leaderboard/?window=all",
+                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
+        (queue,) = layer._get_layer().channels.values()
+        queue.put_nowait(channel_layer._TOO_SLOW)  # as the delivery loop leaves it
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 1012}
         await layer.flush()
 
     try:
