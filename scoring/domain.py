@@ -366,13 +366,26 @@ def fold_rejection(current: PlayerTotal | None, *, player_id: str, player_name: 
     standing = decision_standing(current, submission_id)
     if standing is not None:
         return None, standing
-    base = current or PlayerTotal(player_id=player_id, player_name=player_name, on_leaderboard=False)
-    pending = {k: v for k, v in base.pending.items() if k not in settled_ids}
-    new = replace(base, version=base.version + 1, pending=pending,
-                  rejected={**{k: v for k, v in base.rejected.items() if k not in settled_ids}, submission_id: error},
-                  held={k: v for k, v in base.held.items() if k not in settled_ids},
-                  versions={k: v for k, v in base.versions.items() if k in pending})
+    base = forget_settled(current or PlayerTotal(player_id=player_id, player_name=player_name,
+                                                 on_leaderboard=False), settled_ids)
+    new = replace(base, version=base.version + 1, rejected={**base.rejected, submission_id: error})
     return new, Outcome(Status.REJECTED, error=error)
+
+
+def listed_ids(total: PlayerTotal, *, besides: Set[str] = frozenset()) -> list[str]:
+    """The submissions a TOTAL lists as decided (``pending``, ``rejected``,
+    ``held``), but for ``besides``."""
+    return [i for i in (*total.pending, *total.rejected, *total.held) if i not in besides]
+
+
+def forget_settled(total: PlayerTotal, settled_ids: Set[str]) -> PlayerTotal:
+    """A copy of ``total`` whose maps no longer list ``settled_ids`` (their
+    SCORE items show the outcomes), with maps of its own to extend."""
+    pending = {k: v for k, v in total.pending.items() if k not in settled_ids}
+    return replace(total, pending=pending,
+                   rejected={k: v for k, v in total.rejected.items() if k not in settled_ids},
+                   held={k: v for k, v in total.held.items() if k not in settled_ids},
+                   versions={k: v for k, v in total.versions.items() if k in pending})
 
 
 def total_expected(*, applied_points: int, total: PlayerTotal | None, pending_ids: set[str]) -> int:
@@ -415,11 +428,8 @@ def fold_player(
     maps.
     """
     # Copies, which the loop extends: what stands is read from them.
-    kept = replace(current, pending={k: v for k, v in current.pending.items() if k not in settled_ids},
-                   rejected={k: v for k, v in current.rejected.items() if k not in settled_ids},
-                   held={k: v for k, v in current.held.items() if k not in settled_ids},
-                   windows=dict(current.windows), counts=dict(current.counts), rescored=dict(current.rescored),
-                   versions=dict(current.versions))
+    kept = replace(forget_settled(current, settled_ids), windows=dict(current.windows),
+                   counts=dict(current.counts), rescored=dict(current.rescored))
     pending, rejected, held, versions = kept.pending, kept.rejected, kept.held, kept.versions
     applied: list[Decision] = []
     rejections: list[Decision] = []

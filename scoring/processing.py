@@ -43,6 +43,7 @@ from scoring.domain import (
     Submission,
     decide,
     fold_player,
+    listed_ids,
     utcnow,
 )
 
@@ -204,12 +205,12 @@ def _records_process(submissions: list[Submission], result: BatchResult, points_
     if unknown:
         totals.update(store.totals_get_many(player_ids=unknown))
     # The statuses of the batch's SCOREs, and of the ids its TOTALs still
-    # hold from earlier batches (_settled_ids): one BatchGetItem for the
+    # hold from earlier batches (store.scores_settled): one BatchGetItem for the
     # whole batch, not one more per player, of two attributes an item (the
     # records carry the rest: a SCORE item changes only when it is settled).
     # Reviews need the whole submission they decide.
     batch_ids = {s.id for s in submissions}
-    earlier = [i for t in totals.values() for i in _earlier_ids(t, batch_ids=batch_ids)]
+    earlier = [i for t in totals.values() for i in listed_ids(t, besides=batch_ids)]
     statuses = store.scores_status_many(submission_ids=[s.id for s in submissions] + earlier)
     review_of = [s.review_of for s in submissions if s.review_of]
     originals = store.scores_get_many(submission_ids=review_of) if review_of else {}
@@ -358,8 +359,8 @@ def _apply_to_total(
         if current is None:
             current = PlayerTotal(player_id=player_id, player_name=decisions[-1].submission.player_name,
                                   on_leaderboard=False)
-        settled = _settled_ids(current, batch_ids={d.submission.id for d in decisions},
-                               statuses=None if retrying else statuses)
+        settled = store.scores_settled(total=current, besides={d.submission.id for d in decisions},
+                                       statuses=None if retrying else statuses)
         folded = fold_player(current, fresh=decisions, settled_ids=settled, rules=rules)
         return folded.new_total, (folded.applied, folded.rejected, folded.held, folded.new_total)
 
@@ -383,23 +384,6 @@ def _still_pending(decisions: list[Decision], current: PlayerTotal | None) -> li
     statuses = store.scores_status_many(submission_ids=check)
     done = {i for i in check if statuses.get(i) is not Status.PENDING}
     return [d for d in decisions if d.submission.id not in done]
-
-
-def _earlier_ids(current: PlayerTotal, *, batch_ids: set[str]) -> list[str]:
-    return [i for i in (*current.pending, *current.rejected, *current.held) if i not in batch_ids]
-
-
-def _settled_ids(current: PlayerTotal, *, batch_ids: set[str], statuses: dict[str, Status] | None) -> set[str]:
-    """Ids in ``pending``, ``rejected`` or ``held`` from earlier batches whose SCORE item
-    now shows the outcome, so the maps can forget them. ``statuses``: of
-    SCOREs read after ``current``, including all of them (a missing one was
-    deleted); None: read them now."""
-    earlier = _earlier_ids(current, batch_ids=batch_ids)
-    if not earlier:
-        return set()
-    if statuses is None:
-        statuses = store.scores_status_many(submission_ids=earlier)
-    return {i for i in earlier if statuses.get(i) is not Status.PENDING}
 
 
 _EVENT_TYPES = {Status.APPLIED: "ScoreApplied", Status.REJECTED: "ScoreRejected", Status.HELD: "ScoreHeld"}

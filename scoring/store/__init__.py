@@ -87,6 +87,7 @@ from scoring.store.scores import (  # noqa: F401 (the package's API)
     scores_get_many,
     scores_put_outcomes,
     scores_scan,
+    scores_settled,
     scores_status_many,
 )
 from scoring.store.stream_state import (  # noqa: F401 (the package's API)

@@ -15,6 +15,7 @@ from scoring.domain import (
     Status,
     Submission,
     fold_rejection,
+    listed_ids,
     retry_id,
     review_id,
 )
@@ -165,6 +166,20 @@ def scores_status_many(*, submission_ids: list[str]) -> dict[str, Status]:
     items = items_get_many([score_key(i) for i in dict.fromkeys(submission_ids)],
                            attributes=("submission_id", "status"))
     return {item["submission_id"]["S"]: Status(item["status"]["S"]) for item in items}
+
+
+def scores_settled(*, total: PlayerTotal, besides: set[str],
+                   statuses: dict[str, Status] | None = None) -> set[str]:
+    """The ids ``total`` lists as decided (but for ``besides``, those being
+    decided now) whose SCORE item shows the outcome, so its maps can forget
+    them. ``statuses``: of SCOREs read after ``total``, including all of
+    them (a missing one was deleted); None: read them now."""
+    listed = listed_ids(total, besides=besides)
+    if not listed:
+        return set()
+    if statuses is None:
+        statuses = scores_status_many(submission_ids=listed)
+    return {i for i in listed if statuses.get(i) is not Status.PENDING}
 
 
 def scores_put_outcomes(*, submissions: list[Submission], reviewed: list[Submission] = ()) -> None:
@@ -401,14 +416,10 @@ def score_settle_failed(*, record: dict, error: str,
         player_name = item.get("player_name", {}).get("S", player_id)
 
         def change(current: PlayerTotal | None, _retrying: bool):
-            # The ids the TOTAL still lists whose SCOREs, read after it, show
-            # their outcomes: the new TOTAL forgets them, as a batch's does.
-            listed = [i for i in (*current.pending, *current.rejected, *current.held)
-                      if i != submission_id] if current else []
-            statuses = scores_status_many(submission_ids=listed) if listed else {}
+            # The new TOTAL forgets what its SCOREs show settled, as a batch's does.
+            settled = scores_settled(total=current, besides={submission_id}) if current else set()
             new, decided = fold_rejection(current, player_id=player_id, player_name=player_name,
-                                          submission_id=submission_id, error=error,
-                                          settled_ids={i for i in listed if statuses.get(i) is not Status.PENDING})
+                                          submission_id=submission_id, error=error, settled_ids=settled)
             return new, (decided, current)
 
         outcome, total = total_change(player_id=player_id, change=change)
