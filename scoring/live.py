@@ -142,13 +142,8 @@ class LiveUpdater:
         if not result.totals:
             return []
         try:
-            changes = ranking.boards_update(list(result.totals.values()))
-            # Checked after the update: a rebuild that began before it has
-            # cleared the boards, and they are loaded part-way. The updates
-            # stand (version-checked, the load never undoes them), but ranks
-            # read from such a board are wrong: no deltas, rank notices or
-            # ranks to tell, until the rebuild announces its boards.
-            return [] if ranking.rebuilding() else changes
+            # Nothing, while a rebuild has them loaded part-way (see there).
+            return ranking.boards_update(list(result.totals.values()))
         except ranking.RankingUnavailable as exc:
             store.boards_stale_mark(now_ms=int(self.clock() * 1000))
             if not self.stale:

@@ -242,10 +242,15 @@ def size() -> int:
     return settings.LEADERBOARD_SIZE
 
 
+# Held while the boards are rebuilt (cleared, then loaded): see rebuild_lock.
+_REBUILD_LOCK = "lb:rebuild"
+
+
 # --- writes (the consumer) ------------------------------------------------------
 
 def boards_update(totals: list[PlayerTotal], *, now: datetime | None = None) -> list[BoardChange]:
-    """Put these totals on the current boards; return what changed, per board.
+    """Put these totals on the current boards; return what changed, per board
+    (nothing while the boards are being rebuilt).
 
     Two round trips to Redis whatever the number of players: one pipeline
     of the names and one script call per board (``_BATCH``), then the names
@@ -276,7 +281,16 @@ def _boards_update(totals: list[PlayerTotal], *, now: datetime | None) -> list[B
             script(keys=_keys(key), args=[n, _TTL[window], settings.RANK_CHANGE_NOTIFY_LIMIT, uuid.uuid4().hex,
                                           *args], client=pipe)
             windows.append((window, key.removeprefix("lb:")))
-    results = [json.loads(raw) for raw in pipe.execute()[1:]]
+    # Read after the updates, in the same round trip: a rebuild that began
+    # before them has cleared the boards and loaded them part-way. The
+    # updates stand (version-checked, the load never undoes them), but ranks
+    # read from such a board are wrong ("you entered the top 10"): nothing
+    # to tell, until the rebuild announces its boards.
+    pipe.exists(_REBUILD_LOCK)
+    *raws, rebuilding = pipe.execute()[1:]
+    if rebuilding:
+        return []
+    results = [json.loads(raw) for raw in raws]
     names = {t.player_id: t.player_name for t in totals}
     wanted = set()
     for result in results:
@@ -406,14 +420,6 @@ def _rank_changes(window: str, movers: list[Mover], ranges: list, names: dict[st
                                   players(p.passed_by), entered_top=n if p.rank <= n and not was_in else None,
                                   left_top=n if was_in and p.rank > n else None))
     return changes
-
-
-_REBUILD_LOCK = "lb:rebuild"
-
-
-def rebuilding() -> bool:
-    """Whether a rebuild holds the boards now: cleared, and loaded part-way."""
-    return bool(_call(lambda: client().exists(_REBUILD_LOCK)))
 
 
 @contextlib.contextmanager
