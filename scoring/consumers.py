@@ -246,12 +246,23 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(event)
 
     async def pipeline_heartbeat(self, event):
-        if self.window != "all" and ranking.board_id(self.window) > self.board:
+        if self._boards_now(event)[self.window] > self.board:
             # The day or week ended with no batch since: the new board (empty,
             # or as far as it got) replaces the old one, within a heartbeat.
             await self._send_snapshot()
         await self.send(text_data=self._encoded_once(
             event, lambda: {"type": "heartbeat", "at": event["at"], "pipeline": event["pipeline"]}))
+
+    _last_boards: tuple[dict | None, dict[str, str]] = (None, {})
+
+    @classmethod
+    def _boards_now(cls, event: dict) -> dict[str, str]:
+        """Each window's current board (``ranking.board_id``), worked out
+        once per heartbeat for all of this process's sockets, as
+        ``_encoded_once`` encodes it once."""
+        if cls._last_boards[0] is not event:
+            cls._last_boards = (event, {w: ranking.board_id(w) for w in WINDOWS})
+        return cls._last_boards[1]
 
     _last_encoded: tuple[dict | None, str] = (None, "")
 
