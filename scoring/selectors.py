@@ -229,20 +229,18 @@ def leaderboard_snapshot(*, window: str, player_id: str | None) -> dict:
     """
     limit = settings.LEADERBOARD_SIZE
     now = utcnow()
-    board = ranking.board_id(window, now)
+    read = {"board": ranking.board_id(window, now), "limit": limit, "now": ranking.iso(int(now.timestamp() * 1000))}
     try:
         entries, seq = ranking.top(window, limit, now=now)
         me = ranking.entry(window, player_id, now=now) if player_id else None
-        return {"board": board, "seq": seq, "limit": limit, "entries": [e.as_dict() for e in entries],
-                "me": me.as_dict() if me else None, "now": ranking.iso(int(now.timestamp() * 1000)),
+        return {**read, "seq": seq, "entries": [e.as_dict() for e in entries], "me": me.as_dict() if me else None,
                 **ranking.pipeline_state()}
     except ranking.RankingUnavailable:
         try:
             entries = leaderboard_top(window=window, limit=limit)
         except (LeaderboardUnavailable, store.StoreUnavailable):
             entries = []
-        return {"board": board, "seq": 0, "limit": limit, "entries": entries, "me": None, "degraded": True,
-                "now": ranking.iso(int(now.timestamp() * 1000)),
+        return {**read, "seq": 0, "entries": entries, "me": None, "degraded": True,
                 "pipeline": {"lag_ms": None, "as_of": None}, "heartbeat_at": None}
 
 
@@ -264,11 +262,9 @@ def pipeline_overview(*, recent: int = 20) -> dict:
         })
     dead = store.dlq_all()[-recent:]
     rejected = store.rejected_recent(limit=recent)
-    retry_states = store.retry_states(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
-                                                                                if d.submission_id])
-    return {"workers": workers, "rejected": rejected, "dead_letters": dead,
-            "retried": {i for i, state in retry_states.items() if state == "retried"},
-            "final": {i for i, state in retry_states.items() if state == "final"}}
+    retried, final = store.retry_states(submission_ids=[s.id for s in rejected] + [d.submission_id for d in dead
+                                                                                   if d.submission_id])
+    return {"workers": workers, "rejected": rejected, "dead_letters": dead, "retried": retried, "final": final}
 
 
 @dataclass(frozen=True, slots=True)

@@ -359,23 +359,18 @@ def score_review(*, submission_id: str, review: Review, reviewer: str, note: str
     return decision
 
 
-def retry_states(*, submission_ids: list[str]) -> dict[str, str]:
-    """For the pipeline page's rows: ``"retried"`` for a submission that has
-    a retry, ``"final"`` for one staff rejected in review (no retry will be
-    taken); a review answers for the submission it decided, as
-    ``score_retry`` does. Rows with neither are left out."""
+def retry_states(*, submission_ids: list[str]) -> tuple[set[str], set[str]]:
+    """For the pipeline page's rows: those whose submission has a retry,
+    and those staff rejected in review (no retry will be taken); a review
+    answers for the submission it decided, as ``score_retry`` does."""
     items = scores_get_many(submission_ids=submission_ids)
     root = {i: items[i].review_of if i in items and items[i].review_of else i for i in submission_ids}
     originals = {**items, **scores_get_many(submission_ids=[r for r in set(root.values()) if r not in items])}
     retries = scores_get_many(submission_ids=[retry_id(r) for r in set(root.values())])
     retried = {s.retry_of for s in retries.values() if s.retry_of}
-    states = {}
-    for i, r in root.items():
-        if r in retried:
-            states[i] = "retried"
-        elif r in originals and originals[r].review is Review.REJECT:
-            states[i] = "final"
-    return states
+    final = {r for r, s in originals.items() if s.review is Review.REJECT}
+    return ({i for i, r in root.items() if r in retried},
+            {i for i, r in root.items() if r in final and r not in retried})
 
 
 def _rejected_pointer(submission_id: str, processed_at: datetime) -> dict:
