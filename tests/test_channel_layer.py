@@ -57,6 +57,28 @@ def pubsub_config(redis_server, monkeypatch):
     return config["CONFIG"]
 
 
+@pytest.fixture
+def pubsub_sockets(pubsub_config, redis_url, settings):
+    """The websocket app, as deployed, on the pub/sub layer (the suite's
+    settings use an in-memory one): a function opening a board socket, and
+    the layer."""
+    from channels.layers import channel_layers
+    from channels.testing import WebsocketCommunicator
+
+    from gameapp.asgi import application
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
+                                           "CONFIG": pubsub_config}}
+    channel_layers.backends.clear()
+
+    def socket():
+        return WebsocketCommunicator(application, "/ws/leaderboard/?window=all",
+                                     headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+
+    yield socket, channel_layers["default"]
+    channel_layers.backends.clear()
+
+
 def test_the_default_layer_is_pubsub(redis_server, monkeypatch):
     assert configured(monkeypatch, redis_server, None) == configured(monkeypatch, redis_server, "pubsub")
 
@@ -206,23 +228,14 @@ def test_a_dropped_subscription_connection_fails_the_receives(pubsub_config, red
 
 
 @pytest.mark.django_db(transaction=True)  # Channels closes old database connections around a socket's events
-def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config, redis_server, redis_url,
-                                                                   settings):
+def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_sockets, redis_server):
     """Through the real websocket consumer: a socket that closes while board
     updates keep coming must not leave its queue in the process or its
     subscription in Redis (channels_redis forgets a channel only when its
     receive is cancelled while waiting)."""
-    from channels.layers import channel_layers
-    from channels.testing import WebsocketCommunicator
-
-    from gameapp.asgi import application
     from scoring import broadcast
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
-                                           "CONFIG": pubsub_config}}
-    channel_layers.backends.clear()
-    layer = channel_layers["default"]
-    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    new_socket, layer = pubsub_sockets
     specific = redis.Redis.from_url(redis_server)
 
     async def scenario():
@@ -239,7 +252,7 @@ def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config
         sender = asyncio.ensure_future(updates())
         try:
             for _ in range(10):
-                socket = WebsocketCommunicator(application, "/ws/leaderboard/?window=all", headers=headers)
+                socket = new_socket()
                 assert (await socket.connect())[0]
                 assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
                 assert (await socket.receive_json_from(timeout=10))["type"] == "delta"  # updates are flowing
@@ -255,10 +268,7 @@ def test_sockets_closed_while_updates_flow_leave_no_channel_behind(pubsub_config
         assert (list(inner.channels), left) == ([], [])
         await layer.flush()
 
-    try:
-        run(scenario())
-    finally:
-        channel_layers.backends.clear()
+    run(scenario())
 
 
 def test_a_channel_that_falls_too_far_behind_is_told_so_and_its_backlog_dropped(pubsub_config, monkeypatch):
@@ -290,24 +300,15 @@ def test_a_channel_that_falls_too_far_behind_is_told_so_and_its_backlog_dropped(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_socket_the_layer_can_no_longer_serve_is_closed_for_the_browser_to_reconnect(pubsub_config, redis_url,
-                                                                                      settings):
+def test_a_socket_the_layer_can_no_longer_serve_is_closed_for_the_browser_to_reconnect(pubsub_sockets):
     """Not an error with a traceback for each socket: a close with 1012
     (service restart), which the page answers by connecting again."""
-    from channels.layers import channel_layers
-    from channels.testing import WebsocketCommunicator
-
     from gameapp import channel_layer
-    from gameapp.asgi import application
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "gameapp.channel_layer.RedisPubSubChannelLayer",
-                                           "CONFIG": pubsub_config}}
-    channel_layers.backends.clear()
-    layer = channel_layers["default"]
+    new_socket, layer = pubsub_sockets
 
     async def scenario():
-        socket = WebsocketCommunicator(application, "/ws/leaderboard/?window=all",
-                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+        socket = new_socket()
         assert (await socket.connect())[0]
         assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
         (queue,) = layer._get_layer().channels.values()
@@ -315,7 +316,4 @@ def test_a_socket_the_layer_can_no_longer_serve_is_closed_for_the_browser_to_rec
         assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 1012}
         await layer.flush()
 
-    try:
-        run(scenario())
-    finally:
-        channel_layers.backends.clear()
+    run(scenario())
