@@ -397,6 +397,18 @@ async def test_a_source_cancelled_on_its_own_ends_the_loop():
         await asyncio.wait_for(loop, timeout=5)
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """The boards' and snapshots' time, set by the test: {"now": datetime},
+    from Sunday 2026-12-13 23:59 UTC, a minute before a new day and week."""
+    from scoring import selectors
+
+    clock = {"now": datetime(2026, 12, 13, 23, 59, tzinfo=UTC)}
+    monkeypatch.setattr(ranking, "utcnow", lambda: clock["now"])
+    monkeypatch.setattr(selectors, "utcnow", lambda: clock["now"])
+    return clock
+
+
 def batch_on(player_id: str, name: str, total: int, period: str, version: int) -> BatchResult:
     """A batch that puts a player's total on a day's or week's board."""
     result = applied_batch(player_id, name, total, version)
@@ -404,13 +416,7 @@ def batch_on(player_id: str, name: str, total: int, period: str, version: int) -
     return result
 
 
-async def test_a_new_day_replaces_the_board_at_its_first_delta_and_a_late_one_of_the_old_day_is_dropped(
-        monkeypatch):
-    from scoring import selectors
-
-    clock = {"now": datetime(2026, 12, 13, 23, 59, tzinfo=UTC)}
-    monkeypatch.setattr(ranking, "utcnow", lambda: clock["now"])
-    monkeypatch.setattr(selectors, "utcnow", lambda: clock["now"])
+async def test_a_new_day_replaces_the_board_at_its_first_delta_and_a_late_one_of_the_old_day_is_dropped(clock):
     await sync_to_async(LiveUpdater().after_batch)(batch_on("1", "Ann", 50, "day:2026-12-13", 1))
     socket, _ = await connect("/ws/leaderboard/?window=day")
     old = await socket.receive_json_from()
@@ -431,12 +437,7 @@ async def test_a_new_day_replaces_the_board_at_its_first_delta_and_a_late_one_of
     await socket.disconnect()
 
 
-async def test_a_quiet_week_is_replaced_by_the_new_weeks_board_within_a_heartbeat(monkeypatch):
-    from scoring import selectors
-
-    clock = {"now": datetime(2026, 12, 13, 23, 59, tzinfo=UTC)}  # a Sunday
-    monkeypatch.setattr(ranking, "utcnow", lambda: clock["now"])
-    monkeypatch.setattr(selectors, "utcnow", lambda: clock["now"])
+async def test_a_quiet_week_is_replaced_by_the_new_weeks_board_within_a_heartbeat(clock):
     await sync_to_async(LiveUpdater().after_batch)(batch_on("1", "Ann", 50, "week:2026-W50", 1))
     socket, _ = await connect("/ws/leaderboard/?window=week")
     assert (await socket.receive_json_from())["board"] == "week:2026-W50"
